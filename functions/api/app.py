@@ -1,0 +1,45 @@
+"""The admin API: API Gateway (REST, behind the API-key authorizer) -> Powertools resolver.
+
+Thin: each route parses into a pydantic model, calls one use case and shapes the response.
+OpenAPI is served at /openapi.json and Swagger UI at /docs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from routes import customers, invoices
+
+from invoicing.http.errors import register_error_handlers
+from invoicing.http.idempotency import idempotency_middleware
+from invoicing.observability import logger, metrics, tracer
+
+app = APIGatewayRestResolver(enable_validation=True)
+app.use(middlewares=[idempotency_middleware])
+app.include_router(customers.router)
+app.include_router(invoices.router)
+register_error_handlers(app)
+
+OPENAPI_TITLE = "Invoice service API"
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def handle_get_openapi():  # type: ignore[no-untyped-def]  # raw Response, outside the schema
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=app.get_openapi_json_schema(title=OPENAPI_TITLE, version="1.0.0"),
+    )
+
+
+app.enable_swagger(path="/docs", title=OPENAPI_TITLE, version="1.0.0")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handle_api_request(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

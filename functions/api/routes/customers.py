@@ -1,0 +1,55 @@
+"""/customers: who is billed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from schemas import CustomerCreate, CustomerOut, CustomerUpdate, Id, customer_out, error_responses
+
+from invoicing.use_cases import customers
+from invoicing.use_cases.services import get_services
+
+router = Router()
+
+
+@router.post(
+    "/customers", summary="Create a customer", responses=error_responses(422), response_description="The customer"
+)
+def handle_create_customer(body: Annotated[CustomerCreate, Body()]) -> Response[CustomerOut]:
+    created = customers.create_customer(
+        get_services(),
+        name=body.name,
+        email=body.email,
+        address=body.address.model_dump() if body.address else None,
+        currency=body.currency,
+        locale=body.locale,
+        timezone=body.timezone,
+        tax_id=body.tax_id,
+        reminders_enabled=body.reminders_enabled,
+        metadata=body.metadata,
+    )
+    return Response(status_code=201, body=customer_out(created), content_type="application/json")
+
+
+@router.get("/customers/<customer_id>", summary="Get a customer", responses=error_responses(404))
+def handle_get_customer(customer_id: Annotated[Id, Path()]) -> CustomerOut:
+    return customer_out(customers.get_customer(get_services(), customer_id))
+
+
+@router.patch(
+    "/customers/<customer_id>",
+    summary="Update a customer (issued invoices keep their snapshot)",
+    responses=error_responses(404, 422),
+)
+def handle_update_customer(customer_id: Annotated[Id, Path()], body: Annotated[CustomerUpdate, Body()]) -> CustomerOut:
+    changes = body.model_dump(exclude_unset=True)
+    for key in ("name", "email", "currency", "locale", "timezone", "reminders_enabled"):
+        if key in changes and changes[key] is None:
+            changes.pop(key)  # null means "leave as is" for required fields
+    for key, empty in (("tax_id", ""), ("address", {}), ("metadata", {})):
+        if key in changes and changes[key] is None:
+            changes[key] = empty
+    return customer_out(customers.update_customer(get_services(), customer_id, changes))

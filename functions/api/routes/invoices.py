@@ -1,0 +1,172 @@
+"""/invoices: drafts, lines, the lifecycle and the audit trail."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from schemas import (
+    EventList,
+    Id,
+    InvoiceCreate,
+    InvoiceList,
+    InvoiceOut,
+    InvoiceUpdate,
+    LineIn,
+    LineUpdate,
+    Status,
+    VoidOut,
+    VoidRequest,
+    error_responses,
+    event_out,
+    invoice_out,
+)
+
+from invoicing.domain import money
+from invoicing.http.actor import actor_from_event
+from invoicing.observability import logger
+from invoicing.use_cases import invoices as uc
+from invoicing.use_cases import lifecycle
+from invoicing.use_cases.services import get_services
+
+router = Router()
+
+
+def _actor():  # type: ignore[no-untyped-def]
+    return actor_from_event(router.current_event)
+
+
+def _line_input(line: LineIn, field_prefix: str = "") -> uc.LineInput:
+    quantity = money.parse_quantity(line.quantity, field=f"{field_prefix}quantity")
+    return uc.LineInput(
+        description=line.description,
+        quantity=quantity,
+        unit_amount_cents=line.unit_amount_cents,
+        tax_rate_id=line.tax_rate_id,
+    )
+
+
+@router.post(
+    "/invoices", summary="Create a draft invoice (idempotent for billing runs)", responses=error_responses(404, 422)
+)
+def handle_create_invoice(body: Annotated[InvoiceCreate, Body()]) -> Response[InvoiceOut]:
+    lines = [_line_input(line, f"lines.{i}.") for i, line in enumerate(body.lines)]
+    cmd = uc.CreateInvoice(
+        customer_id=body.customer_id,
+        currency=body.currency,
+        lines=tuple(lines),
+        subscription_id=body.subscription_id,
+        period_start=body.period_start,
+        period_end=body.period_end,
+        due_date=body.due_date,
+        days_until_due=body.days_until_due,
+        memo=body.memo,
+        metadata=body.metadata,
+    )
+    invoice, created = uc.create_invoice(get_services(), _actor(), cmd)
+    logger.append_keys(invoice_id=invoice.id, customer_id=invoice.customer_id)
+    return Response(status_code=201 if created else 200, body=invoice_out(invoice), content_type="application/json")
+
+
+@router.get(
+    "/invoices", summary="List invoices by customer and/or status, newest first", responses=error_responses(422)
+)
+def handle_list_invoices(
+    customer_id: Annotated[Id | None, Query()] = None,
+    status: Annotated[Status | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    starting_after: Annotated[str | None, Query(max_length=2000)] = None,
+) -> InvoiceList:
+    page = uc.list_invoices(
+        get_services(), customer_id=customer_id, status=status, limit=limit, starting_after=starting_after
+    )
+    return InvoiceList(
+        data=[invoice_out(i, with_lines=False) for i in page.items],
+        has_more=page.next_cursor is not None,
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get(
+    "/invoices/<invoice_id>", summary="Get an invoice with its lines and totals", responses=error_responses(404)
+)
+def handle_get_invoice(invoice_id: Annotated[Id, Path()]) -> InvoiceOut:
+    return invoice_out(uc.get_invoice(get_services(), invoice_id))
+
+
+@router.patch("/invoices/<invoice_id>", summary="Update a draft", responses=error_responses(404, 409, 422))
+def handle_update_invoice(invoice_id: Annotated[Id, Path()], body: Annotated[InvoiceUpdate, Body()]) -> InvoiceOut:
+    return invoice_out(uc.update_invoice(get_services(), _actor(), invoice_id, body.model_dump(exclude_unset=True)))
+
+
+@router.delete(
+    "/invoices/<invoice_id>",
+    summary="Delete a draft (issued invoices are never deleted)",
+    responses=error_responses(404, 409),
+)
+def handle_delete_invoice(invoice_id: Annotated[Id, Path()]) -> Response[None]:
+    uc.delete_invoice(get_services(), _actor(), invoice_id)
+    return Response(status_code=204, body=None)
+
+
+@router.post("/invoices/<invoice_id>/lines", summary="Add a line to a draft", responses=error_responses(404, 409, 422))
+def handle_add_line(invoice_id: Annotated[Id, Path()], body: Annotated[LineIn, Body()]) -> Response[InvoiceOut]:
+    invoice = uc.add_line(get_services(), _actor(), invoice_id, _line_input(body))
+    return Response(status_code=201, body=invoice_out(invoice), content_type="application/json")
+
+
+@router.patch(
+    "/invoices/<invoice_id>/lines/<line_id>", summary="Edit a line of a draft", responses=error_responses(404, 409, 422)
+)
+def handle_update_line(
+    invoice_id: Annotated[Id, Path()], line_id: Annotated[Id, Path()], body: Annotated[LineUpdate, Body()]
+) -> InvoiceOut:
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None or k == "tax_rate_id"}
+    if "quantity" in changes:
+        changes["quantity"] = money.parse_quantity(changes["quantity"])
+    return invoice_out(uc.update_line(get_services(), _actor(), invoice_id, line_id, changes))
+
+
+@router.delete(
+    "/invoices/<invoice_id>/lines/<line_id>", summary="Remove a line from a draft", responses=error_responses(404, 409)
+)
+def handle_delete_line(invoice_id: Annotated[Id, Path()], line_id: Annotated[Id, Path()]) -> InvoiceOut:
+    return invoice_out(uc.delete_line(get_services(), _actor(), invoice_id, line_id))
+
+
+@router.post(
+    "/invoices/<invoice_id>/finalize",
+    summary="Finalize: draft -> open, with the next number INV-YYYY-NNNNN for the customer",
+    responses=error_responses(404, 409, 422, 503),
+)
+def handle_finalize_invoice(invoice_id: Annotated[Id, Path()]) -> InvoiceOut:
+    logger.append_keys(invoice_id=invoice_id)
+    return invoice_out(lifecycle.finalize_invoice(get_services(), _actor(), invoice_id))
+
+
+@router.post(
+    "/invoices/<invoice_id>/void",
+    summary="Void an open or uncollectible invoice",
+    responses=error_responses(404, 409, 422),
+)
+def handle_void_invoice(
+    invoice_id: Annotated[Id, Path()], body: Annotated[VoidRequest | None, Body()] = None
+) -> VoidOut:
+    voided, copy = lifecycle.void_invoice(get_services(), _actor(), invoice_id, reissue=bool(body and body.reissue))
+    return VoidOut(invoice=invoice_out(voided), reissued=invoice_out(copy) if copy else None)
+
+
+@router.post(
+    "/invoices/<invoice_id>/mark-uncollectible",
+    summary="Mark an open invoice as bad debt",
+    responses=error_responses(404, 409),
+)
+def handle_mark_uncollectible(invoice_id: Annotated[Id, Path()]) -> InvoiceOut:
+    return invoice_out(lifecycle.mark_uncollectible(get_services(), _actor(), invoice_id))
+
+
+@router.get("/invoices/<invoice_id>/events", summary="The audit trail of an invoice", responses=error_responses(404))
+def handle_list_events(invoice_id: Annotated[Id, Path()]) -> EventList:
+    return EventList(data=[event_out(e) for e in uc.list_events(get_services(), invoice_id)])

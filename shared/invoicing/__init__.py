@@ -1,0 +1,1 @@
+"""The invoice service's shared package: domain rules, use cases, the store and adapters."""

@@ -1,0 +1,232 @@
+"""The invoice aggregate: statuses, the legal transitions, lines, frozen tax results and totals.
+
+Pure: no I/O, no AWS. The store persists these objects; use cases apply these rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+from invoicing.domain import money
+from invoicing.errors import InvalidTransition, InvoiceNotDraft, ValidationFailed
+
+MAX_LINES = 500
+MAX_DESCRIPTION = 500
+
+
+class InvoiceStatus(StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    PAID = "paid"
+    VOID = "void"
+    UNCOLLECTIBLE = "uncollectible"
+
+
+# draft -> open (finalize); open -> paid | void | uncollectible; uncollectible -> paid | void.
+# Nothing else, and nothing goes back.
+TRANSITIONS: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {
+    InvoiceStatus.DRAFT: frozenset({InvoiceStatus.OPEN}),
+    InvoiceStatus.OPEN: frozenset({InvoiceStatus.PAID, InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE}),
+    InvoiceStatus.UNCOLLECTIBLE: frozenset({InvoiceStatus.PAID, InvoiceStatus.VOID}),
+    InvoiceStatus.PAID: frozenset(),
+    InvoiceStatus.VOID: frozenset(),
+}
+
+
+def can_transition(source: InvoiceStatus, target: InvoiceStatus) -> bool:
+    return target in TRANSITIONS[source]
+
+
+def sources_of(target: InvoiceStatus) -> frozenset[InvoiceStatus]:
+    """Every status from which `target` may be reached (used as the store's write condition)."""
+    return frozenset(s for s, targets in TRANSITIONS.items() if target in targets)
+
+
+def ensure_transition(source: InvoiceStatus, target: InvoiceStatus) -> None:
+    if not can_transition(source, target):
+        if source is InvoiceStatus.DRAFT:
+            from invoicing.errors import InvoiceNotOpen
+
+            raise InvoiceNotOpen(f"invoice is a draft; it cannot become {target.value}")
+        raise InvalidTransition(f"an invoice that is {source.value} cannot become {target.value}")
+
+
+@dataclass(frozen=True)
+class Address:
+    line1: str = ""
+    line2: str = ""
+    city: str = ""
+    state: str = ""
+    postal_code: str = ""
+    country: str = ""
+
+    def lines(self) -> list[str]:
+        city_line = " ".join(p for p in (self.postal_code, self.city) if p)
+        if self.state:
+            city_line = f"{city_line}, {self.state}" if city_line else self.state
+        return [p for p in (self.line1, self.line2, city_line, self.country) if p]
+
+
+@dataclass(frozen=True)
+class CustomerSnapshot:
+    """The customer as it was at finalization; later customer edits never reach an issued invoice."""
+
+    name: str
+    email: str
+    address: Address
+    tax_id: str = ""
+    locale: str = "en_US"
+
+
+@dataclass(frozen=True)
+class LineTax:
+    """One line's tax result: which rate, the percentage used, inclusive or not, and the tax."""
+
+    tax_rate_id: str | None
+    percentage: Decimal
+    inclusive: bool
+    tax_cents: int
+    display_name: str = ""
+
+    @classmethod
+    def none(cls) -> LineTax:
+        return cls(tax_rate_id=None, percentage=Decimal("0"), inclusive=False, tax_cents=0)
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    id: str
+    description: str
+    quantity: Decimal
+    unit_amount_cents: int
+    tax_rate_id: str | None = None
+    created_at: str = ""
+    tax: LineTax | None = None  # the draft preview, or the frozen result once finalized
+
+    @property
+    def amount_cents(self) -> int:
+        return money.line_amount(self.quantity, self.unit_amount_cents)
+
+
+def validate_line_fields(description: str, quantity: Decimal, unit_amount_cents: int) -> None:
+    if not description or not description.strip():
+        raise ValidationFailed("description must not be empty", details={"field": "description"})
+    if len(description) > MAX_DESCRIPTION:
+        raise ValidationFailed(
+            f"description must be at most {MAX_DESCRIPTION} characters", details={"field": "description"}
+        )
+    money.check_unit_amount(unit_amount_cents)
+    if quantity <= 0 or quantity > money.MAX_QUANTITY:
+        raise ValidationFailed("quantity is out of range", details={"field": "quantity"})
+
+
+@dataclass(frozen=True)
+class Totals:
+    subtotal_cents: int
+    tax_cents: int
+    total_cents: int
+
+
+def compute_totals(lines: list[InvoiceLine], taxes: dict[str, LineTax]) -> Totals:
+    """subtotal = sum of line amounts; tax = sum of per-line (already rounded) tax;
+    total = subtotal + exclusive tax (inclusive tax is already inside the amounts)."""
+    subtotal = sum(line.amount_cents for line in lines)
+    tax = 0
+    exclusive = 0
+    for line in lines:
+        result = taxes.get(line.id)
+        if result is None:
+            continue
+        tax += result.tax_cents
+        if not result.inclusive:
+            exclusive += result.tax_cents
+    return Totals(subtotal_cents=subtotal, tax_cents=tax, total_cents=subtotal + exclusive)
+
+
+def tax_for_line(amount_cents: int, percentage: Decimal, inclusive: bool) -> int:
+    return money.inclusive_tax(amount_cents, percentage) if inclusive else money.exclusive_tax(amount_cents, percentage)
+
+
+@dataclass(frozen=True)
+class Invoice:
+    id: str
+    customer_id: str
+    status: InvoiceStatus
+    currency: str
+    created_at: str
+    updated_at: str
+    version: int = 1
+    subscription_id: str | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+    due_date: date | None = None
+    days_until_due: int = 30
+    memo: str = ""
+    invoice_number: str | None = None
+    finalized_at: str | None = None
+    voided_at: str | None = None
+    paid_at: str | None = None
+    marked_uncollectible_at: str | None = None
+    subtotal_cents: int = 0
+    tax_cents: int = 0
+    total_cents: int = 0
+    amount_paid_cents: int = 0
+    amount_remaining_cents: int = 0
+    usd_total_cents: int | None = None
+    fx_rate: Decimal | None = None
+    fx_rate_source: str | None = None
+    fx_rate_as_of: str | None = None
+    customer: CustomerSnapshot | None = None
+    line_taxes: dict[str, LineTax] = field(default_factory=dict)
+    lines: tuple[InvoiceLine, ...] = ()
+    pdf_status: str | None = None
+    pdf_s3_key: str | None = None
+    reissue_of: str | None = None
+    reissued_as: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status is InvoiceStatus.DRAFT
+
+    def require_draft(self) -> None:
+        if not self.is_draft:
+            raise InvoiceNotDraft(f"invoice {self.id} is {self.status.value}; only drafts can be changed")
+
+    def with_lines(self, lines: list[InvoiceLine]) -> Invoice:
+        return replace(self, lines=tuple(lines))
+
+    def effective_taxes(self) -> dict[str, LineTax]:
+        """Frozen results once finalized; the lines' own previews while a draft."""
+        if not self.is_draft:
+            return dict(self.line_taxes)
+        return {line.id: line.tax for line in self.lines if line.tax is not None}
+
+    def draft_totals(self) -> Totals:
+        return compute_totals(list(self.lines), self.effective_taxes())
+
+
+def ensure_finalizable(invoice: Invoice, totals: Totals) -> None:
+    invoice.require_draft()
+    if not invoice.lines:
+        raise ValidationFailed("an invoice needs at least one line to be finalized", details={"field": "lines"})
+    if totals.total_cents < 0:
+        raise ValidationFailed(
+            "the invoice total is below zero; add lines or remove discounts", details={"field": "lines"}
+        )
+
+
+def due_date_for(finalized_on: date, days_until_due: int, explicit: date | None) -> date:
+    from datetime import timedelta
+
+    return explicit if explicit is not None else finalized_on + timedelta(days=days_until_due)
+
+
+def parse_date(raw: str, field_name: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except (TypeError, ValueError):
+        raise ValidationFailed(f"{field_name} must be a date YYYY-MM-DD", details={"field": field_name}) from None

@@ -1,0 +1,57 @@
+"""Domain errors. Each carries a stable machine code and the HTTP status the API maps it to.
+
+The error map in the API turns any `InvoicingError` into `{"error": {"code", "message"}}`; use cases
+and the store raise these and never HTTP types.
+"""
+
+from __future__ import annotations
+
+
+class InvoicingError(Exception):
+    code = "invoicing_error"
+    http_status = 400
+
+    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.details = details or {}
+
+
+class NotFound(InvoicingError):
+    code = "not_found"
+    http_status = 404
+
+
+class ValidationFailed(InvoicingError):
+    code = "validation_error"
+    http_status = 422
+
+
+class Conflict(InvoicingError):
+    code = "conflict"
+    http_status = 409
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+class InvoiceNotDraft(Conflict):
+    code = "invoice_not_draft"
+
+
+class InvoiceNotOpen(Conflict):
+    code = "invoice_not_open"
+
+
+class ConcurrentModification(Conflict):
+    """The item changed between read and write; the caller may retry."""
+
+    code = "concurrent_modification"
+
+
+class ServiceUnavailable(InvoicingError):
+    code = "service_unavailable"
+    http_status = 503

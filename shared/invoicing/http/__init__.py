@@ -1,0 +1,1 @@
+"""HTTP glue shared by the API-facing functions: the one error map, actor extraction, idempotency."""

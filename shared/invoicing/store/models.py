@@ -1,0 +1,203 @@
+"""PynamoDB models: every entity is an item in the one InvoicesTable (see docs/data-model.md).
+
+A discriminator attribute (`type`) lets one Query over an invoice's item collection return the
+header and its lines as their own classes. Table name and region are bound at start-up from
+settings (`bind`), never hard-coded; the schema itself lives in template.yaml.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    DiscriminatorAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+
+class Gsi1(GlobalSecondaryIndex["TableItem"]):
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class Gsi2(GlobalSecondaryIndex["TableItem"]):
+    class Meta:
+        index_name = "gsi2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class DueIndex(GlobalSecondaryIndex["TableItem"]):
+    class Meta:
+        index_name = "due"
+        projection = AllProjection()
+
+    due_pk = UnicodeAttribute(hash_key=True)
+    due_sk = UnicodeAttribute(range_key=True)
+
+
+class TableItem(Model):
+    class Meta:
+        table_name = "invoices"
+        region = "us-east-1"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    type = DiscriminatorAttribute()
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    due_pk = UnicodeAttribute(null=True)
+    due_sk = UnicodeAttribute(null=True)
+    ttl = NumberAttribute(null=True)
+
+    gsi1 = Gsi1()
+    gsi2 = Gsi2()
+    due = DueIndex()
+
+
+class CustomerItem(TableItem, discriminator="Customer"):
+    customer_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    email = UnicodeAttribute()
+    address = MapAttribute(null=True)  # type: ignore[var-annotated]
+    currency = UnicodeAttribute()
+    locale = UnicodeAttribute()
+    timezone = UnicodeAttribute()
+    tax_id = UnicodeAttribute(null=True)
+    reminders_enabled = BooleanAttribute(default=True)
+    balances = MapAttribute(null=True)  # type: ignore[var-annotated]  # currency -> minor units
+    metadata = MapAttribute(null=True)  # type: ignore[var-annotated]
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class SequenceItem(TableItem, discriminator="Sequence"):
+    customer_id = UnicodeAttribute()
+    next_value = NumberAttribute()
+
+
+class InvoiceItem(TableItem, discriminator="Invoice"):
+    invoice_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    version = NumberAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    subscription_id = UnicodeAttribute(null=True)
+    period_start = UnicodeAttribute(null=True)
+    period_end = UnicodeAttribute(null=True)
+    due_date = UnicodeAttribute(null=True)
+    days_until_due = NumberAttribute(default=30)
+    memo = UnicodeAttribute(null=True)
+    invoice_number = UnicodeAttribute(null=True)
+    finalized_at = UnicodeAttribute(null=True)
+    voided_at = UnicodeAttribute(null=True)
+    paid_at = UnicodeAttribute(null=True)
+    marked_uncollectible_at = UnicodeAttribute(null=True)
+    subtotal_cents = NumberAttribute(default=0)
+    tax_cents = NumberAttribute(default=0)
+    total_cents = NumberAttribute(default=0)
+    amount_paid_cents = NumberAttribute(default=0)
+    amount_remaining_cents = NumberAttribute(default=0)
+    usd_total_cents = NumberAttribute(null=True)
+    fx_rate = UnicodeAttribute(null=True)
+    fx_rate_source = UnicodeAttribute(null=True)
+    fx_rate_as_of = UnicodeAttribute(null=True)
+    customer_snapshot = MapAttribute(null=True)  # type: ignore[var-annotated]
+    line_taxes = MapAttribute(null=True)  # type: ignore[var-annotated]
+    line_count = NumberAttribute(default=0)
+    pdf_status = UnicodeAttribute(null=True)
+    pdf_s3_key = UnicodeAttribute(null=True)
+    reissue_of = UnicodeAttribute(null=True)
+    reissued_as = UnicodeAttribute(null=True)
+    metadata = MapAttribute(null=True)  # type: ignore[var-annotated]
+
+
+class LineItem(TableItem, discriminator="InvoiceLine"):
+    invoice_id = UnicodeAttribute()
+    line_id = UnicodeAttribute()
+    description = UnicodeAttribute()
+    quantity = UnicodeAttribute()  # DECIMAL(10,4) as text, e.g. "1.5000"
+    unit_amount_cents = NumberAttribute()
+    amount_cents = NumberAttribute()
+    tax_rate_id = UnicodeAttribute(null=True)
+    tax_preview = MapAttribute(null=True)  # type: ignore[var-annotated]
+    created_at = UnicodeAttribute()
+
+
+class EventItem(TableItem, discriminator="InvoiceEvent"):
+    invoice_id = UnicodeAttribute()
+    event_id = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    at = UnicodeAttribute()
+    request_id = UnicodeAttribute(null=True)
+    from_status = UnicodeAttribute(null=True)
+    to_status = UnicodeAttribute(null=True)
+    data = MapAttribute(null=True)  # type: ignore[var-annotated]
+
+
+class BillingRunItem(TableItem, discriminator="BillingRun"):
+    invoice_id = UnicodeAttribute()
+
+
+class ApiKeyItem(TableItem, discriminator="ApiKey"):
+    name = UnicodeAttribute()
+    scopes = ListAttribute(of=UnicodeAttribute)  # type: ignore[var-annotated]
+    hint = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    revoked_at = UnicodeAttribute(null=True)
+
+
+MODELS: tuple[type[TableItem], ...] = (TableItem,)
+
+
+def bind(table_name: str, region: str) -> None:
+    """Point the models at a table; resets cached connections so a rebind takes effect."""
+    TableItem.Meta.table_name = table_name
+    TableItem.Meta.region = region
+    for cls in [TableItem, *_all_subclasses(TableItem)]:
+        cls._connection = None
+
+
+def _all_subclasses(cls: type) -> list[type]:
+    out = []
+    for sub in cls.__subclasses__():
+        out.append(sub)
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+class TaxRateItem(TableItem, discriminator="TaxRate"):
+    tax_rate_id = UnicodeAttribute()
+    display_name = UnicodeAttribute()
+    percentage = UnicodeAttribute()  # decimal text, e.g. "19.0000"
+    inclusive = BooleanAttribute()
+    country = UnicodeAttribute(null=True)
+    jurisdiction = UnicodeAttribute(null=True)
+    description = UnicodeAttribute(null=True)
+    active = BooleanAttribute(default=True)
+    used = BooleanAttribute(default=False)
+    created_at = UnicodeAttribute()
+    archived_at = UnicodeAttribute(null=True)
+
+
+class ExchangeRateItem(TableItem, discriminator="ExchangeRate"):
+    currency = UnicodeAttribute()
+    rate_to_usd = UnicodeAttribute()  # decimal text: USD per one unit of `currency`
+    source = UnicodeAttribute()
+    as_of = UnicodeAttribute()
+    updated_at = UnicodeAttribute()

@@ -1,0 +1,139 @@
+"""TaxRate and ExchangeRate records (part of the store: keys live here and nowhere else)."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from decimal import Decimal
+
+from pynamodb.exceptions import DoesNotExist, UpdateError
+
+from invoicing.errors import Conflict, NotFound
+from invoicing.store.models import ExchangeRateItem, TableItem, TaxRateItem
+
+
+@dataclass(frozen=True)
+class TaxRate:
+    id: str
+    display_name: str
+    percentage: Decimal
+    inclusive: bool
+    country: str | None
+    jurisdiction: str | None
+    description: str | None
+    active: bool
+    used: bool
+    created_at: str
+    archived_at: str | None
+
+
+@dataclass(frozen=True)
+class ExchangeRate:
+    currency: str
+    rate_to_usd: Decimal
+    source: str
+    as_of: str
+    updated_at: str
+
+
+def _rate_from_item(item: TaxRateItem) -> TaxRate:
+    return TaxRate(
+        id=item.tax_rate_id,
+        display_name=item.display_name,
+        percentage=Decimal(item.percentage),
+        inclusive=bool(item.inclusive),
+        country=item.country,
+        jurisdiction=item.jurisdiction,
+        description=item.description,
+        active=bool(item.active),
+        used=bool(item.used),
+        created_at=item.created_at,
+        archived_at=item.archived_at,
+    )
+
+
+class TaxRateStore:
+    def put(self, rate: TaxRate) -> None:
+        TaxRateItem(
+            f"TAXRATE#{rate.id}",
+            "TAXRATE",
+            tax_rate_id=rate.id,
+            display_name=rate.display_name,
+            percentage=str(rate.percentage),
+            inclusive=rate.inclusive,
+            country=rate.country,
+            jurisdiction=rate.jurisdiction,
+            description=rate.description,
+            active=rate.active,
+            used=False,
+            created_at=rate.created_at,
+            gsi2pk="TAXRATES",
+            gsi2sk=f"{rate.created_at}#{rate.id}",
+        ).save(condition=TableItem.pk.does_not_exist())
+
+    def get(self, rate_id: str) -> TaxRate:
+        try:
+            return _rate_from_item(TaxRateItem.get(f"TAXRATE#{rate_id}", "TAXRATE"))
+        except DoesNotExist:
+            raise NotFound(f"tax rate {rate_id} not found", code="tax_rate_not_found") from None
+
+    def get_many(self, ids: list[str]) -> dict[str, TaxRate]:
+        keys = [(f"TAXRATE#{i}", "TAXRATE") for i in ids]
+        return {item.tax_rate_id: _rate_from_item(item) for item in TaxRateItem.batch_get(keys)}
+
+    def list(self, *, active: bool | None = None) -> list[TaxRate]:
+        rates = [_rate_from_item(i) for i in TableItem.gsi2.query("TAXRATES") if isinstance(i, TaxRateItem)]
+        return [r for r in rates if active is None or r.active == active]
+
+    def mark_used(self, rate_ids: list[str]) -> None:
+        """A used rate is frozen: never edited again, only archived. Idempotent and cheap: the
+        condition skips rates already marked, so only a rate's first use costs a write."""
+        for rate_id in rate_ids:
+            with contextlib.suppress(UpdateError):  # already used (or gone): nothing to do
+                TaxRateItem(f"TAXRATE#{rate_id}", "TAXRATE").update(
+                    actions=[TaxRateItem.used.set(True)],
+                    condition=TableItem.pk.exists() & (TaxRateItem.used == False),  # noqa: E712
+                )
+
+    def update(self, rate_id: str, changes: dict, *, allow_if_used: bool = False) -> TaxRate:
+        """Edits only while unused. Archiving (active=False) is always allowed."""
+        actions = [getattr(TaxRateItem, k).set(v) for k, v in changes.items()]
+        condition = TableItem.pk.exists()
+        if not allow_if_used:
+            condition = condition & (TaxRateItem.used == False)  # noqa: E712 (a DynamoDB condition, not a bool test)
+        try:
+            TaxRateItem(f"TAXRATE#{rate_id}", "TAXRATE").update(actions=actions, condition=condition)
+        except UpdateError as exc:
+            current = self.get(rate_id)
+            if current.used:
+                raise Conflict(
+                    "this tax rate has been used on an invoice; archive it and create a new one", code="tax_rate_in_use"
+                ) from exc
+            raise
+        return self.get(rate_id)
+
+
+class ExchangeRateStore:
+    def put(self, rate: ExchangeRate) -> None:
+        ExchangeRateItem(
+            f"FXRATE#{rate.currency}",
+            "FXRATE",
+            currency=rate.currency,
+            rate_to_usd=str(rate.rate_to_usd),
+            source=rate.source,
+            as_of=rate.as_of,
+            updated_at=rate.updated_at,
+        ).save()
+
+    def get(self, currency: str) -> ExchangeRate | None:
+        try:
+            item = ExchangeRateItem.get(f"FXRATE#{currency}", "FXRATE", consistent_read=True)
+        except DoesNotExist:
+            return None
+        return ExchangeRate(
+            currency=item.currency,
+            rate_to_usd=Decimal(item.rate_to_usd),
+            source=item.source,
+            as_of=item.as_of,
+            updated_at=item.updated_at,
+        )

@@ -1,0 +1,74 @@
+"""API keys: created by a command, shown once, stored only as a SHA-256 hash with a name and scopes.
+
+The authorizer calls `authorize`; nothing else ever sees a plaintext key, and no key is logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from invoicing import clock
+from invoicing.errors import ValidationFailed
+from invoicing.store.repository import ApiKey
+
+KEY_PREFIX = "inv_"
+SCOPES = ("invoices:read", "invoices:write")
+DEFAULT_SCOPES = SCOPES
+
+
+def hash_key(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def create_api_key(name: str, scopes: list[str] | tuple[str, ...] = DEFAULT_SCOPES, repo=None) -> str:  # type: ignore[no-untyped-def]
+    """Returns the plaintext key; it is not stored anywhere and cannot be shown again."""
+    if not name or len(name) > 64 or not all(c.isalnum() or c in "-_.:@" for c in name):
+        raise ValidationFailed("name must be 1-64 characters of letters, digits and -_.:@", details={"field": "name"})
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown or not scopes:
+        raise ValidationFailed(f"scopes must be a non-empty subset of {list(SCOPES)}", details={"field": "scopes"})
+    if repo is None:
+        from invoicing.use_cases.services import get_services
+
+        repo = get_services().repo
+    plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
+    repo.put_api_key(
+        ApiKey(
+            key_hash=hash_key(plaintext),
+            name=name,
+            scopes=tuple(sorted(set(scopes))),
+            hint=plaintext[-4:],
+            created_at=clock.iso(clock.now()),
+            revoked_at=None,
+        )
+    )
+    return plaintext
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    scopes: tuple[str, ...]
+
+    @property
+    def actor(self) -> str:
+        return f"api_key:{self.name}"
+
+
+def authorize(repo, authorization_header: str | None) -> Principal | None:  # type: ignore[no-untyped-def]
+    """`Bearer <key>` -> the key's principal, or None for a missing, unknown or revoked key."""
+    if not authorization_header:
+        return None
+    scheme, _, token = authorization_header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    key = repo.get_api_key(hash_key(token.strip()))
+    if key is None or key.revoked_at:
+        return None
+    return Principal(name=key.name, scopes=key.scopes)
+
+
+def required_scope(http_method: str) -> str:
+    return "invoices:read" if http_method.upper() in ("GET", "HEAD", "OPTIONS") else "invoices:write"

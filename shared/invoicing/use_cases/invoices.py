@@ -1,0 +1,290 @@
+"""Draft invoices: create (idempotently for billing runs), read, list, edit, delete, lines.
+
+Rules for every use case here:
+- only drafts change; the store re-checks `status = draft AND version = :v` in the same transaction,
+  so a concurrent finalization or edit can never be overwritten;
+- every change writes an audit event in the same transaction;
+- amounts are integer minor units, quantities Decimal (see domain.money).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+
+from invoicing import clock
+from invoicing.domain import money
+from invoicing.domain.events import Actor, InvoiceEvent
+from invoicing.domain.invoice import (
+    MAX_LINES,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    LineTax,
+    compute_totals,
+    validate_line_fields,
+)
+from invoicing.errors import NotFound, ServiceUnavailable, ValidationFailed
+from invoicing.ids import new_id
+from invoicing.observability import logger
+from invoicing.store.repository import BillingRunExists, Customer, Page, billing_run_pk
+from invoicing.use_cases.services import Services, new_event
+
+
+@dataclass(frozen=True)
+class LineInput:
+    description: str
+    quantity: Decimal
+    unit_amount_cents: int
+    tax_rate_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CreateInvoice:
+    customer_id: str
+    currency: str | None = None
+    lines: tuple[LineInput, ...] = ()
+    subscription_id: str | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+    due_date: date | None = None
+    days_until_due: int | None = None
+    memo: str = ""
+    metadata: dict[str, str] | None = None
+
+
+def _new_line(data: LineInput, created_at: str) -> InvoiceLine:
+    validate_line_fields(data.description, data.quantity, data.unit_amount_cents)
+    return InvoiceLine(
+        id=new_id("il"),
+        description=data.description.strip(),
+        quantity=data.quantity,
+        unit_amount_cents=data.unit_amount_cents,
+        tax_rate_id=data.tax_rate_id,
+        created_at=created_at,
+    )
+
+
+def _with_previews(svc: Services, invoice: Invoice, lines: list[InvoiceLine], customer: Customer) -> list[InvoiceLine]:
+    """A draft line carries the tax it would have today. Finalization recomputes and freezes it.
+    An unknown tax rate is a 422; an unreachable external tax service leaves the preview empty."""
+    if not lines:
+        return lines
+    try:
+        results = svc.tax.calculate(invoice, lines, customer)
+    except ServiceUnavailable:
+        logger.warning("tax preview unavailable", extra={"invoice_id": invoice.id})
+        return lines
+    return [replace(line, tax=results.get(line.id, LineTax.none())) for line in lines]
+
+
+def _check_currency_amounts(currency: str) -> str:
+    return money.normalize_currency(currency)
+
+
+def create_invoice(svc: Services, actor: Actor, cmd: CreateInvoice) -> tuple[Invoice, bool]:
+    """Creates a draft. Returns (invoice, created).
+
+    A billing-run create (subscription_id + period_start + period_end) is idempotent for good:
+    the uniqueness item is written in the same transaction as the invoice, and a repeat returns
+    the existing invoice with created=False.
+    """
+    run_fields = (cmd.subscription_id, cmd.period_start, cmd.period_end)
+    run_key = None
+    if any(v is not None for v in run_fields):
+        if not all(v is not None for v in run_fields):
+            raise ValidationFailed(
+                "a billing-run invoice needs subscription_id, period_start and period_end together",
+                details={"field": "subscription_id"},
+            )
+        assert cmd.subscription_id and cmd.period_start and cmd.period_end
+        if cmd.period_end < cmd.period_start:
+            raise ValidationFailed("period_end is before period_start", details={"field": "period_end"})
+        run_key = billing_run_pk(cmd.customer_id, cmd.subscription_id, cmd.period_start, cmd.period_end)
+        existing = svc.repo.get_billing_run_invoice_id(run_key)
+        if existing:
+            return svc.repo.get_invoice(existing), False
+
+    customer = svc.repo.get_customer(cmd.customer_id)
+    currency = _check_currency_amounts(cmd.currency or customer.currency)
+    if len(cmd.lines) > MAX_LINES:
+        raise ValidationFailed(f"an invoice has at most {MAX_LINES} lines", details={"field": "lines"})
+    now = clock.iso(clock.now())
+    invoice = Invoice(
+        id=new_id("in"),
+        customer_id=customer.id,
+        status=InvoiceStatus.DRAFT,
+        currency=currency,
+        created_at=now,
+        updated_at=now,
+        subscription_id=cmd.subscription_id,
+        period_start=cmd.period_start,
+        period_end=cmd.period_end,
+        due_date=cmd.due_date,
+        days_until_due=cmd.days_until_due if cmd.days_until_due is not None else svc.settings.default_days_until_due,
+        memo=cmd.memo,
+        metadata=dict(cmd.metadata or {}),
+    )
+    lines = _with_previews(svc, invoice, [_new_line(li, now) for li in cmd.lines], customer)
+    totals = compute_totals(lines, {ln.id: ln.tax for ln in lines if ln.tax})
+    invoice = replace(
+        invoice,
+        lines=tuple(lines),
+        subtotal_cents=totals.subtotal_cents,
+        tax_cents=totals.tax_cents,
+        total_cents=totals.total_cents,
+    )
+    event = new_event(
+        invoice.id,
+        "invoice.created",
+        actor,
+        now,
+        to_status="draft",
+        data={"lines": len(lines), **({"subscription_id": cmd.subscription_id} if run_key else {})},
+    )
+    try:
+        svc.repo.create_invoice(invoice, event, run_key)
+    except BillingRunExists:
+        assert run_key is not None
+        winner = svc.repo.get_billing_run_invoice_id(run_key)
+        if winner is None:  # the winner was a draft deleted meanwhile; a retry by the caller creates anew
+            raise
+        return svc.repo.get_invoice(winner), False
+    logger.info("invoice created", extra={"invoice_id": invoice.id, "customer_id": customer.id})
+    return invoice, True
+
+
+def get_invoice(svc: Services, invoice_id: str) -> Invoice:
+    return svc.repo.get_invoice(invoice_id)
+
+
+def list_invoices(
+    svc: Services, *, customer_id: str | None, status: str | None, limit: int, starting_after: str | None
+) -> Page:
+    if status is not None:
+        try:
+            InvoiceStatus(status)
+        except ValueError:
+            raise ValidationFailed(
+                f"status must be one of {[s.value for s in InvoiceStatus]}", details={"field": "status"}
+            ) from None
+    if not 1 <= limit <= 100:
+        raise ValidationFailed("limit must be between 1 and 100", details={"field": "limit"})
+    return svc.repo.list_invoices(customer_id=customer_id, status=status, limit=limit, cursor=starting_after)
+
+
+def list_events(svc: Services, invoice_id: str) -> list[InvoiceEvent]:
+    svc.repo.get_invoice_header(invoice_id)  # 404 for an unknown invoice, not an empty list
+    return svc.repo.list_events(invoice_id)
+
+
+_UNSET = object()
+
+
+def update_invoice(svc: Services, actor: Actor, invoice_id: str, changes: dict[str, object]) -> Invoice:
+    """Draft only: currency, due date, days until due, memo, metadata."""
+    invoice = svc.repo.get_invoice(invoice_id)
+    invoice.require_draft()
+    updated = invoice
+    if "currency" in changes:
+        updated = replace(updated, currency=_check_currency_amounts(str(changes["currency"])))
+    if "due_date" in changes:
+        updated = replace(updated, due_date=changes["due_date"])  # type: ignore[arg-type]
+    if "days_until_due" in changes and changes["days_until_due"] is not None:
+        updated = replace(updated, days_until_due=int(changes["days_until_due"]))  # type: ignore[call-overload]
+    if "memo" in changes:
+        updated = replace(updated, memo=str(changes["memo"] or ""))
+    if "metadata" in changes:
+        updated = replace(updated, metadata=dict(changes["metadata"] or {}))  # type: ignore[call-overload]
+    now = clock.iso(clock.now())
+    updated = replace(updated, updated_at=now, version=invoice.version + 1)
+    event = new_event(invoice.id, "invoice.updated", actor, now, data={"fields": sorted(changes)})
+    svc.repo.update_draft(invoice, updated, event)
+    return svc.repo.get_invoice(invoice_id)
+
+
+def delete_invoice(svc: Services, actor: Actor, invoice_id: str) -> None:
+    """Drafts only. Open, paid, void and uncollectible invoices are never physically deleted."""
+    invoice = svc.repo.get_invoice(invoice_id)
+    invoice.require_draft()
+    run_key = None
+    if invoice.subscription_id and invoice.period_start and invoice.period_end:
+        run_key = billing_run_pk(invoice.customer_id, invoice.subscription_id, invoice.period_start, invoice.period_end)
+    svc.repo.delete_draft(invoice, run_key)
+    logger.info("draft deleted", extra={"invoice_id": invoice_id, "actor": actor.principal})
+
+
+def _write_line(
+    svc: Services,
+    actor: Actor,
+    invoice: Invoice,
+    new_lines: list[InvoiceLine],
+    changed: InvoiceLine | None,
+    removed_id: str | None,
+    event_type: str,
+    line_id: str,
+) -> Invoice:
+    totals = compute_totals(new_lines, {ln.id: ln.tax for ln in new_lines if ln.tax})
+    now = clock.iso(clock.now())
+    event = new_event(invoice.id, event_type, actor, now, data={"line_id": line_id})
+    svc.repo.write_line(
+        invoice,
+        changed,
+        removed_id,
+        (totals.subtotal_cents, totals.tax_cents, totals.total_cents),
+        len(new_lines),
+        event,
+        now,
+    )
+    return svc.repo.get_invoice(invoice.id)
+
+
+def add_line(svc: Services, actor: Actor, invoice_id: str, data: LineInput) -> Invoice:
+    invoice = svc.repo.get_invoice(invoice_id)
+    invoice.require_draft()
+    if len(invoice.lines) >= MAX_LINES:
+        raise ValidationFailed(f"an invoice has at most {MAX_LINES} lines", details={"field": "lines"})
+    customer = svc.repo.get_customer(invoice.customer_id)
+    line = _with_previews(svc, invoice, [_new_line(data, clock.iso(clock.now()))], customer)[0]
+    return _write_line(svc, actor, invoice, [*invoice.lines, line], line, None, "invoice.line_added", line.id)
+
+
+def _find_line(invoice: Invoice, line_id: str) -> InvoiceLine:
+    for line in invoice.lines:
+        if line.id == line_id:
+            return line
+    raise NotFound(f"line {line_id} not found on invoice {invoice.id}", code="line_not_found")
+
+
+def update_line(svc: Services, actor: Actor, invoice_id: str, line_id: str, changes: dict[str, object]) -> Invoice:
+    invoice = svc.repo.get_invoice(invoice_id)
+    invoice.require_draft()
+    line = _find_line(invoice, line_id)
+    merged = LineInput(
+        description=str(changes.get("description", line.description)),
+        quantity=changes.get("quantity", line.quantity),  # type: ignore[arg-type]
+        unit_amount_cents=changes.get("unit_amount_cents", line.unit_amount_cents),  # type: ignore[arg-type]
+        tax_rate_id=changes.get("tax_rate_id", line.tax_rate_id),  # type: ignore[arg-type]
+    )
+    validate_line_fields(merged.description, merged.quantity, merged.unit_amount_cents)
+    customer = svc.repo.get_customer(invoice.customer_id)
+    updated = InvoiceLine(
+        id=line.id,
+        description=merged.description.strip(),
+        quantity=merged.quantity,
+        unit_amount_cents=merged.unit_amount_cents,
+        tax_rate_id=merged.tax_rate_id,
+        created_at=line.created_at,
+    )
+    updated = _with_previews(svc, invoice, [updated], customer)[0]
+    new_lines = [updated if ln.id == line_id else ln for ln in invoice.lines]
+    return _write_line(svc, actor, invoice, new_lines, updated, None, "invoice.line_updated", line_id)
+
+
+def delete_line(svc: Services, actor: Actor, invoice_id: str, line_id: str) -> Invoice:
+    invoice = svc.repo.get_invoice(invoice_id)
+    invoice.require_draft()
+    _find_line(invoice, line_id)
+    new_lines = [ln for ln in invoice.lines if ln.id != line_id]
+    return _write_line(svc, actor, invoice, new_lines, None, line_id, "invoice.line_deleted", line_id)

@@ -1,0 +1,22 @@
+"""Shared test set-up: fake AWS credentials, moto, and tables built from template.yaml itself."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_REGION", "us-east-1")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "InvoicingTests")
+os.environ.setdefault("POWERTOOLS_DEV", "false")
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
