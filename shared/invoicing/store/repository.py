@@ -726,6 +726,7 @@ class Repository:
         at: str,
         event: InvoiceEvent,
         extra: list[Any] | None = None,
+        reissued_as: str | None = None,
     ) -> None:
         """Move an issued invoice to `target`; the condition re-checks the source status."""
         actions = [
@@ -737,6 +738,8 @@ class Repository:
         ]
         if target is not InvoiceStatus.OPEN:
             actions += [InvoiceItem.due_pk.remove(), InvoiceItem.due_sk.remove()]
+        if reissued_as:
+            actions.append(InvoiceItem.reissued_as.set(reissued_as))
         condition = InvoiceItem.status.is_in(*[s.value for s in allowed_from]) & (
             InvoiceItem.version == invoice.version
         )
@@ -757,9 +760,6 @@ class Repository:
         for line in draft.lines:
             tx.save(line_to_item(draft.id, line))
         tx.save(event_to_item(event))
-
-    def set_reissued_as(self, tx: TransactWrite, invoice_id: str, new_id: str) -> None:
-        tx.update(InvoiceItem(invoice_pk(invoice_id), "INVOICE"), actions=[InvoiceItem.reissued_as.set(new_id)])
 
     # -- API keys
     def put_api_key(self, key: ApiKey) -> None:

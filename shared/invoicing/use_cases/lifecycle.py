@@ -202,7 +202,6 @@ def void_invoice(
 
         def add_copy(tx: Any) -> None:
             svc.repo.save_linked_draft(tx, new_draft, copy_event)
-            svc.repo.set_reissued_as(tx, invoice.id, new_draft.id)
 
         extra.append(add_copy)
     event = new_event(
@@ -222,6 +221,7 @@ def void_invoice(
         at=now,
         event=event,
         extra=extra,
+        reissued_as=copy.id if copy else None,
     )
     logger.info("invoice voided", extra={"invoice_id": invoice_id, "reissued": bool(copy)})
     return svc.repo.get_invoice(invoice_id), (svc.repo.get_invoice(copy.id) if copy else None)

@@ -1,0 +1,189 @@
+"""Integration fixtures: moto with the tables built from template.yaml, and an in-process API caller.
+
+`api(method, path, body=None, headers=None, query=None, principal=...)` sends the same REST (payload
+1.0) event API Gateway would, with the authorizer context of the given principal, to the real
+handler, and returns `(status, json_body, headers)`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.conftest import ROOT
+from tests.support.aws import create_template_resources
+
+
+@dataclass
+class Env:
+    table_name: str
+    idempotency_table_name: str
+    bucket_name: str
+    render_queue_url: str
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    """A fresh moto account with every resource of template.yaml, and settings pointing at it."""
+    from invoicing.settings import get_settings
+    from invoicing.use_cases.services import get_services
+
+    with mock_aws():
+        physical = create_template_resources(ROOT / "template.yaml")
+        env = {
+            "TABLE_NAME": physical["InvoicesTable"],
+            "IDEMPOTENCY_TABLE_NAME": physical["IdempotencyTable"],
+            "BUCKET_NAME": physical["DocumentsBucket"],
+            "RENDER_QUEUE_URL": physical["RenderQueue"],
+            "STAGE": "test",
+            "PUBLIC_BASE_URL": "https://pay.example.test",
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        get_services.cache_clear()
+        _reset_idempotency()
+        yield Env(env["TABLE_NAME"], env["IDEMPOTENCY_TABLE_NAME"], env["BUCKET_NAME"], env["RENDER_QUEUE_URL"])
+        get_settings.cache_clear()
+        get_services.cache_clear()
+        _reset_idempotency()
+
+
+def _reset_idempotency() -> None:
+    from invoicing.http import idempotency
+
+    idempotency._machinery.cache_clear()
+
+
+@pytest.fixture
+def services(aws: Env):  # type: ignore[no-untyped-def]
+    from invoicing.use_cases.services import get_services
+
+    return get_services()
+
+
+class LambdaContext:
+    def __init__(self, name: str = "ApiFunction", timeout_s: int = 15) -> None:
+        self.function_name = name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 1024
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{name}"
+        self.log_stream_name = "test"
+        self._timeout_ms = timeout_s * 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._timeout_ms
+
+
+def rest_event(
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    authorizer: dict[str, Any] | None = None,
+    raw_body: str | None = None,
+) -> dict[str, Any]:
+    hdrs = {"Content-Type": "application/json", **(headers or {})}
+    text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": hdrs,
+        "multiValueHeaders": {k: [v] for k, v in hdrs.items()},
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "stage": "test",
+            "httpMethod": method,
+            "path": f"/test{path}",
+            "resourcePath": path,
+            "accountId": "123456789012",
+            "apiId": "local",
+            "identity": {"sourceIp": "127.0.0.1"},
+            "authorizer": authorizer,
+        },
+        "body": text,
+        "isBase64Encoded": False,
+    }
+
+
+def load_function(folder: str, module: str = "app") -> Any:
+    """Import a function's handler module the way Lambda does (its folder on sys.path)."""
+    import importlib
+    import sys
+
+    path = str(ROOT / "functions" / folder)
+    if sys.path[0] != path:
+        sys.path.insert(0, path)
+    try:
+        for name in [m for m in sys.modules if m == module or m.startswith(("routes", "schemas"))]:
+            if getattr(sys.modules[name], "__file__", "") and not str(sys.modules[name].__file__).startswith(path):
+                del sys.modules[name]
+        return importlib.import_module(module)
+    finally:
+        sys.path.remove(path)
+
+
+@pytest.fixture
+def api(aws: Env) -> Callable[..., tuple[int, Any, dict[str, str]]]:
+    handler_module = load_function("api")
+
+    def call(
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+        principal: str = "tester",
+        raw_body: str | None = None,
+    ):
+        authorizer = {
+            "principalId": principal,
+            "principal": f"api_key:{principal}",
+            "scopes": "invoices:read invoices:write",
+        }
+        event = rest_event(
+            method, path, body=body, headers=headers, query=query, authorizer=authorizer, raw_body=raw_body
+        )
+        response = handler_module.handle_api_request(event, LambdaContext())
+        text = response.get("body")
+        payload = json.loads(text) if text else None
+        headers = dict(response.get("headers") or {})
+        for key, values in (response.get("multiValueHeaders") or {}).items():
+            headers[key] = ", ".join(values)
+        return response["statusCode"], payload, headers
+
+    return call
+
+
+@pytest.fixture
+def customer(api) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    status, body, _ = api(
+        "POST",
+        "/customers",
+        {
+            "name": "Acme GmbH",
+            "email": "billing@acme.test",
+            "address": {"line1": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115", "country": "DE"},
+        },
+    )
+    assert status == 201, body
+    return body
