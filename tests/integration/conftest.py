@@ -8,14 +8,11 @@ handler, and returns `(status, json_body, headers)`.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 

@@ -377,7 +377,7 @@ class _BrowserManager:
         try:
             page = await asyncio.wait_for(browser.newPage(), timeout_s)
             return await asyncio.wait_for(_print(page, html, footer_text), timeout_s)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise RenderError(f"rendering the PDF took longer than {timeout_s:g} s") from exc
         except RenderError:
             raise
