@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from routes import customers, invoices
+from routes import customers, documents, invoices, payments, rates
 
 from invoicing.http.errors import register_error_handlers
 from invoicing.http.idempotency import idempotency_middleware
@@ -21,6 +21,9 @@ app = APIGatewayRestResolver(enable_validation=True)
 app.use(middlewares=[idempotency_middleware])
 app.include_router(customers.router)
 app.include_router(invoices.router)
+app.include_router(payments.router)
+app.include_router(rates.router)
+app.include_router(documents.router)
 register_error_handlers(app)
 
 OPENAPI_TITLE = "Invoice service API"

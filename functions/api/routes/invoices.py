@@ -27,8 +27,8 @@ from schemas import (
 from invoicing.domain import money
 from invoicing.http.actor import actor_from_event
 from invoicing.observability import logger
+from invoicing.use_cases import documents, lifecycle, payments
 from invoicing.use_cases import invoices as uc
-from invoicing.use_cases import lifecycle
 from invoicing.use_cases.services import get_services
 
 router = Router()
@@ -143,7 +143,12 @@ def handle_delete_line(invoice_id: Annotated[Id, Path()], line_id: Annotated[Id,
 )
 def handle_finalize_invoice(invoice_id: Annotated[Id, Path()]) -> InvoiceOut:
     logger.append_keys(invoice_id=invoice_id)
-    return invoice_out(lifecycle.finalize_invoice(get_services(), _actor(), invoice_id))
+    services = get_services()
+    invoice, link = payments.finalize_with_payment_link(services, _actor(), invoice_id)
+    documents.enqueue_render(services, invoice)  # after the commit; a failure is repaired later
+    out = invoice_out(invoice)
+    out.payment_url = link.url if link else None
+    return out
 
 
 @router.post(

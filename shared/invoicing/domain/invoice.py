@@ -184,6 +184,8 @@ class Invoice:
     lines: tuple[InvoiceLine, ...] = ()
     pdf_status: str | None = None
     pdf_s3_key: str | None = None
+    pdf_requested_at: str | None = None
+    pdf_rendered_at: str | None = None
     reissue_of: str | None = None
     reissued_as: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)

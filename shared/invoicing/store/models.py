@@ -15,7 +15,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 
@@ -46,6 +46,15 @@ class DueIndex(GlobalSecondaryIndex["TableItem"]):
     due_sk = UnicodeAttribute(range_key=True)
 
 
+class PdfPendingIndex(GlobalSecondaryIndex["TableItem"]):
+    class Meta:
+        index_name = "pdf_pending"
+        projection = IncludeProjection(["type"])  # the discriminator, so PynamoDB can type the rows
+
+    pdf_pk = UnicodeAttribute(hash_key=True)
+    pdf_sk = UnicodeAttribute(range_key=True)
+
+
 class TableItem(Model):
     class Meta:
         table_name = "invoices"
@@ -60,11 +69,14 @@ class TableItem(Model):
     gsi2sk = UnicodeAttribute(null=True)
     due_pk = UnicodeAttribute(null=True)
     due_sk = UnicodeAttribute(null=True)
+    pdf_pk = UnicodeAttribute(null=True)
+    pdf_sk = UnicodeAttribute(null=True)
     ttl = NumberAttribute(null=True)
 
     gsi1 = Gsi1()
     gsi2 = Gsi2()
     due = DueIndex()
+    pdf_pending = PdfPendingIndex()
 
 
 class CustomerItem(TableItem, discriminator="Customer"):
@@ -121,6 +133,9 @@ class InvoiceItem(TableItem, discriminator="Invoice"):
     line_count = NumberAttribute(default=0)
     pdf_status = UnicodeAttribute(null=True)
     pdf_s3_key = UnicodeAttribute(null=True)
+    pdf_job_id = UnicodeAttribute(null=True)
+    pdf_requested_at = UnicodeAttribute(null=True)
+    pdf_rendered_at = UnicodeAttribute(null=True)
     reissue_of = UnicodeAttribute(null=True)
     reissued_as = UnicodeAttribute(null=True)
     metadata = MapAttribute(null=True)  # type: ignore[var-annotated]
@@ -201,3 +216,37 @@ class ExchangeRateItem(TableItem, discriminator="ExchangeRate"):
     source = UnicodeAttribute()
     as_of = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+
+
+class PaymentItem(TableItem, discriminator="Payment"):
+    invoice_id = UnicodeAttribute()
+    payment_id = UnicodeAttribute()
+    amount_cents = NumberAttribute()
+    currency = UnicodeAttribute()
+    method = UnicodeAttribute()
+    reference = UnicodeAttribute(null=True)
+    paid_at = UnicodeAttribute()
+    recorded_at = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    source = UnicodeAttribute()
+    link_id = UnicodeAttribute(null=True)
+    provider_ref = UnicodeAttribute(null=True)
+    applied = BooleanAttribute(default=True)
+
+
+class PaymentLinkItem(TableItem, discriminator="InvoicePaymentLink"):
+    invoice_id = UnicodeAttribute()
+    link_id = UnicodeAttribute()
+    token_hash = UnicodeAttribute()  # SHA-256 of the token; the token itself is never stored
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute(null=True)
+    expires_at = UnicodeAttribute()
+    revoked_at = UnicodeAttribute(null=True)
+    used_at = UnicodeAttribute(null=True)
+    payment_id = UnicodeAttribute(null=True)
+
+
+class RateLimitItem(TableItem, discriminator="RateLimit"):
+    """A fixed-window counter (one per client and minute); `ttl` lets DynamoDB delete it."""
+
+    hits = NumberAttribute(null=True)

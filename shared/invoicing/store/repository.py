@@ -67,6 +67,17 @@ def sequence_sk(kind: str, year: int) -> str:
     return f"SEQ#{kind}#{year:04d}"
 
 
+PDF_PENDING_SHARDS = 4
+
+
+def pdf_pending_pk(invoice_id: str) -> str:
+    """The sparse pending-PDF index is spread over a few partitions so that a billing run's burst of
+    finalizations never concentrates on one index partition."""
+    import zlib
+
+    return f"PDFPENDING#{zlib.crc32(invoice_id.encode()) % PDF_PENDING_SHARDS}"
+
+
 def billing_run_pk(customer_id: str, subscription_id: str, start: date, end: date) -> str:
     return f"BILLINGRUN#{customer_id}#{subscription_id}#{start.isoformat()}#{end.isoformat()}"
 
@@ -299,6 +310,8 @@ def invoice_from_item(item: InvoiceItem, lines: list[InvoiceLine] | None = None)
         lines=tuple(resolved_lines),
         pdf_status=item.pdf_status,
         pdf_s3_key=item.pdf_s3_key,
+        pdf_requested_at=item.pdf_requested_at,
+        pdf_rendered_at=item.pdf_rendered_at,
         reissue_of=item.reissue_of,
         reissued_as=item.reissued_as,
         metadata={k: str(v) for k, v in (_plain(item.metadata) or {}).items()},
@@ -366,9 +379,40 @@ def event_from_item(item: EventItem) -> InvoiceEvent:
     )
 
 
+class Transaction(TransactWrite):
+    """PynamoDB sends a transaction's items grouped by kind (condition checks, deletes, puts,
+    updates), not in call order, so DynamoDB's cancellation reasons are matched back to items by
+    key here. Callers then ask which item's condition failed instead of trusting positions."""
+
+    def _wire_order_keys(self) -> list[tuple[str, str]]:
+        ordered = [*self._condition_check_items, *self._delete_items, *self._put_items, *self._update_items]
+        keys = []
+        for op in ordered:
+            key = op.get("Key") or op.get("Item") or {}
+            keys.append((key.get("pk", {}).get("S", ""), key.get("sk", {}).get("S", "")))
+        return keys
+
+    def reasons(self, exc: TransactWriteError) -> dict[tuple[str, str], str | None]:
+        codes = [r.code if r is not None else None for r in (getattr(exc, "cancellation_reasons", None) or [])]
+        return dict(zip(self._wire_order_keys(), codes, strict=False))
+
+    def failed(self, exc: TransactWriteError) -> set[tuple[str, str]]:
+        """Keys of the items whose condition failed."""
+        return {k for k, code in self.reasons(exc).items() if code == "ConditionalCheckFailed"}
+
+    def conflicted(self, exc: TransactWriteError) -> bool:
+        """Another transaction was writing one of these items at the same time (retryable)."""
+        return any(code == "TransactionConflict" for code in self.reasons(exc).values())
+
+
 def _cancellation_codes(exc: TransactWriteError) -> list[str | None]:
-    reasons = getattr(exc, "cancellation_reasons", None) or []
-    return [r.code if r is not None else None for r in reasons]
+    """Cancellation codes in WIRE order (condition checks, deletes, puts, updates), which is not the
+    order of the calls on the transaction. Prefer `Transaction.failed(exc)`, which maps them to keys."""
+    return [r.code if r is not None else None for r in (getattr(exc, "cancellation_reasons", None) or [])]
+
+
+def header_key(invoice_id: str) -> tuple[str, str]:
+    return (invoice_pk(invoice_id), "INVOICE")
 
 
 def encode_cursor(key: dict[str, Any] | None) -> str | None:
@@ -404,8 +448,8 @@ class Repository:
             self._connection = Connection(region=self.region)
         return self._connection
 
-    def transaction(self) -> TransactWrite:
-        return TransactWrite(connection=self.connection)
+    def transaction(self) -> Transaction:
+        return Transaction(connection=self.connection)
 
     # -- customers
     def put_customer(self, customer: Customer) -> None:
@@ -532,12 +576,11 @@ class Repository:
                         condition=TableItem.pk.does_not_exist(),
                     )
         except TransactWriteError as exc:
-            codes = _cancellation_codes(exc)
-            if billing_run_pk and len(codes) >= 1 and codes[-1] == "ConditionalCheckFailed":
+            if billing_run_pk and (billing_run_pk, "BILLINGRUN") in tx.failed(exc):
                 raise BillingRunExists(billing_run_pk) from exc
             raise
 
-    def _draft_header_update(self, tx: TransactWrite, invoice: Invoice, actions: list, updated_at: str) -> None:
+    def _draft_header_update(self, tx: Transaction, invoice: Invoice, actions: list, updated_at: str) -> None:
         item = InvoiceItem(invoice_pk(invoice.id), "INVOICE")
         tx.update(
             item,
@@ -545,9 +588,8 @@ class Repository:
             condition=(InvoiceItem.status == InvoiceStatus.DRAFT.value) & (InvoiceItem.version == invoice.version),
         )
 
-    def _raise_draft_conflict(self, exc: TransactWriteError, invoice_id: str) -> None:
-        codes = _cancellation_codes(exc)
-        if codes and codes[0] == "ConditionalCheckFailed":
+    def _raise_draft_conflict(self, tx: Transaction, exc: TransactWriteError, invoice_id: str) -> None:
+        if header_key(invoice_id) in tx.failed(exc) or tx.conflicted(exc):
             current = self.get_invoice_header(invoice_id)  # raises NotFound if deleted meanwhile
             if not current.is_draft:
                 raise InvoiceNotDraft(
@@ -574,7 +616,7 @@ class Repository:
                 self._draft_header_update(tx, invoice, actions, updated.updated_at)
                 tx.save(event_to_item(event))
         except TransactWriteError as exc:
-            self._raise_draft_conflict(exc, invoice.id)
+            self._raise_draft_conflict(tx, exc, invoice.id)
 
     def write_line(
         self,
@@ -605,7 +647,7 @@ class Repository:
                     )
                 tx.save(event_to_item(event))
         except TransactWriteError as exc:
-            self._raise_draft_conflict(exc, invoice.id)
+            self._raise_draft_conflict(tx, exc, invoice.id)
 
     def delete_draft(self, invoice: Invoice, billing_run_pk: str | None) -> None:
         """Deletes a draft. The header delete is conditioned on `status = draft` and the version, so
@@ -620,7 +662,7 @@ class Repository:
                 if billing_run_pk:
                     tx.delete(BillingRunItem(billing_run_pk, "BILLINGRUN"))
         except TransactWriteError as exc:
-            self._raise_draft_conflict(exc, invoice.id)
+            self._raise_draft_conflict(tx, exc, invoice.id)
         with TableItem.batch_write() as batch:
             for item in TableItem.query(invoice_pk(invoice.id)):
                 batch.delete(item)
@@ -635,7 +677,7 @@ class Repository:
         except DoesNotExist:
             return 1
 
-    def add_sequence_claim(self, tx: TransactWrite, customer_id: str, kind: str, year: int, expected_next: int) -> None:
+    def add_sequence_claim(self, tx: Transaction, customer_id: str, kind: str, year: int, expected_next: int) -> None:
         """Claim number `expected_next`: the counter must still hold it (or not exist for the first)."""
         if expected_next == 1:
             tx.save(
@@ -686,6 +728,9 @@ class Repository:
             InvoiceItem.gsi2pk.set(f"STATUS#{InvoiceStatus.OPEN.value}"),
             InvoiceItem.due_pk.set(f"DUE#{finalized.due_date.isoformat()}"),
             InvoiceItem.due_sk.set(invoice.id),
+            InvoiceItem.pdf_requested_at.set(finalized.finalized_at),
+            InvoiceItem.pdf_pk.set(pdf_pending_pk(invoice.id)),
+            InvoiceItem.pdf_sk.set(f"{finalized.finalized_at}#{invoice.id}"),
         ]
         if finalized.usd_total_cents is not None:
             actions += [
@@ -707,12 +752,10 @@ class Repository:
                 for op in extra or []:
                     op(tx)
         except TransactWriteError as exc:
-            codes = _cancellation_codes(exc)
-            if len(codes) >= 2 and codes[1] == "ConditionalCheckFailed" and codes[0] != "ConditionalCheckFailed":
-                raise SequenceConflict(invoice.customer_id) from exc
-            if codes and codes[0] == "ConditionalCheckFailed":
-                self._raise_draft_conflict(exc, invoice.id)
-            if any(c == "TransactionConflict" for c in codes):
+            failed = tx.failed(exc)
+            if header_key(invoice.id) in failed:
+                self._raise_draft_conflict(tx, exc, invoice.id)
+            if (customer_pk(invoice.customer_id), sequence_sk("INV", sequence_year)) in failed or tx.conflicted(exc):
                 raise SequenceConflict(invoice.customer_id) from exc
             raise
 
@@ -750,16 +793,77 @@ class Repository:
                 for op in extra or []:
                     op(tx)
         except TransactWriteError as exc:
-            codes = _cancellation_codes(exc)
-            if codes and codes[0] == "ConditionalCheckFailed":
+            if header_key(invoice.id) in tx.failed(exc) or tx.conflicted(exc):
                 raise ConcurrentModification(f"invoice {invoice.id} changed meanwhile; retry") from exc
             raise
 
-    def save_linked_draft(self, tx: TransactWrite, draft: Invoice, event: InvoiceEvent) -> None:
+    def save_linked_draft(self, tx: Transaction, draft: Invoice, event: InvoiceEvent) -> None:
         tx.save(invoice_to_item(draft), condition=TableItem.pk.does_not_exist())
         for line in draft.lines:
             tx.save(line_to_item(draft.id, line))
         tx.save(event_to_item(event))
+
+    # -- PDFs
+    def request_pdf(self, invoice_id: str, at: str) -> Invoice:
+        """Mark a (re-)render as requested: `pending` unless a PDF already exists (the old one stays
+        downloadable until the new one replaces it), and put the invoice on the pending index."""
+        item = InvoiceItem(invoice_pk(invoice_id), "INVOICE")
+        try:
+            item.update(
+                actions=[
+                    InvoiceItem.pdf_requested_at.set(at),
+                    InvoiceItem.pdf_status.set(InvoiceItem.pdf_status | "pending"),
+                    InvoiceItem.pdf_pk.set(pdf_pending_pk(invoice_id)),
+                    InvoiceItem.pdf_sk.set(f"{at}#{invoice_id}"),
+                ],
+                condition=TableItem.pk.exists() & (InvoiceItem.status != InvoiceStatus.DRAFT.value),
+            )
+        except UpdateError as exc:
+            if _is_condition_failure(exc):
+                self.get_invoice_header(invoice_id)
+                raise InvoiceNotOpenForPdf(invoice_id) from exc
+            raise
+        return self.get_invoice_header(invoice_id)
+
+    def mark_pdf_rendered(
+        self, *, invoice_id: str, key: str, job_id: str, requested_at: str, at: str, event: InvoiceEvent
+    ) -> bool:
+        """Record the rendered PDF and its audit event together. Returns False when this job was
+        already recorded (a redelivery): the condition on the job id makes the write happen once.
+        The pending marker is cleared only if no newer render was requested meanwhile."""
+        actions = [
+            InvoiceItem.pdf_status.set("rendered"),
+            InvoiceItem.pdf_s3_key.set(key),
+            InvoiceItem.pdf_job_id.set(job_id),
+            InvoiceItem.pdf_rendered_at.set(at),
+        ]
+        header = self.get_invoice_header(invoice_id)
+        if header.pdf_requested_at is None or header.pdf_requested_at <= requested_at:
+            actions += [InvoiceItem.pdf_pk.remove(), InvoiceItem.pdf_sk.remove()]
+        condition = (
+            TableItem.pk.exists()
+            & (InvoiceItem.status != InvoiceStatus.DRAFT.value)
+            & (InvoiceItem.pdf_job_id.does_not_exist() | (InvoiceItem.pdf_job_id != job_id))
+        )
+        try:
+            with self.transaction() as tx:
+                tx.update(InvoiceItem(invoice_pk(invoice_id), "INVOICE"), actions=actions, condition=condition)
+                tx.save(event_to_item(event))
+        except TransactWriteError as exc:
+            if header_key(invoice_id) in tx.failed(exc):
+                return False
+            raise
+        return True
+
+    def pending_pdfs(self, requested_before: str, limit: int = 500) -> list[str]:
+        """Invoice ids whose PDF was requested before `requested_before` and is not rendered yet."""
+        out: list[str] = []
+        for shard in range(PDF_PENDING_SHARDS):
+            for item in TableItem.pdf_pending.query(
+                f"PDFPENDING#{shard}", TableItem.pdf_sk < requested_before, limit=limit
+            ):
+                out.append(item.pk.removeprefix("INVOICE#"))
+        return out[:limit]
 
     # -- API keys
     def put_api_key(self, key: ApiKey) -> None:
@@ -819,6 +923,13 @@ class BillingRunExists(Conflict):
     def __init__(self, key: str) -> None:
         super().__init__("an invoice for this billing run already exists")
         self.key = key
+
+
+class InvoiceNotOpenForPdf(NotFound):
+    code = "invoice_not_found"
+
+    def __init__(self, invoice_id: str) -> None:
+        super().__init__(f"invoice {invoice_id} is a draft; drafts have no PDF")
 
 
 class SequenceConflict(Conflict):

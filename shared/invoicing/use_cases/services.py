@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from invoicing.adapters.aws import DocumentStore, JobQueue
 from invoicing.adapters.tax import HttpTaxService, TaxRateService, TaxService
 from invoicing.domain.events import Actor, InvoiceEvent
 from invoicing.ids import new_id
@@ -21,6 +22,8 @@ class Services:
     tax_rates: TaxRateStore
     exchange_rates: ExchangeRateStore
     tax: TaxService
+    documents: DocumentStore
+    render_queue: JobQueue
     adapters: dict[str, Any] = field(default_factory=dict)
 
 
@@ -32,7 +35,11 @@ def build_services(settings: Settings) -> Services:
         tax = HttpTaxService(settings.tax_service_url, settings.tax_service_timeout_seconds)
     else:
         tax = TaxRateService(tax_rates)
-    return Services(settings=settings, repo=repo, tax_rates=tax_rates, exchange_rates=ExchangeRateStore(), tax=tax)
+    return Services(
+        settings=settings, repo=repo, tax_rates=tax_rates, exchange_rates=ExchangeRateStore(), tax=tax,
+        documents=DocumentStore(settings.bucket_name, settings.region),
+        render_queue=JobQueue(settings.render_queue_url, settings.region),
+    )
 
 
 @lru_cache(maxsize=1)

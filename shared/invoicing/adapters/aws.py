@@ -1,0 +1,52 @@
+"""S3 and SQS adapters. boto3 is imported on first use, so a cold start that never touches them
+(most API routes) does not pay for it."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+
+@lru_cache(maxsize=4)
+def _client(service: str, region: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"max_attempts": 3, "mode": "standard"}, s3={"addressing_style": "path"} if service == "s3" else None
+    )
+    return boto3.client(service, region_name=region, config=config)
+
+
+class DocumentStore:
+    """PDFs in the documents bucket: SSE on, the right Content-Type and Content-Disposition."""
+
+    def __init__(self, bucket: str, region: str) -> None:
+        self.bucket = bucket
+        self.region = region
+
+    def put_pdf(self, key: str, body: bytes, filename: str) -> None:
+        _client("s3", self.region).put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=body,
+            ContentType="application/pdf",
+            ContentDisposition=f'inline; filename="{filename}"',
+            ServerSideEncryption="AES256",
+        )
+
+    def presigned_get(self, key: str, expires_in: int) -> str:
+        return _client("s3", self.region).generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+        )
+
+
+class JobQueue:
+    def __init__(self, queue_url: str, region: str) -> None:
+        self.queue_url = queue_url
+        self.region = region
+
+    def send(self, body: dict[str, Any]) -> str:
+        response = _client("sqs", self.region).send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body))
+        return str(response["MessageId"])

@@ -1,0 +1,190 @@
+"""The PDF pipeline against moto with real Chromium: finalize -> SQS job -> worker -> S3 -> download link."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+
+import boto3
+import pytest
+from pypdf import PdfReader
+
+from tests.integration.conftest import LambdaContext, load_function
+
+pytestmark = pytest.mark.chromium
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _chromium_present():
+    from invoicing.adapters.chromium import chromium_available
+
+    if not chromium_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is missing: run `make chromium`")
+        pytest.skip("Chromium is missing: run `make chromium`")
+
+
+def sqs_event(messages):
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "0",
+                    "SenderId": "x",
+                    "ApproximateFirstReceiveTimestamp": "0",
+                },
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local-RenderQueue",
+                "awsRegion": "us-east-1",
+            }
+            for m in messages
+        ]
+    }
+
+
+def receive_jobs(aws):
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    return sqs.receive_message(QueueUrl=aws.render_queue_url, MaxNumberOfMessages=10).get("Messages", [])
+
+
+@pytest.fixture
+def worker(aws):
+    return load_function("render_pdf").handle_render_jobs
+
+
+@pytest.fixture
+def open_invoice(api, customer):
+    lines = [
+        {"description": f"Hosting plan <b>#{i}</b>", "quantity": "2", "unit_amount_cents": 1250 * i}
+        for i in range(1, 4)
+    ]
+    _, draft, _ = api("POST", "/invoices", {"customer_id": customer["id"], "lines": lines, "memo": "Thank you"})
+    status, inv, _ = api("POST", f"/invoices/{draft['id']}/finalize")
+    assert status == 200
+    return inv
+
+
+def test_finalize_enqueues_and_the_worker_renders_to_s3(api, aws, worker, open_invoice):
+    # Given a finalized invoice, Then exactly one render job waits on the queue
+    jobs = receive_jobs(aws)
+    assert [json.loads(j["Body"])["invoice_id"] for j in jobs] == [open_invoice["id"]]
+    status, body, _ = api("GET", f"/invoices/{open_invoice['id']}/pdf")
+    assert status == 409 and body["error"]["code"] == "pdf_not_ready"
+    # When the worker runs the batch
+    result = worker(sqs_event(jobs), LambdaContext("RenderPdfFunction", 60))
+    assert result == {"batchItemFailures": []}
+    # Then the PDF is in S3 at the documented key, encrypted, typed, named
+    key = f"invoices/{open_invoice['customer_id']}/{open_invoice['invoice_number']}.pdf"
+    obj = boto3.client("s3").get_object(Bucket=aws.bucket_name, Key=key)
+    assert obj["ContentType"] == "application/pdf"
+    assert obj["ServerSideEncryption"] == "AES256"
+    assert open_invoice["invoice_number"] in obj["ContentDisposition"]
+    pdf = obj["Body"].read()
+    assert pdf.startswith(b"%PDF")
+    import io
+
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert open_invoice["invoice_number"] in text and "Acme GmbH" in text
+    assert "Hosting plan <b>#3</b>" in text  # escaped, printed as text
+    assert "$150.00" in text  # total formatted for USD
+    # And the invoice records it, with an audit event
+    _, inv, _ = api("GET", f"/invoices/{open_invoice['id']}")
+    assert inv["pdf_status"] == "rendered"
+    status, link, _ = api("GET", f"/invoices/{open_invoice['id']}/pdf")
+    assert status == 200 and key in link["url"] and link["expires_at"] > inv["finalized_at"]
+    _, events, _ = api("GET", f"/invoices/{open_invoice['id']}/events")
+    assert [e["type"] for e in events["data"]].count("invoice.pdf_rendered") == 1
+
+
+def test_redelivered_job_is_harmless(api, aws, worker, open_invoice):
+    jobs = receive_jobs(aws)
+    event = sqs_event(jobs)
+    worker(event, LambdaContext("RenderPdfFunction", 60))
+    second = worker(event, LambdaContext("RenderPdfFunction", 60))
+    assert second == {"batchItemFailures": []}
+    _, events, _ = api("GET", f"/invoices/{open_invoice['id']}/events")
+    assert [e["type"] for e in events["data"]].count("invoice.pdf_rendered") == 1
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=aws.bucket_name)["Contents"]]
+    assert keys == [f"invoices/{open_invoice['customer_id']}/{open_invoice['invoice_number']}.pdf"]
+
+
+def test_failed_s3_put_fails_only_that_record(api, aws, worker, open_invoice, customer, monkeypatch):
+    from invoicing.use_cases.services import get_services
+
+    _, other, _ = api(
+        "POST",
+        "/invoices",
+        {"customer_id": customer["id"], "lines": [{"description": "Other", "quantity": 1, "unit_amount_cents": 500}]},
+    )
+    api("POST", f"/invoices/{other['id']}/finalize")
+    jobs = receive_jobs(aws)
+    assert len(jobs) == 2
+    store = get_services().documents
+    real_put = store.put_pdf
+
+    def flaky_put(key, body, filename):
+        if open_invoice["invoice_number"] in filename and open_invoice["customer_id"] in key:
+            raise RuntimeError("S3 is down")
+        return real_put(key, body, filename)
+
+    monkeypatch.setattr(store, "put_pdf", flaky_put)
+    result = worker(sqs_event(jobs), LambdaContext("RenderPdfFunction", 60))
+    failed_id = next(j["MessageId"] for j in jobs if json.loads(j["Body"])["invoice_id"] == open_invoice["id"])
+    assert result == {"batchItemFailures": [{"itemIdentifier": failed_id}]}
+    _, inv, _ = api("GET", f"/invoices/{open_invoice['id']}")
+    assert inv["pdf_status"] == "pending"
+    _, ok, _ = api("GET", f"/invoices/{other['id']}")
+    assert ok["pdf_status"] == "rendered"
+
+
+def test_drafts_have_no_pdf(api, customer):
+    _, draft, _ = api("POST", "/invoices", {"customer_id": customer["id"]})
+    for method in ("GET", "POST"):
+        status, body, _ = api(method, f"/invoices/{draft['id']}/pdf")
+        assert status == 404, (method, body)
+
+
+def test_rerender_on_request_and_void_prints_void(api, aws, worker, open_invoice):
+    worker(sqs_event(receive_jobs(aws)), LambdaContext("RenderPdfFunction", 60))
+    api("POST", f"/invoices/{open_invoice['id']}/void")
+    status, body, _ = api("POST", f"/invoices/{open_invoice['id']}/pdf")
+    assert status == 202 and body["pdf_status"] == "rendered"  # the old PDF stays downloadable meanwhile
+    worker(sqs_event(receive_jobs(aws)), LambdaContext("RenderPdfFunction", 60))
+    key = f"invoices/{open_invoice['customer_id']}/{open_invoice['invoice_number']}.pdf"
+    import io
+
+    pdf = boto3.client("s3").get_object(Bucket=aws.bucket_name, Key=key)["Body"].read()
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert "VOID" in text
+
+
+def test_lost_enqueue_is_repaired(api, aws, customer, monkeypatch):
+    from invoicing import clock
+    from invoicing.use_cases.services import get_services
+
+    queue = get_services().render_queue
+    monkeypatch.setattr(queue, "send", lambda body: (_ for _ in ()).throw(RuntimeError("SQS down")))
+    _, draft, _ = api(
+        "POST",
+        "/invoices",
+        {"customer_id": customer["id"], "lines": [{"description": "X", "quantity": 1, "unit_amount_cents": 100}]},
+    )
+    status, inv, _ = api("POST", f"/invoices/{draft['id']}/finalize")
+    assert status == 200 and inv["pdf_status"] == "pending"  # finalize succeeded all the same
+    assert receive_jobs(aws) == []
+    monkeypatch.undo()
+    repair = load_function("repair_pdfs").handle_repair_pdfs
+    # not yet: younger than the grace period
+    assert repair({}, LambdaContext("RepairPdfsFunction")) == {"requeued": 0}
+    later = clock.now().timestamp() + 3600
+    monkeypatch.setattr(clock, "now", lambda: __import__("datetime").datetime.fromtimestamp(later, clock.UTC))
+    assert repair({}, LambdaContext("RepairPdfsFunction")) == {"requeued": 1}
+    assert [json.loads(j["Body"])["invoice_id"] for j in receive_jobs(aws)] == [draft["id"]]
+    _ = uuid
