@@ -32,7 +32,7 @@ $(SAM):
 
 tools: $(SAM) ## install the SAM CLI into .tools/sam (its own venv: its pins clash with moto's)
 
-$(CHROMIUM_DIR)/chromium: scripts/prepare_chromium.py | $(VENV)/.stamp
+$(CHROMIUM_DIR)/chromium: scripts/prepare_chromium.py shared/invoicing/adapters/chromium.py | $(VENV)/.stamp
 	$(PY) scripts/prepare_chromium.py --version $(CHROMIUM_VERSION) --dest $(CHROMIUM_DIR)
 
 chromium: $(CHROMIUM_DIR)/chromium ## fetch @sparticuz/chromium from npm and unpack it into .cache/

@@ -54,11 +54,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHROMIUM_VERSION = "153.0.0"
-# swiftshader.tar.br (software GL) is not needed to print PDFs, so it is never shipped or unpacked.
-BUNDLE_FILES = ("chromium.br", "al2023.tar.br", "fonts.tar.br")
+# All four files of the package's bin/. swiftshader (software GL, 7 MB unpacked) is needed even for
+# PDFs: without libEGL/libGLESv2 next to the binary, Chromium 153 dies with SIGTRAP during GPU init
+# right after "DevTools listening" (seen on Debian 12).
+BUNDLE_FILES = ("chromium.br", "al2023.tar.br", "fonts.tar.br", "swiftshader.tar.br")
 DEFAULT_LAMBDA_BUNDLE_DIR = Path("/opt/chromium")
 _REPO_ROOT = Path(__file__).resolve().parents[3]
 _COMPLETE_MARKER = ".complete"
+# What the marker holds: a bundle unpacked by an older version of this code is unpacked again.
+_BUNDLE_ID = f"@sparticuz/chromium {CHROMIUM_VERSION}: {' '.join(BUNDLE_FILES)}\n"
 
 # Proven on Lambda and Debian (shared/RECIPES.md). --single-process halves print time.
 CHROMIUM_FLAGS: tuple[str, ...] = (
@@ -76,8 +80,14 @@ CHROMIUM_FLAGS: tuple[str, ...] = (
     "--disable-component-update",
     "--disable-sync",
     "--disable-features=AudioServiceOutOfProcess,IsolateOrigins,site-per-process",
+    # No network for documents, browser-wide (frames and navigations included): every http(s)/ws
+    # request goes to a proxy on a closed port, loopback too (<-loopback> drops the implicit bypass),
+    # and no host name resolves. DevTools is a server socket, so pyppeteer is unaffected.
+    "--proxy-server=http://127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
 )
-# Everything a document could fetch. data: and about: URLs are not network requests and still work.
+# The same, per page, through DevTools (belt and braces). data: URLs are not requests and still work.
 BLOCKED_URL_PATTERNS = ("http://*", "https://*", "ws://*", "wss://*", "ftp://*", "file://*")
 
 PAGE_MARGINS = {"top": "16mm", "right": "14mm", "bottom": "20mm", "left": "14mm"}
@@ -182,8 +192,7 @@ def unpack_bundle(bundle_dir: Path, dest: Path) -> ChromiumInstall:
     Idempotent and safe against concurrent callers: a file lock serializes unpackers, the files are
     written to a staging folder that is renamed into place, and a marker says the folder is complete.
     """
-    marker = dest / _COMPLETE_MARKER
-    if marker.is_file():
+    if is_unpacked(dest):
         return _installed(dest)
     missing = [name for name in BUNDLE_FILES if not (bundle_dir / name).is_file()]
     if missing:
@@ -191,7 +200,7 @@ def unpack_bundle(bundle_dir: Path, dest: Path) -> ChromiumInstall:
     dest.parent.mkdir(parents=True, exist_ok=True)
     with (dest.parent / f".{dest.name}.lock").open("w") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)
-        if marker.is_file():  # another process finished while we waited
+        if is_unpacked(dest):  # another process finished while we waited
             return _installed(dest)
         started = time.perf_counter()
         staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
@@ -202,15 +211,24 @@ def unpack_bundle(bundle_dir: Path, dest: Path) -> ChromiumInstall:
             for name in BUNDLE_FILES[1:]:
                 _inflate_tar(bundle_dir / name, staging)
             (staging / "fonts.conf").write_text(fonts_conf(dest))
-            (staging / _COMPLETE_MARKER).write_text(CHROMIUM_VERSION + "\n")
+            (staging / _COMPLETE_MARKER).write_text(_BUNDLE_ID)
             if dest.exists():  # left over from an interrupted run
                 shutil.rmtree(dest)
             staging.rename(dest)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-    logger.info("chromium unpacked", extra={"dest": str(dest), "seconds": round(time.perf_counter() - started, 3)})
+    seconds = round(time.perf_counter() - started, 3)
+    logger.info("chromium unpacked", extra={"dest": str(dest), "seconds": seconds})
     return ChromiumInstall(dest / "chromium", dest)
+
+
+def is_unpacked(root: Path) -> bool:
+    """True when `root` holds a complete bundle unpacked by this version of the code."""
+    try:
+        return (root / _COMPLETE_MARKER).read_text() == _BUNDLE_ID
+    except OSError:
+        return False
 
 
 def _installed(root: Path) -> ChromiumInstall:
@@ -242,7 +260,7 @@ def locate_chromium(env: Mapping[str, str] | None = None, *, unpack: bool = True
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise ChromiumNotFound(f"CHROMIUM_PATH={explicit} is not an executable file")
         root = _bundle_root_of(path)
-        if root is not None and path.resolve() == root / "chromium" and (root / _COMPLETE_MARKER).is_file():
+        if root is not None and path.resolve() == root / "chromium" and is_unpacked(root):
             return _installed(root)
         return ChromiumInstall(path, root)
     if env.get("AWS_LAMBDA_FUNCTION_NAME"):
@@ -254,8 +272,13 @@ def locate_chromium(env: Mapping[str, str] | None = None, *, unpack: bool = True
             return ChromiumInstall(dest / "chromium", dest)
     cache_dir = Path(env.get("CHROMIUM_CACHE_DIR") or _REPO_ROOT / ".cache" / "chromium")
     executable = cache_dir / CHROMIUM_VERSION / "chromium"
-    if executable.is_file():
+    if is_unpacked(executable.parent):
         return _installed(executable.parent)
+    if executable.is_file():
+        raise ChromiumNotFound(
+            f"{executable.parent} was unpacked by an older version of this code: "
+            f"rm -rf {executable.parent} && make chromium"
+        )
     raise ChromiumNotFound(
         f"no Chromium at {executable}: run `make chromium`, or set CHROMIUM_PATH to a Chromium binary"
     )
@@ -281,6 +304,7 @@ class _BrowserManager:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._browser: Browser | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._profile_dir: str | None = None
         self._disconnected = False
         self.launches = 0
@@ -306,32 +330,47 @@ class _BrowserManager:
     # -- browser lifecycle (called on the loop thread)
 
     def _browser_alive(self) -> bool:
-        browser = self._browser
-        if browser is None or self._disconnected:
+        if self._browser is None or self._disconnected:
             return False
-        process = browser.process
-        return process is None or process.poll() is None
+        return self._process is not None and self._process.poll() is None
 
     async def _launch(self) -> Browser:
-        from pyppeteer import launch  # imported lazily: the rest of the package never needs it
+        """Start Chromium ourselves and connect pyppeteer to it.
 
-        install = await asyncio.get_running_loop().run_in_executor(None, locate_chromium)
-        self._profile_dir = tempfile.mkdtemp(prefix="chromium-profile-")
+        pyppeteer's own launcher polls /json/version every 100 ms for up to 30 s, even when the
+        process died at once, and picks its port with a bind-then-release race. Here Chromium picks a
+        free port itself (--remote-debugging-port=0) and writes it to DevToolsActivePort in the
+        profile; we poll that file every 10 ms and stop as soon as the process exits.
+        """
+        from pyppeteer import connect
+        from pyppeteer.launcher import DEFAULT_ARGS
+
+        loop = asyncio.get_running_loop()
+        install = await loop.run_in_executor(None, locate_chromium)
+        profile = Path(tempfile.mkdtemp(prefix="chromium-profile-"))
+        self._profile_dir = str(profile)
         self._disconnected = False
         started = time.perf_counter()
-        browser = await launch(
-            executablePath=str(install.executable),
-            headless=True,
-            args=list(CHROMIUM_FLAGS),
-            userDataDir=self._profile_dir,
-            env=install.child_env(),
-            # our loop runs in a thread: pyppeteer must not touch signal handlers or atexit
-            handleSIGINT=False,
-            handleSIGTERM=False,
-            handleSIGHUP=False,
-            autoClose=False,
-            loop=asyncio.get_running_loop(),
-        )
+        command = [
+            str(install.executable),
+            *DEFAULT_ARGS,
+            "--headless",
+            "--hide-scrollbars",
+            "--mute-audio",
+            *CHROMIUM_FLAGS,
+            "--remote-debugging-port=0",
+            f"--user-data-dir={profile}",
+            "about:blank",
+        ]
+        # stderr goes to a file (never a pipe nobody reads, which would block Chromium once full);
+        # it is quoted when the start fails and removed with the profile.
+        with (profile / "chromium.log").open("wb") as log:
+            process = subprocess.Popen(  # noqa: S603 - our own executable and flags
+                command, env=install.child_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+        self._process = process
+        endpoint = await _wait_for_devtools(process, profile)
+        browser: Browser = await connect(browserWSEndpoint=endpoint, loop=loop, defaultViewport=None)
 
         def on_disconnected() -> None:
             if self._browser is browser:
@@ -339,10 +378,8 @@ class _BrowserManager:
 
         browser.on("disconnected", on_disconnected)
         self.launches += 1
-        logger.info(
-            "chromium launched",
-            extra={"executable": str(install.executable), "seconds": round(time.perf_counter() - started, 3)},
-        )
+        seconds = round(time.perf_counter() - started, 3)
+        logger.info("chromium launched", extra={"executable": str(install.executable), "seconds": seconds})
         return browser
 
     async def _get_browser(self) -> Browser:
@@ -357,12 +394,13 @@ class _BrowserManager:
     async def _discard(self) -> None:
         """Close the browser (politely, then by force) and remove its profile folder."""
         browser, self._browser = self._browser, None
+        process, self._process = self._process, None
+        if browser is not None and process is not None and process.poll() is None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(browser._connection.send("Browser.close"), 2)
+        if process is not None:
+            _kill(process)
         if browser is not None:
-            process = browser.process
-            if process is not None and process.poll() is None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(browser._connection.send("Browser.close"), 2)
-                _kill(process)
             with contextlib.suppress(Exception):
                 await browser.disconnect()
         if self._profile_dir:
@@ -372,27 +410,36 @@ class _BrowserManager:
     # -- one render
 
     async def _render(self, html: str, timeout_s: float, footer_text: str) -> bytes:
-        browser = await self._get_browser()
-        page: Page | None = None
+        """Launch if needed, print on a fresh page, always close the page. One deadline for all of it."""
+        opened: list[Page] = []
         try:
-            page = await asyncio.wait_for(browser.newPage(), timeout_s)
-            return await asyncio.wait_for(_print(page, html, footer_text), timeout_s)
+            return await asyncio.wait_for(self._print_on_new_page(html, footer_text, opened), timeout_s)
         except TimeoutError as exc:
             raise RenderError(f"rendering the PDF took longer than {timeout_s:g} s") from exc
         except RenderError:
             raise
         except Exception as exc:
-            raise RenderError(f"chromium failed to render the PDF: {exc}") from exc
+            raise RenderError(f"chromium failed to render the PDF: {exc!r}") from exc
         finally:
-            if page is not None:
+            for page in opened:
                 try:
                     await asyncio.wait_for(page.close(), 5)
                 except Exception:
                     # a page that will not close means a wedged browser: start afresh next time
                     logger.warning("closing the page failed, discarding the browser")
                     await self._discard()
-            if not self._browser_alive():
+            if self._browser is not None and not self._browser_alive():
                 await self._discard()
+
+    async def _print_on_new_page(self, html: str, footer_text: str, opened: list[Page]) -> bytes:
+        try:
+            browser = await self._get_browser()
+        except Exception as exc:
+            await self._discard()
+            raise RenderError(f"chromium did not start: {exc!r}") from exc
+        page = await browser.newPage()
+        opened.append(page)
+        return await _print(page, html, footer_text)
 
     # -- sync API
 
@@ -417,23 +464,52 @@ class _BrowserManager:
     def current_browser(self) -> Browser | None:
         return self._browser
 
+    def current_process(self) -> subprocess.Popen[bytes] | None:
+        return self._process
+
     def _hard_reset(self) -> None:
         """The loop thread is stuck: kill the browser and start a new loop next time."""
-        browser, self._browser = self._browser, None
-        if browser is not None and browser.process is not None:
-            _kill(browser.process)
+        process, self._browser, self._process = self._process, None, None
+        if process is not None:
+            _kill(process)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._loop, self._thread = None, None
 
     def close(self) -> None:
-        with self._lock:
-            if self._loop is not None and self._thread is not None and self._thread.is_alive():
+        # bounded wait: at interpreter exit a daemon thread may still hold the lock mid-render
+        locked = self._lock.acquire(timeout=10)
+        try:
+            if locked and self._loop is not None and self._thread is not None and self._thread.is_alive():
                 with contextlib.suppress(Exception):
                     self._run(self._discard(), 10)
-            elif self._browser is not None and self._browser.process is not None:
-                _kill(self._browser.process)
-                self._browser = None
+            process, self._browser, self._process = self._process, None, None
+            if process is not None:
+                _kill(process)
+        finally:
+            if locked:
+                self._lock.release()
+
+
+async def _wait_for_devtools(process: subprocess.Popen[bytes], profile: Path, limit_s: float = 30) -> str:
+    """The browser's DevTools WebSocket URL, read from the file Chromium writes once it listens."""
+    port_file = profile / "DevToolsActivePort"
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        code = process.poll()
+        if code is not None:
+            log = (profile / "chromium.log").read_text(errors="replace")[-1500:]
+            raise RenderError(f"chromium exited with status {code} while starting: {log.strip()}")
+        try:
+            port, path = port_file.read_text().split("\n")[:2]
+        except (OSError, ValueError):
+            await asyncio.sleep(0.01)
+            continue
+        if port.strip().isdigit() and path.startswith("/devtools/browser/"):
+            return f"ws://127.0.0.1:{port.strip()}{path.strip()}"
+        await asyncio.sleep(0.01)  # the file is being written
+    _kill(process)
+    raise RenderError(f"chromium did not open DevTools within {limit_s:g} s")
 
 
 def _kill(process: subprocess.Popen[Any]) -> None:
@@ -484,6 +560,11 @@ def render_pdf(html: str, *, timeout_s: float = 30, footer_text: str = "") -> by
 def current_browser() -> Browser | None:
     """The browser the next render will reuse, if one is running (for tests and health checks)."""
     return _manager.current_browser()
+
+
+def browser_process() -> subprocess.Popen[bytes] | None:
+    """The Chromium process behind `current_browser()` (tests kill it to prove the relaunch)."""
+    return _manager.current_process()
 
 
 def browser_launches() -> int:
