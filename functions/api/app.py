@@ -11,11 +11,11 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from routes import customers, documents, invoices, payments, rates
 
 from invoicing.http.errors import register_error_handlers
 from invoicing.http.idempotency import idempotency_middleware
 from invoicing.observability import logger, metrics, tracer
+from routes import customers, documents, invoices, payments, rates, reminders
 
 app = APIGatewayRestResolver(enable_validation=True)
 app.use(middlewares=[idempotency_middleware])
@@ -24,6 +24,7 @@ app.include_router(invoices.router)
 app.include_router(payments.router)
 app.include_router(rates.router)
 app.include_router(documents.router)
+app.include_router(reminders.router)
 register_error_handlers(app)
 
 OPENAPI_TITLE = "Invoice service API"

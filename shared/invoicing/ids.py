@@ -6,6 +6,7 @@ Sortability gives line and event order for free in a DynamoDB sort key.
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -19,7 +20,20 @@ def _b32(value: int, length: int) -> str:
     return "".join(reversed(out))
 
 
+_lock = threading.Lock()
+_last = (0, 0)
+
+
 def new_id(prefix: str) -> str:
+    """Strictly increasing within a process: ids made in the same millisecond add one to the random
+    part (monotonic ULID), so lines created in one request keep their order."""
+    global _last
     millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+    with _lock:
+        last_millis, last_rand = _last
+        if millis <= last_millis:
+            millis, rand = last_millis, last_rand + 1
+        else:
+            rand = int.from_bytes(os.urandom(10), "big") >> 1  # headroom for increments
+        _last = (millis, rand)
     return f"{prefix}_{_b32(millis, 10)}{_b32(rand, 16)}"

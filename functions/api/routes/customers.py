@@ -7,10 +7,10 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
-from schemas import CustomerCreate, CustomerOut, CustomerUpdate, Id, customer_out, error_responses
 
 from invoicing.use_cases import customers
 from invoicing.use_cases.services import get_services
+from schemas import CustomerCreate, CustomerOut, CustomerUpdate, Id, customer_out, error_responses
 
 router = Router()
 

@@ -8,11 +8,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel
-from schemas import Id, error_responses
 
 from invoicing.http.actor import actor_from_event
 from invoicing.use_cases import documents
 from invoicing.use_cases.services import get_services
+from schemas import Id, error_responses
 
 router = Router()
 

@@ -7,6 +7,13 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+
+from invoicing.domain import money
+from invoicing.http.actor import actor_from_event
+from invoicing.observability import logger
+from invoicing.use_cases import documents, lifecycle, payments
+from invoicing.use_cases import invoices as uc
+from invoicing.use_cases.services import get_services
 from schemas import (
     EventList,
     Id,
@@ -23,13 +30,6 @@ from schemas import (
     event_out,
     invoice_out,
 )
-
-from invoicing.domain import money
-from invoicing.http.actor import actor_from_event
-from invoicing.observability import logger
-from invoicing.use_cases import documents, lifecycle, payments
-from invoicing.use_cases import invoices as uc
-from invoicing.use_cases.services import get_services
 
 router = Router()
 

@@ -11,11 +11,13 @@ import json
 import urllib.error
 import urllib.request
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from invoicing.domain import money
 from invoicing.domain.invoice import Invoice, InvoiceLine, LineTax, tax_for_line
 from invoicing.errors import InvoicingError, ServiceUnavailable, ValidationFailed
+
+MAX_RESPONSE_BYTES = 1_000_000
 
 if TYPE_CHECKING:
     from invoicing.store.repository import Customer
@@ -60,7 +62,9 @@ class HttpTaxService:
     {"lines": [{"id", "percentage": "19", "inclusive": false, "display_name": "VAT"}]}.
 
     The service tells the rate; the tax amount is computed here so that rounding follows our one rule.
-    Failure or timeout -> ServiceUnavailable (503 tax_service_unavailable), before anything is written.
+    Failure, a malformed answer or timeout -> ServiceUnavailable (503 tax_service_unavailable), before
+    anything is written. `timeout_s` bounds each socket operation (connect, each read), and the Lambda's
+    own timeout bounds the whole call.
     """
 
     def __init__(self, url: str, timeout_s: float = 3.0) -> None:
@@ -85,25 +89,47 @@ class HttpTaxService:
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310 (http(s) checked above)
-                body = json.loads(response.read())
-            results = {str(r["id"]): r for r in body["lines"]}
-            out = {}
-            for ln in lines:
-                r = results[ln.id]
-                pct = money.parse_percent(r["percentage"])
-                inclusive = bool(r.get("inclusive", False))
-                out[ln.id] = LineTax(
-                    tax_rate_id=r.get("tax_rate_id") or ln.tax_rate_id,
-                    percentage=pct,
-                    inclusive=inclusive,
-                    tax_cents=tax_for_line(ln.amount_cents, pct, inclusive),
-                    display_name=str(r.get("display_name", "")),
-                )
-            return out
+                raw = response.read(MAX_RESPONSE_BYTES + 1)
+            if len(raw) > MAX_RESPONSE_BYTES:
+                raise ValueError("tax service response too large")
+            return self._results(json.loads(raw, parse_float=Decimal), lines)
         except (urllib.error.URLError, TimeoutError, OSError, KeyError, TypeError, ValueError, InvoicingError) as exc:
             raise ServiceUnavailable(
                 "the tax service is unavailable; nothing was changed, retry later", code="tax_service_unavailable"
             ) from exc
+
+    @staticmethod
+    def _results(body: Any, lines: list[InvoiceLine]) -> dict[str, LineTax]:
+        """Reads the answer strictly: anything malformed is a failure of the service (TypeError,
+        ValueError, KeyError), never a guess (`bool("false")` is True; a number id is not an id)."""
+        if not isinstance(body, dict) or not isinstance(body.get("lines"), list):
+            raise TypeError("tax service answer has no lines list")
+        results: dict[str, dict[str, Any]] = {}
+        for r in body["lines"]:
+            if not isinstance(r, dict) or not isinstance(r.get("id"), str):
+                raise TypeError("tax service line result without a string id")
+            results[r["id"]] = r
+        out: dict[str, LineTax] = {}
+        for ln in lines:
+            r = results[ln.id]
+            pct = money.parse_percent(r["percentage"])
+            inclusive = r.get("inclusive", False)
+            rate_id = r.get("tax_rate_id") or ln.tax_rate_id
+            display_name = r.get("display_name", "")
+            if not isinstance(inclusive, bool):
+                raise TypeError("inclusive must be a JSON boolean")
+            if rate_id is not None and not isinstance(rate_id, str):
+                raise TypeError("tax_rate_id must be a string")
+            if not isinstance(display_name, str):
+                raise TypeError("display_name must be a string")
+            out[ln.id] = LineTax(
+                tax_rate_id=rate_id,
+                percentage=pct,
+                inclusive=inclusive,
+                tax_cents=tax_for_line(ln.amount_cents, pct, inclusive),
+                display_name=display_name[:200],
+            )
+        return out
 
 
 def percent_label(pct: Decimal) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
@@ -73,44 +74,62 @@ class TaxRateStore:
 
     def get(self, rate_id: str) -> TaxRate:
         try:
-            return _rate_from_item(TaxRateItem.get(f"TAXRATE#{rate_id}", "TAXRATE"))
+            return _rate_from_item(TaxRateItem.get(f"TAXRATE#{rate_id}", "TAXRATE", consistent_read=True))
         except DoesNotExist:
             raise NotFound(f"tax rate {rate_id} not found", code="tax_rate_not_found") from None
 
     def get_many(self, ids: list[str]) -> dict[str, TaxRate]:
+        """Consistent reads: finalize must see a rate edited a moment ago, never the old percentage."""
         keys = [(f"TAXRATE#{i}", "TAXRATE") for i in ids]
-        return {item.tax_rate_id: _rate_from_item(item) for item in TaxRateItem.batch_get(keys)}
+        return {item.tax_rate_id: _rate_from_item(item) for item in TaxRateItem.batch_get(keys, consistent_read=True)}
 
     def list(self, *, active: bool | None = None) -> list[TaxRate]:
         rates = [_rate_from_item(i) for i in TableItem.gsi2.query("TAXRATES") if isinstance(i, TaxRateItem)]
         return [r for r in rates if active is None or r.active == active]
 
-    def mark_used(self, rate_ids: list[str]) -> None:
+    def mark_used(self, rate_ids: Sequence[str]) -> None:
         """A used rate is frozen: never edited again, only archived. Idempotent and cheap: the
         condition skips rates already marked, so only a rate's first use costs a write."""
         for rate_id in rate_ids:
-            with contextlib.suppress(UpdateError):  # already used (or gone): nothing to do
+            try:
                 TaxRateItem(f"TAXRATE#{rate_id}", "TAXRATE").update(
                     actions=[TaxRateItem.used.set(True)],
                     condition=TableItem.pk.exists() & (TaxRateItem.used == False),  # noqa: E712
                 )
+            except UpdateError as exc:
+                # already used (or gone): nothing to do. Anything else (throttling, network) must not
+                # be swallowed, or a rate frozen into an invoice could stay editable.
+                if not _is_condition_failure(exc):
+                    raise
 
-    def update(self, rate_id: str, changes: dict, *, allow_if_used: bool = False) -> TaxRate:
-        """Edits only while unused. Archiving (active=False) is always allowed."""
-        actions = [getattr(TaxRateItem, k).set(v) for k, v in changes.items()]
+    def update(self, rate_id: str, changes: dict[str, Any], *, allow_if_used: bool = False) -> TaxRate:
+        """Edits only while unused (the condition is checked by DynamoDB, so a finalization that marks
+        the rate used wins against a concurrent edit). Archiving (active, archived_at) passes
+        `allow_if_used=True`. A None value removes the attribute."""
+        actions = [
+            getattr(TaxRateItem, k).remove() if v is None else getattr(TaxRateItem, k).set(v)
+            for k, v in changes.items()
+        ]
         condition = TableItem.pk.exists()
         if not allow_if_used:
             condition = condition & (TaxRateItem.used == False)  # noqa: E712 (a DynamoDB condition, not a bool test)
+        item = TaxRateItem(f"TAXRATE#{rate_id}", "TAXRATE")
         try:
-            TaxRateItem(f"TAXRATE#{rate_id}", "TAXRATE").update(actions=actions, condition=condition)
+            item.update(actions=actions, condition=condition)  # returns ALL_NEW into `item`
         except UpdateError as exc:
-            current = self.get(rate_id)
+            if not _is_condition_failure(exc):
+                raise
+            current = self.get(rate_id)  # NotFound (404) when the rate does not exist
             if current.used:
                 raise Conflict(
                     "this tax rate has been used on an invoice; archive it and create a new one", code="tax_rate_in_use"
                 ) from exc
             raise
-        return self.get(rate_id)
+        return _rate_from_item(item)
+
+
+def _is_condition_failure(exc: Exception) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 class ExchangeRateStore:

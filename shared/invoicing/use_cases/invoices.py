@@ -29,6 +29,7 @@ from invoicing.errors import NotFound, ServiceUnavailable, ValidationFailed
 from invoicing.ids import new_id
 from invoicing.observability import logger
 from invoicing.store.repository import BillingRunExists, Customer, Page, billing_run_pk
+from invoicing.use_cases.rates import check_rates_assignable
 from invoicing.use_cases.services import Services, new_event
 
 
@@ -107,6 +108,7 @@ def create_invoice(svc: Services, actor: Actor, cmd: CreateInvoice) -> tuple[Inv
             return svc.repo.get_invoice(existing), False
 
     customer = svc.repo.get_customer(cmd.customer_id)
+    check_rates_assignable(svc, {f"lines.{i}.tax_rate_id": li.tax_rate_id for i, li in enumerate(cmd.lines)})
     currency = _check_currency_amounts(cmd.currency or customer.currency)
     if len(cmd.lines) > MAX_LINES:
         raise ValidationFailed(f"an invoice has at most {MAX_LINES} lines", details={"field": "lines"})
@@ -246,6 +248,7 @@ def add_line(svc: Services, actor: Actor, invoice_id: str, data: LineInput) -> I
     if len(invoice.lines) >= MAX_LINES:
         raise ValidationFailed(f"an invoice has at most {MAX_LINES} lines", details={"field": "lines"})
     customer = svc.repo.get_customer(invoice.customer_id)
+    check_rates_assignable(svc, {"tax_rate_id": data.tax_rate_id})
     line = _with_previews(svc, invoice, [_new_line(data, clock.iso(clock.now()))], customer)[0]
     return _write_line(svc, actor, invoice, [*invoice.lines, line], line, None, "invoice.line_added", line.id)
 
@@ -268,6 +271,8 @@ def update_line(svc: Services, actor: Actor, invoice_id: str, line_id: str, chan
         tax_rate_id=changes.get("tax_rate_id", line.tax_rate_id),  # type: ignore[arg-type]
     )
     validate_line_fields(merged.description, merged.quantity, merged.unit_amount_cents)
+    if merged.tax_rate_id != line.tax_rate_id:  # a line keeps a rate archived meanwhile; a new one must be active
+        check_rates_assignable(svc, {"tax_rate_id": merged.tax_rate_id})
     customer = svc.repo.get_customer(invoice.customer_id)
     updated = InvoiceLine(
         id=line.id,

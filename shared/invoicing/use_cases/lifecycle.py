@@ -115,10 +115,19 @@ def finalize_invoice(svc: Services, actor: Actor, invoice_id: str, *, extra_ops:
         )
         used_rates = sorted({t.tax_rate_id for t in taxes.values() if t.tax_rate_id})
         if used_rates and svc.settings.tax_service == "rates":
-            # Outside the transaction on purpose: a shared rate item in every finalization would make it a
-            # hot item that conflicts concurrent transactions. Marking early is conservative (a rate
-            # marked used but never frozen only loses editability).
+            # Freeze the rates once every check has passed (a failed finalize changes nothing), then
+            # re-read them: an edit that slipped in between the first read and the freeze means the
+            # computed tax is stale, so compute again. Outside the transaction on purpose: a shared
+            # rate item in every finalization would be a hot item conflicting concurrent transactions.
             svc.tax_rates.mark_used(used_rates)
+            current = svc.tax_rates.get_many(used_rates)
+            if any(
+                current.get(t.tax_rate_id) is None
+                or (current[t.tax_rate_id].percentage, current[t.tax_rate_id].inclusive) != (t.percentage, t.inclusive)
+                for t in taxes.values()
+                if t.tax_rate_id
+            ):
+                continue
         extra = extra_ops(invoice, finalized) if extra_ops else []
         try:
             svc.repo.finalize_invoice(
@@ -227,7 +236,10 @@ def void_invoice(
     return svc.repo.get_invoice(invoice_id), (svc.repo.get_invoice(copy.id) if copy else None)
 
 
-def mark_uncollectible(svc: Services, actor: Actor, invoice_id: str) -> Invoice:
+def mark_uncollectible(
+    svc: Services, actor: Actor, invoice_id: str, *, event_data: dict[str, object] | None = None
+) -> Invoice:
+    """`event_data` goes into the audit event (dunning records its rule and day there)."""
     invoice = svc.repo.get_invoice(invoice_id)
     ensure_transition(invoice.status, InvoiceStatus.UNCOLLECTIBLE)
     now = clock.iso(clock.now())
@@ -238,6 +250,7 @@ def mark_uncollectible(svc: Services, actor: Actor, invoice_id: str) -> Invoice:
         now,
         from_status=invoice.status.value,
         to_status="uncollectible",
+        data=event_data,
     )
     svc.repo.transition(
         invoice=invoice,

@@ -1,0 +1,168 @@
+"""/tax-rates and /exchange-rates: the reference data finalization reads (rules in docs/money.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from pydantic import AwareDatetime, BaseModel, Field, PlainValidator, StrictBool
+
+from invoicing.store.tax_rates import ExchangeRate, TaxRate
+from invoicing.use_cases import rates
+from invoicing.use_cases.services import get_services
+from schemas import Id, Strict, error_responses
+
+router = Router()
+
+
+def _decimal_input(value: object) -> str | int | float:
+    # one check instead of a StrictStr | StrictInt | StrictFloat union, whose errors would name
+    # "percentage.str" rather than the field; the use case parses the text exactly (never as a float)
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError("must be a decimal string (or a JSON number)")
+    return value
+
+
+DecimalIn = Annotated[str | int | float, PlainValidator(_decimal_input, json_schema_input_type=str | int | float)]
+Percentage = Annotated[
+    DecimalIn, Field(description='Decimal string from 0 to 100 with at most 4 decimals, e.g. "19" or "7.6500"')
+]
+DisplayName = Annotated[str, Field(min_length=1, max_length=rates.MAX_DISPLAY_NAME)]
+Country = Annotated[str, Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2, e.g. DE")]
+Jurisdiction = Annotated[str, Field(max_length=rates.MAX_JURISDICTION)]
+Description = Annotated[str, Field(max_length=rates.MAX_DESCRIPTION)]
+CurrencyPath = Annotated[str, Path(min_length=1, max_length=8, description="ISO 4217 code, e.g. EUR")]
+
+
+class TaxRateCreate(Strict):
+    display_name: DisplayName
+    percentage: Percentage
+    inclusive: StrictBool
+    country: Country | None = None
+    jurisdiction: Jurisdiction | None = None
+    description: Description | None = None
+    active: StrictBool = True
+
+
+class TaxRateUpdate(Strict):
+    """Terms change only while the rate is unused (else 409 tax_rate_in_use); `active` always."""
+
+    display_name: DisplayName | None = None
+    percentage: Percentage | None = None
+    inclusive: StrictBool | None = None
+    country: Country | None = None
+    jurisdiction: Jurisdiction | None = None
+    description: Description | None = None
+    active: StrictBool | None = Field(default=None, description="false archives the rate, true restores it")
+
+
+class TaxRateOut(BaseModel):
+    id: str
+    display_name: str
+    percentage: str = Field(description='Decimal string with 4 places, e.g. "19.0000"')
+    inclusive: bool
+    country: str | None
+    jurisdiction: str | None
+    description: str | None
+    active: bool
+    used: bool = Field(description="Used on a finalized invoice: its terms are frozen, it can only be archived")
+    created_at: str
+    archived_at: str | None
+
+
+class TaxRateList(BaseModel):
+    data: list[TaxRateOut]
+
+
+class ExchangeRatePut(Strict):
+    rate_to_usd: Annotated[
+        DecimalIn, Field(description='USD per one unit of the currency, as a decimal string, e.g. "0.0067"')
+    ]
+    source: Annotated[str, Field(min_length=1, max_length=100, description="Where the rate comes from, e.g. ecb")]
+    as_of: AwareDatetime = Field(description="When the rate was published, with a timezone")
+
+
+class ExchangeRateOut(BaseModel):
+    currency: str
+    rate_to_usd: str
+    source: str
+    as_of: str
+    updated_at: str
+
+
+def tax_rate_out(rate: TaxRate) -> TaxRateOut:
+    return TaxRateOut(
+        id=rate.id,
+        display_name=rate.display_name,
+        percentage=f"{rate.percentage:.4f}",
+        inclusive=rate.inclusive,
+        country=rate.country,
+        jurisdiction=rate.jurisdiction,
+        description=rate.description,
+        active=rate.active,
+        used=rate.used,
+        created_at=rate.created_at,
+        archived_at=rate.archived_at,
+    )
+
+
+def exchange_rate_out(rate: ExchangeRate) -> ExchangeRateOut:
+    return ExchangeRateOut(
+        currency=rate.currency,
+        rate_to_usd=f"{rate.rate_to_usd:f}",
+        source=rate.source,
+        as_of=rate.as_of,
+        updated_at=rate.updated_at,
+    )
+
+
+@router.post("/tax-rates", summary="Create a tax rate", responses=error_responses(422))
+def handle_create_tax_rate(body: Annotated[TaxRateCreate, Body()]) -> Response[TaxRateOut]:
+    created = rates.create_tax_rate(get_services(), **body.model_dump())
+    return Response(status_code=201, body=tax_rate_out(created), content_type="application/json")
+
+
+@router.get("/tax-rates", summary="List tax rates, newest first", responses=error_responses(422))
+def handle_list_tax_rates(active: Annotated[bool | None, Query()] = None) -> TaxRateList:
+    return TaxRateList(data=[tax_rate_out(r) for r in rates.list_tax_rates(get_services(), active=active)])
+
+
+@router.get("/tax-rates/<tax_rate_id>", summary="Get a tax rate", responses=error_responses(404))
+def handle_get_tax_rate(tax_rate_id: Annotated[Id, Path()]) -> TaxRateOut:
+    return tax_rate_out(rates.get_tax_rate(get_services(), tax_rate_id))
+
+
+@router.patch(
+    "/tax-rates/<tax_rate_id>",
+    summary="Edit an unused tax rate, or archive / restore any rate",
+    responses=error_responses(404, 409, 422),
+)
+def handle_update_tax_rate(tax_rate_id: Annotated[Id, Path()], body: Annotated[TaxRateUpdate, Body()]) -> TaxRateOut:
+    changes = body.model_dump(exclude_unset=True)
+    for key in ("display_name", "percentage", "inclusive", "active"):
+        if key in changes and changes[key] is None:
+            changes.pop(key)  # null means "leave as is" for required fields; it clears optional ones
+    return tax_rate_out(rates.update_tax_rate(get_services(), tax_rate_id, changes))
+
+
+@router.put(
+    "/exchange-rates/<currency>",
+    summary="Set the rate to USD of a currency (finalized invoices keep the rate they locked)",
+    responses=error_responses(422),
+)
+def handle_put_exchange_rate(currency: CurrencyPath, body: Annotated[ExchangeRatePut, Body()]) -> ExchangeRateOut:
+    rate = rates.put_exchange_rate(
+        get_services(), currency, rate_to_usd=body.rate_to_usd, source=body.source, as_of=body.as_of
+    )
+    return exchange_rate_out(rate)
+
+
+@router.get(
+    "/exchange-rates/<currency>",
+    summary="Get the current rate to USD of a currency (USD answers the identity)",
+    responses=error_responses(404, 422),
+)
+def handle_get_exchange_rate(currency: CurrencyPath) -> ExchangeRateOut:
+    return exchange_rate_out(rates.get_exchange_rate(get_services(), currency))

@@ -1,0 +1,306 @@
+"""The embedded AWS: moto's threaded server on loopback, with every request serialized.
+
+moto checks a DynamoDB condition and then writes without a lock, so two concurrent conditional
+writes to one item can both succeed under a threaded server. One lock around the dispatch of every
+request restores DynamoDB's per-item atomicity locally (and makes the whole local AWS linearizable).
+
+Two request kinds are treated specially so that the lock does not hurt:
+
+* SQS ``ReceiveMessage`` with a wait time (long polling) is emulated by short polls: the lock is held
+  only for each short poll, never while waiting, so one long poll cannot stall the local AWS.
+* SES ``SendEmail`` (v1 and v2) requests are read on the way in, so the outbox shows both the text and
+  the HTML part (moto keeps only one of them).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+from .cfn import ACCOUNT_ID, REGION
+
+StartResponse = Callable[..., Any]
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
+_LONG_POLL_STEP = 0.05
+
+#: Environment variables that could point botocore at a real AWS account or another endpoint.
+_UNSAFE_ENV = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+)
+
+
+class SerializedMotoApp:
+    """WSGI middleware: one lock around moto's dispatch, plus SQS long-poll and SES capture."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], *, account_id: str = ACCOUNT_ID) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.account_id = account_id
+        #: message id -> {"text": ..., "html": ..., "subject": ..., ...} for SES sends seen on the wire
+        self.mail_parts: dict[str, dict[str, Any]] = {}
+        self.mail_times: dict[str, float] = {}
+
+    # ---------------------------------------------------------------- WSGI entry
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target == "AmazonSQS.ReceiveMessage":
+            return self._receive_message(environ, start_response)
+        _region, service = self._scope(environ)
+        if service == "ses" and environ.get("REQUEST_METHOD") == "POST":
+            return self._ses_send(environ, start_response)
+        status, headers, body = self._locked_call(environ)
+        start_response(status, headers)
+        return [body]
+
+    def _locked_call(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        captured: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., None]:
+            captured[:] = [status, headers]
+            return lambda data: None
+
+        with self.lock:
+            result = self.app(environ, capture)
+            try:
+                body = b"".join(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        return captured[0], captured[1], body
+
+    @staticmethod
+    def _scope(environ: dict[str, Any]) -> tuple[str, str]:
+        match = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        return (match.group(1), match.group(2)) if match else (REGION, "")
+
+    @staticmethod
+    def _read_body(environ: dict[str, Any]) -> bytes:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        return body
+
+    @staticmethod
+    def _with_body(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
+        copy = dict(environ)
+        copy["wsgi.input"] = io.BytesIO(body)
+        copy["CONTENT_LENGTH"] = str(len(body))
+        return copy
+
+    # ---------------------------------------------------------------- SQS long polling
+    def _receive_message(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        raw = self._read_body(environ)
+        try:
+            params = json.loads(raw or b"{}")
+            wait = params.get("WaitTimeSeconds")
+            if wait is None:
+                wait = self._queue_default_wait(environ, str(params.get("QueueUrl", "")))
+            wait = int(wait)
+        except (ValueError, TypeError, AttributeError):
+            wait = 0
+        if not 0 < wait <= 20:  # no waiting, or invalid: let moto answer (and validate) as it is
+            status, headers, body = self._locked_call(self._with_body(environ, raw))
+            start_response(status, headers)
+            return [body]
+        short = dict(params, WaitTimeSeconds=0)
+        short_raw = json.dumps(short).encode()
+        deadline = time.monotonic() + wait
+        while True:
+            status, headers, body = self._locked_call(self._with_body(environ, short_raw))
+            done = not status.startswith("200") or time.monotonic() >= deadline
+            if not done:
+                try:
+                    done = bool(json.loads(body or b"{}").get("Messages"))
+                except ValueError:
+                    done = True
+            if done:
+                start_response(status, headers)
+                return [body]
+            time.sleep(_LONG_POLL_STEP)
+
+    def _queue_default_wait(self, environ: dict[str, Any], queue_url: str) -> int:
+        from moto.sqs.models import sqs_backends
+
+        region, _ = self._scope(environ)
+        name = queue_url.rstrip("/").rsplit("/", 1)[-1]
+        try:
+            with self.lock:
+                queue = sqs_backends[self.account_id][region].get_queue(name)
+                return int(queue.receive_message_wait_time_seconds or 0)
+        except Exception:  # unknown queue: moto will answer with the proper error
+            return 0
+
+    # ---------------------------------------------------------------- SES capture
+    def _ses_send(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        raw = self._read_body(environ)
+        status, headers, body = self._locked_call(self._with_body(environ, raw))
+        try:
+            if status.startswith("200"):
+                self._record_mail(environ.get("PATH_INFO", ""), raw, body)
+        except Exception:  # the outbox is a convenience; never break a send because of it
+            pass
+        start_response(status, headers)
+        return [body]
+
+    def _record_mail(self, path: str, request: bytes, response: bytes) -> None:
+        parts: dict[str, Any] | None = None
+        message_id = None
+        if path.rstrip("/") == "/v2/email/outbound-emails":
+            params = json.loads(request or b"{}")
+            simple = (params.get("Content") or {}).get("Simple")
+            message_id = json.loads(response or b"{}").get("MessageId")
+            if simple:
+                body = simple.get("Body") or {}
+                parts = {
+                    "subject": (simple.get("Subject") or {}).get("Data"),
+                    "text": (body.get("Text") or {}).get("Data"),
+                    "html": (body.get("Html") or {}).get("Data"),
+                    "reply_to": params.get("ReplyToAddresses") or [],
+                }
+        else:
+            form = urllib.parse.parse_qs(request.decode("utf-8", "replace"), keep_blank_values=True)
+            action = (form.get("Action") or [""])[0]
+            match = re.search(rb"<MessageId>([^<]+)</MessageId>", response)
+            message_id = match.group(1).decode() if match else None
+            if action == "SendEmail":
+                parts = {
+                    "subject": (form.get("Message.Subject.Data") or [None])[0],
+                    "text": (form.get("Message.Body.Text.Data") or [None])[0],
+                    "html": (form.get("Message.Body.Html.Data") or [None])[0],
+                    "reply_to": [v[0] for k, v in sorted(form.items()) if k.startswith("ReplyToAddresses.")],
+                }
+        if message_id:
+            self.mail_times[message_id] = time.time()
+            if parts is not None:
+                self.mail_parts[message_id] = parts
+
+
+class EmbeddedAWS:
+    """moto's ThreadedMotoServer on 127.0.0.1 (a free port unless given), requests serialized."""
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, region: str = REGION, account_id: str = ACCOUNT_ID
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.region = region
+        self.account_id = account_id
+        self.app: SerializedMotoApp | None = None
+        self._server: ThreadedMotoServer | None = None
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the embedded AWS is not started")
+        host, port = self._server.get_host_and_port()
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"  # bound to every interface: loopback still reaches it
+        return f"http://{host}:{port}"
+
+    def start(self) -> EmbeddedAWS:
+        outer = self
+
+        class _Server(ThreadedMotoServer):
+            def _server_entry(self) -> None:
+                app = DomainDispatcherApplication(create_backend_app)
+                outer.app = SerializedMotoApp(app, account_id=outer.account_id)
+                self._server = make_server(
+                    self._ip_address, self._port, outer.app, True, request_handler=MotoRequestHandler
+                )
+                self._server_ready_event.set()
+                self._server.serve_forever(poll_interval=0.1)
+
+        self._server = _Server(ip_address=self.host, port=self.port, verbose=False)
+        self._server.start()
+        self._accept_any_ses_sender()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            server = getattr(self._server, "_server", None)
+            if server is not None:
+                server.server_close()
+            self._server = None
+        self._clients.clear()
+
+    def environment(self) -> dict[str, str]:
+        """The variables that make botocore (boto3, PynamoDB, Powertools) use this local AWS."""
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            # never read the developer's real AWS config or credentials files
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def apply_environment(self, environ: Any = None) -> None:
+        environ = os.environ if environ is None else environ
+        for name in list(environ):
+            if name in _UNSAFE_ENV or name.startswith("AWS_ENDPOINT_URL_"):
+                del environ[name]
+        environ.update(self.environment())
+
+    def client(self, service: str) -> Any:
+        """A boto3 client bound explicitly to this local AWS (independent of the process env)."""
+        with self._clients_lock:
+            if service not in self._clients:
+                import boto3
+                from botocore.config import Config
+
+                self._clients[service] = boto3.session.Session().client(
+                    service,
+                    endpoint_url=self.url,
+                    region_name=self.region,
+                    aws_access_key_id="testing",
+                    aws_secret_access_key="testing",
+                    config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+                )
+            return self._clients[service]
+
+    # ---------------------------------------------------------------- SES
+    def _accept_any_ses_sender(self) -> None:
+        """Locally every sender counts as verified (real SES needs verified identities)."""
+        from moto.ses.models import ses_backends
+
+        backend = ses_backends[self.account_id][self.region]
+        backend._is_verified_address = lambda source: True  # type: ignore[method-assign]
+
+    def sent_messages(self) -> list[Any]:
+        from moto.ses.models import ses_backends
+
+        assert self.app is not None
+        with self.app.lock:
+            return list(ses_backends[self.account_id][self.region].sent_messages)
+
+    def clear_sent_messages(self) -> None:
+        from moto.ses.models import ses_backends
+
+        assert self.app is not None
+        with self.app.lock:
+            ses_backends[self.account_id][self.region].sent_messages.clear()

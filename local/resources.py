@@ -1,0 +1,303 @@
+"""Create the template's data resources in the embedded AWS, and optionally dump/restore their data.
+
+Supported: ``AWS::DynamoDB::Table`` (keys, GSIs, LSIs, TTL, streams), ``AWS::S3::Bucket``,
+``AWS::SQS::Queue`` (redrive policy, visibility timeout, FIFO ...), ``AWS::SNS::Topic``. Everything else
+(IAM, log groups, alarms, bucket policies ...) has no local effect.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .aws import EmbeddedAWS
+from .cfn import Template, TemplateError
+
+log = logging.getLogger("local")
+
+CREATABLE = ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::SNS::Topic")
+
+_SQS_ATTRIBUTES = {
+    "DelaySeconds": "DelaySeconds",
+    "MaximumMessageSize": "MaximumMessageSize",
+    "MessageRetentionPeriod": "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds": "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout": "VisibilityTimeout",
+    "FifoQueue": "FifoQueue",
+    "ContentBasedDeduplication": "ContentBasedDeduplication",
+    "DeduplicationScope": "DeduplicationScope",
+    "FifoThroughputLimit": "FifoThroughputLimit",
+}
+
+
+def _str(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def dynamodb_create_params(props: dict[str, Any], name: str) -> dict[str, Any]:
+    """CloudFormation table properties -> CreateTable parameters (properties moto rejects dropped)."""
+    params: dict[str, Any] = {
+        "TableName": name,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+    }
+    billing = props.get("BillingMode", "PROVISIONED")
+    params["BillingMode"] = billing
+    if billing == "PROVISIONED":
+        params["ProvisionedThroughput"] = {
+            k: int(v)
+            for k, v in (
+                props.get("ProvisionedThroughput") or {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+            ).items()
+        }
+
+    def index(spec: dict[str, Any], with_throughput: bool) -> dict[str, Any]:
+        out = {k: spec[k] for k in ("IndexName", "KeySchema", "Projection") if k in spec}
+        if with_throughput and billing == "PROVISIONED":
+            throughput = spec.get("ProvisionedThroughput") or params["ProvisionedThroughput"]
+            out["ProvisionedThroughput"] = {k: int(v) for k, v in throughput.items()}
+        return out
+
+    if props.get("GlobalSecondaryIndexes"):
+        params["GlobalSecondaryIndexes"] = [index(g, True) for g in props["GlobalSecondaryIndexes"]]
+    if props.get("LocalSecondaryIndexes"):
+        params["LocalSecondaryIndexes"] = [index(g, False) for g in props["LocalSecondaryIndexes"]]
+    stream = props.get("StreamSpecification")
+    if stream and stream.get("StreamViewType"):
+        params["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+    return params
+
+
+class ResourceManager:
+    """Creates every supported resource of a template and records its physical ids in the registry."""
+
+    def __init__(self, template: Template, aws: EmbeddedAWS) -> None:
+        self.template = template
+        self.aws = aws
+        self.created: dict[str, dict[str, Any]] = {}
+
+    def create_all(self) -> None:
+        ids = self.template.of_type(*CREATABLE)
+        for logical_id in self.template.creation_order(ids):
+            rtype = self.template.resources[logical_id]["Type"]
+            props = self.template.resolved_properties(logical_id)
+            try:
+                if rtype == "AWS::DynamoDB::Table":
+                    self._table(logical_id, props)
+                elif rtype == "AWS::S3::Bucket":
+                    self._bucket(logical_id, props)
+                elif rtype == "AWS::SQS::Queue":
+                    self._queue(logical_id, props)
+                elif rtype == "AWS::SNS::Topic":
+                    self._topic(logical_id, props)
+            except TemplateError:
+                raise
+            except Exception as exc:
+                raise TemplateError(f"could not create {rtype} {logical_id} locally: {exc}") from exc
+
+    # ---------------------------------------------------------------- creators
+    def _table(self, logical_id: str, props: dict[str, Any]) -> None:
+        ddb = self.aws.client("dynamodb")
+        name = self.template.registry.refs[logical_id]
+        table = ddb.create_table(**dynamodb_create_params(props, name))["TableDescription"]
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and _str(ttl.get("Enabled")).lower() == "true":
+            ddb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+            )
+        attrs = {"Arn": table["TableArn"]}
+        if table.get("LatestStreamArn"):
+            attrs["StreamArn"] = table["LatestStreamArn"]
+        self.template.registry.set(logical_id, name, **attrs)
+        self.created[logical_id] = {"type": "table", "name": name, **attrs}
+
+    def _bucket(self, logical_id: str, props: dict[str, Any]) -> None:
+        s3 = self.aws.client("s3")
+        name = self.template.registry.refs[logical_id]
+        kwargs: dict[str, Any] = {"Bucket": name}
+        if self.aws.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.aws.region}
+        s3.create_bucket(**kwargs)
+        versioning = (props.get("VersioningConfiguration") or {}).get("Status")
+        if versioning:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": versioning})
+        cors = (props.get("CorsConfiguration") or {}).get("CorsRules")
+        if cors:
+            rules = []
+            for rule in cors:
+                converted = {k: v for k, v in rule.items() if k not in ("Id", "MaxAge")}
+                if "MaxAge" in rule:
+                    converted["MaxAgeSeconds"] = int(rule["MaxAge"])
+                rules.append(converted)
+            s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
+        self.created[logical_id] = {"type": "bucket", "name": name}
+
+    def _queue(self, logical_id: str, props: dict[str, Any]) -> None:
+        sqs = self.aws.client("sqs")
+        name = self.template.registry.attrs[logical_id]["QueueName"]
+        attributes = {key: _str(props[cfn]) for cfn, key in _SQS_ATTRIBUTES.items() if cfn in props}
+        redrive = props.get("RedrivePolicy")
+        if redrive:
+            if isinstance(redrive, str):
+                redrive = json.loads(redrive)
+            attributes["RedrivePolicy"] = json.dumps(
+                {
+                    "deadLetterTargetArn": redrive["deadLetterTargetArn"],
+                    "maxReceiveCount": int(redrive["maxReceiveCount"]),
+                }
+            )
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.template.registry.set(logical_id, url, Arn=arn, QueueName=name, QueueUrl=url)
+        self.created[logical_id] = {"type": "queue", "name": name, "url": url, "arn": arn}
+
+    def _topic(self, logical_id: str, props: dict[str, Any]) -> None:
+        sns = self.aws.client("sns")
+        name = self.template.registry.attrs[logical_id]["TopicName"]
+        attributes = {}
+        if _str(props.get("FifoTopic", "false")).lower() == "true":
+            attributes["FifoTopic"] = "true"
+        arn = sns.create_topic(Name=name, Attributes=attributes)["TopicArn"]
+        self.template.registry.set(logical_id, arn, TopicArn=arn, TopicName=name)
+        self.created[logical_id] = {"type": "topic", "name": name, "arn": arn}
+
+    # ---------------------------------------------------------------- lookups
+    def queue_url_for_arn(self, arn: str) -> str | None:
+        for info in self.created.values():
+            if info["type"] == "queue" and info["arn"] == arn:
+                return str(info["url"])
+        return None
+
+    def queue_logical_id_for_arn(self, arn: str) -> str | None:
+        for logical_id, info in self.created.items():
+            if info["type"] == "queue" and info["arn"] == arn:
+                return logical_id
+        return None
+
+    # ---------------------------------------------------------------- persistence
+    def dump(self, directory: str | Path) -> dict[str, int]:
+        """Write every table's items and every bucket's objects (latest versions) under ``directory``."""
+        directory = Path(directory)
+        tmp = directory.with_name(directory.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        counts: dict[str, int] = {}
+        ddb = self.aws.client("dynamodb")
+        s3 = self.aws.client("s3")
+        for logical_id, info in self.created.items():
+            if info["type"] == "table":
+                items = []
+                for page in ddb.get_paginator("scan").paginate(TableName=info["name"]):
+                    items.extend(_encode_item(item) for item in page["Items"])
+                (tmp / f"table-{logical_id}.json").write_text(json.dumps(items), encoding="utf-8")
+                counts[logical_id] = len(items)
+            elif info["type"] == "bucket":
+                bucket_dir = tmp / f"bucket-{logical_id}"
+                bucket_dir.mkdir()
+                index = []
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=info["name"]):
+                    for obj in page.get("Contents", []):
+                        got = s3.get_object(Bucket=info["name"], Key=obj["Key"])
+                        blob = f"{len(index):08d}.bin"
+                        (bucket_dir / blob).write_bytes(got["Body"].read())
+                        index.append(
+                            {
+                                "key": obj["Key"],
+                                "blob": blob,
+                                "content_type": got.get("ContentType"),
+                                "metadata": got.get("Metadata") or {},
+                            }
+                        )
+                (bucket_dir / "index.json").write_text(json.dumps(index), encoding="utf-8")
+                counts[logical_id] = len(index)
+        (tmp / "manifest.json").write_text(
+            json.dumps({"format": 1, "stack": self.template.stack_name, "counts": counts}), encoding="utf-8"
+        )
+        old = directory.with_name(directory.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if directory.exists():
+            os.replace(directory, old)
+        os.replace(tmp, directory)
+        shutil.rmtree(old, ignore_errors=True)
+        return counts
+
+    def restore(self, directory: str | Path) -> dict[str, int]:
+        directory = Path(directory)
+        counts: dict[str, int] = {}
+        if not (directory / "manifest.json").exists():
+            return counts
+        ddb = self.aws.client("dynamodb")
+        s3 = self.aws.client("s3")
+        for logical_id, info in self.created.items():
+            if info["type"] == "table":
+                path = directory / f"table-{logical_id}.json"
+                if not path.exists():
+                    continue
+                items = [_decode_item(item) for item in json.loads(path.read_text(encoding="utf-8"))]
+                restored = 0
+                for item in items:
+                    try:
+                        ddb.put_item(TableName=info["name"], Item=item)
+                        restored += 1
+                    except Exception as exc:  # key schema changed since the dump
+                        log.warning("persist: skipped an item of %s: %s", logical_id, exc)
+                counts[logical_id] = restored
+            elif info["type"] == "bucket":
+                index_path = directory / f"bucket-{logical_id}" / "index.json"
+                if not index_path.exists():
+                    continue
+                index = json.loads(index_path.read_text(encoding="utf-8"))
+                for obj in index:
+                    kwargs: dict[str, Any] = {
+                        "Bucket": info["name"],
+                        "Key": obj["key"],
+                        "Body": (index_path.parent / obj["blob"]).read_bytes(),
+                        "Metadata": obj.get("metadata") or {},
+                    }
+                    if obj.get("content_type"):
+                        kwargs["ContentType"] = obj["content_type"]
+                    s3.put_object(**kwargs)
+                counts[logical_id] = len(index)
+        return counts
+
+
+def _encode_value(value: dict[str, Any]) -> dict[str, Any]:
+    ((kind, inner),) = value.items()
+    if kind == "B":
+        return {"B64": base64.b64encode(inner).decode()}
+    if kind == "BS":
+        return {"B64S": [base64.b64encode(v).decode() for v in inner]}
+    if kind == "M":
+        return {"M": _encode_item(inner)}
+    if kind == "L":
+        return {"L": [_encode_value(v) for v in inner]}
+    return value
+
+
+def _decode_value(value: dict[str, Any]) -> dict[str, Any]:
+    ((kind, inner),) = value.items()
+    if kind == "B64":
+        return {"B": base64.b64decode(inner)}
+    if kind == "B64S":
+        return {"BS": [base64.b64decode(v) for v in inner]}
+    if kind == "M":
+        return {"M": _decode_item(inner)}
+    if kind == "L":
+        return {"L": [_decode_value(v) for v in inner]}
+    return value
+
+
+def _encode_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _encode_value(value) for key, value in item.items()}
+
+
+def _decode_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _decode_value(value) for key, value in item.items()}

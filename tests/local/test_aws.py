@@ -1,0 +1,132 @@
+"""The embedded AWS: requests are serialized (atomic conditional writes) and long polls do not block."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from botocore.exceptions import ClientError
+
+from local.aws import EmbeddedAWS
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[EmbeddedAWS]:
+    embedded = EmbeddedAWS().start()
+    try:
+        yield embedded
+    finally:
+        embedded.stop()
+
+
+def test_environment_points_botocore_at_loopback(aws: EmbeddedAWS) -> None:
+    env = aws.environment()
+    assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+    assert env["AWS_ACCESS_KEY_ID"] == "testing" and env["AWS_REGION"] == "us-east-1"
+    fake = {"AWS_PROFILE": "prod", "AWS_ENDPOINT_URL_DYNAMODB": "https://elsewhere", "HOME": "/root"}
+    aws.apply_environment(fake)
+    assert "AWS_PROFILE" not in fake and "AWS_ENDPOINT_URL_DYNAMODB" not in fake
+    assert fake["HOME"] == "/root" and fake["AWS_ENDPOINT_URL"] == env["AWS_ENDPOINT_URL"]
+
+
+def test_concurrent_conditional_writes_stay_atomic(aws: EmbeddedAWS) -> None:
+    ddb = aws.client("dynamodb")
+    ddb.create_table(
+        TableName="counter",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.put_item(TableName="counter", Item={"pk": {"S": "c"}, "n": {"N": "0"}})
+    wins: list[int] = []
+    lock = threading.Lock()
+
+    def bump(_: int) -> None:
+        # optimistic concurrency: read n, write n+1 only if n is unchanged; a lost race is refused
+        for _attempt in range(50):
+            current = int(ddb.get_item(TableName="counter", Key={"pk": {"S": "c"}})["Item"]["n"]["N"])
+            try:
+                ddb.put_item(
+                    TableName="counter",
+                    Item={"pk": {"S": "c"}, "n": {"N": str(current + 1)}},
+                    ConditionExpression="n = :n",
+                    ExpressionAttributeValues={":n": {"N": str(current)}},
+                )
+            except ClientError as exc:
+                assert exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+                continue
+            with lock:
+                wins.append(current + 1)
+            return
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(bump, range(80)))
+    final = int(ddb.get_item(TableName="counter", Key={"pk": {"S": "c"}})["Item"]["n"]["N"])
+    assert len(wins) == len(set(wins)), "two conditional writes won with the same expected value"
+    assert final == len(wins)
+
+
+def test_a_long_poll_does_not_hold_the_lock(aws: EmbeddedAWS) -> None:
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName="long-poll")["QueueUrl"]
+    order: list[str] = []
+    started = threading.Event()
+
+    def long_poll() -> None:
+        started.set()
+        messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=3).get("Messages", [])
+        order.append(f"receive:{len(messages)}")
+
+    thread = threading.Thread(target=long_poll)
+    thread.start()
+    started.wait()
+    # while the receive waits, other requests are served: the message it waits for can be sent
+    aws.client("s3").create_bucket(Bucket="still-served")
+    sqs.send_message(QueueUrl=url, MessageBody="hello")
+    order.append("sent")
+    thread.join(30)
+    assert order == ["sent", "receive:1"]
+
+
+def test_queue_default_wait_time_is_honoured(aws: EmbeddedAWS) -> None:
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName="waits", Attributes={"ReceiveMessageWaitTimeSeconds": "2"})["QueueUrl"]
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(len(sqs.receive_message(QueueUrl=url).get("Messages", []))))
+    thread.start()
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+    thread.join(30)
+    assert result == [1]
+
+
+def test_requests_reach_moto_one_at_a_time() -> None:
+    from io import BytesIO
+
+    from local.aws import SerializedMotoApp
+
+    in_flight, peak = [0], [0]
+    counter_lock = threading.Lock()
+    gate = threading.Barrier(8)
+
+    def inner(environ: dict, start_response: object) -> list[bytes]:
+        with counter_lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        threading.Event().wait(0.01)
+        with counter_lock:
+            in_flight[0] -= 1
+        start_response("200 OK", [("Content-Type", "text/plain")])  # type: ignore[operator]
+        return [b"ok"]
+
+    app = SerializedMotoApp(inner)
+
+    def call(_: int) -> bytes:
+        gate.wait()
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/", "wsgi.input": BytesIO(b""), "CONTENT_LENGTH": "0"}
+        return b"".join(app(environ, lambda status, headers: None))
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(call, range(8))) == [b"ok"] * 8
+    assert peak[0] == 1
