@@ -16,8 +16,11 @@ from invoicing.ids import new_id
 S = InvoiceStatus
 LEGAL = {
     (S.DRAFT, S.OPEN),
-    (S.OPEN, S.PAID), (S.OPEN, S.VOID), (S.OPEN, S.UNCOLLECTIBLE),
-    (S.UNCOLLECTIBLE, S.PAID), (S.UNCOLLECTIBLE, S.VOID),
+    (S.OPEN, S.PAID),
+    (S.OPEN, S.VOID),
+    (S.OPEN, S.UNCOLLECTIBLE),
+    (S.UNCOLLECTIBLE, S.PAID),
+    (S.UNCOLLECTIBLE, S.VOID),
 }
 
 
@@ -52,10 +55,15 @@ def test_a_draft_is_not_open():
         ensure_transition(S.DRAFT, S.VOID)
 
 
-@pytest.mark.parametrize("year,seq,expected", [
-    (2026, 1, "INV-2026-00001"), (2026, 42, "INV-2026-00042"), (2027, 99999, "INV-2027-99999"),
-    (2027, 100000, "INV-2027-100000"),
-])
+@pytest.mark.parametrize(
+    "year,seq,expected",
+    [
+        (2026, 1, "INV-2026-00001"),
+        (2026, 42, "INV-2026-00042"),
+        (2027, 99999, "INV-2027-99999"),
+        (2027, 100000, "INV-2027-100000"),
+    ],
+)
 def test_invoice_number_format(year, seq, expected):
     assert invoice_number(year, seq) == expected
 

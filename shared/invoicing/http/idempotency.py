@@ -46,7 +46,7 @@ def _machinery() -> tuple[DynamoDBPersistenceLayer, IdempotencyConfig]:
         payload_validation_jmespath="body_hash",
         expires_after_seconds=settings.idempotency_ttl_seconds,
         raise_on_no_idempotency_key=True,
-        response_hook=_mark_replayed,
+        response_hook=_mark_replayed,  # type: ignore[arg-type]  # Powertools types the hook loosely
     )
     return persistence, config
 

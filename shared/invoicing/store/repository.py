@@ -21,6 +21,7 @@ from pynamodb.exceptions import (
     TransactWriteError,
     UpdateError,
 )
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from invoicing.domain.events import InvoiceEvent
@@ -708,8 +709,9 @@ class Repository:
         when the invoice is no longer a draft, ConcurrentModification when a draft edit raced.
         """
         assert finalized.due_date is not None and finalized.customer is not None
+        assert finalized.invoice_number is not None and finalized.finalized_at is not None
         line_taxes = {line_id: _tax_to_map(t) for line_id, t in finalized.line_taxes.items()}
-        actions = [
+        actions: list[Action] = [
             InvoiceItem.status.set(InvoiceStatus.OPEN.value),
             InvoiceItem.version.set(invoice.version + 1),
             InvoiceItem.invoice_number.set(finalized.invoice_number),
@@ -831,7 +833,7 @@ class Repository:
         """Record the rendered PDF and its audit event together. Returns False when this job was
         already recorded (a redelivery): the condition on the job id makes the write happen once.
         The pending marker is cleared only if no newer render was requested meanwhile."""
-        actions = [
+        actions: list[Action] = [
             InvoiceItem.pdf_status.set("rendered"),
             InvoiceItem.pdf_s3_key.set(key),
             InvoiceItem.pdf_job_id.set(job_id),
@@ -886,7 +888,7 @@ class Repository:
         return ApiKey(
             key_hash=key_hash,
             name=item.name,
-            scopes=tuple(item.scopes or []),
+            scopes=tuple(str(scope) for scope in item.scopes or []),
             hint=item.hint,
             created_at=item.created_at,
             revoked_at=item.revoked_at,
@@ -900,7 +902,7 @@ class Repository:
                     ApiKey(
                         key_hash=item.pk.removeprefix("APIKEY#"),
                         name=item.name,
-                        scopes=tuple(item.scopes or []),
+                        scopes=tuple(str(scope) for scope in item.scopes or []),
                         hint=item.hint,
                         created_at=item.created_at,
                         revoked_at=item.revoked_at,
