@@ -39,7 +39,7 @@ chromium: $(CHROMIUM_DIR)/chromium ## fetch @sparticuz/chromium from npm and unp
 
 # ---------------------------------------------------------------- run
 dev: venv chromium ## run the whole stack on http://127.0.0.1:$(PORT) (no Docker, no AWS account); PERSIST=.local-data keeps data
-	$(PY) -m local --port $(PORT) $(if $(PERSIST),--persist $(PERSIST))
+	$(PY) -m local --port $(PORT) --parameter PaymentProvider=local $(if $(PERSIST),--persist $(PERSIST))
 
 invoke: venv ## invoke one function: make invoke FN=ApiFunction EVENT=events/api_get_invoice.json
 	$(PY) -m local.invoke $(FN) $(EVENT)

@@ -98,7 +98,10 @@ class _Handler(BaseHTTPRequestHandler):
     runtime: LocalRuntime  # set on the subclass made by make_server
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.info("%s %s", self.address_string(), format % args)
+        # Paths can carry bearer secrets (/pay/<token>): log the first segment only.
+        line = format % args
+        line = re.sub(r'"(\S+) (/[^/ ?"]*)[^ "]*', lambda m: f'"{m.group(1)} {m.group(2)}/...' if m.group(0).count("/") > 1 or "?" in m.group(0) else m.group(0), line)
+        log.info("%s %s", self.address_string(), line)
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():

@@ -42,7 +42,7 @@ def handle_get_openapi():  # type: ignore[no-untyped-def]  # raw Response, outsi
 app.enable_swagger(path="/docs", title=OPENAPI_TITLE, version="1.0.0")
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handle_api_request(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -186,6 +186,9 @@ class InvoiceOut(BaseModel):
     voided_at: str | None
     paid_at: str | None
     marked_uncollectible_at: str | None
+    payment_url: str | None = Field(
+        default=None, description="Only in the finalize response: the payment link, shown this once"
+    )
 
 
 class InvoiceList(BaseModel):

@@ -42,7 +42,7 @@ def build_policy(method_arn: str, scopes: tuple[str, ...]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 def handle_authorize_request(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     principal = authorize(get_services().repo, _header(event.get("headers"), "Authorization"))
     if principal is None:

@@ -25,7 +25,7 @@ def handle_render_job(record: SQSRecord) -> str:
     return outcome
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handle_render_jobs(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

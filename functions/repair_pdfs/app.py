@@ -12,7 +12,7 @@ from invoicing.use_cases.documents import repair_pending_pdfs
 from invoicing.use_cases.services import get_services
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @metrics.log_metrics
 def handle_repair_pdfs(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     count = repair_pending_pdfs(get_services())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 
 class Settings(BaseModel):
@@ -29,6 +29,41 @@ class Settings(BaseModel):
     tax_service: str = Field(default="rates", pattern="^(rates|http)$")
     tax_service_url: str = ""
     tax_service_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    # payments and payment links (see use_cases/payments.py)
+    payment_provider: str = Field(default="manual", pattern="^(manual|local|stripe)$")
+    payment_link_ttl_days_after_due: int = Field(default=30, ge=0, le=3650)
+    bank_transfer_instructions: str = ""
+    stripe_secret_key: SecretStr = SecretStr("")  # direct value (tests, local); deployed: the SSM parameter below
+    stripe_secret_key_param: str = ""  # SSM SecureString name, read once per container
+    stripe_webhook_secret: SecretStr = SecretStr("")
+    stripe_webhook_secret_param: str = ""
+    stripe_checkout_origin: str = "https://checkout.stripe.com"
+    pay_rate_limit_per_minute: int = Field(default=30, ge=1, le=100_000)  # per client IP, pay pages only
+    # reminders and dunning (see use_cases/reminders.py and domain/reminders.py)
+    reminder_steps: str = "upcoming:-7,due:0,overdue:+3"  # kind:offset days from the due date
+    reminder_lookback_days: int = Field(default=7, ge=0, le=60)  # catch-up: a step older than this is dropped
+    reminder_lease_seconds: int = Field(default=120, ge=30, le=3600)  # > any one send attempt (worker timeout)
+    reminder_max_attempts: int = Field(default=5, ge=1, le=50)
+    reminder_from_email: str = ""  # a verified SES identity; empty: seller_email
+    reminder_reply_to: str = ""
+    reminder_pdf_url_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600)
+    dunning_enabled: bool = True
+    dunning_grace_days: int = Field(default=7, ge=1, le=3650)
+
+    @field_validator("reminder_steps")
+    @classmethod
+    def _valid_reminder_steps(cls, value: str) -> str:
+        from invoicing.domain.reminders import parse_steps
+
+        parse_steps(value)  # ReminderPolicyError (a ValueError) names what is wrong
+        return value
+
+    @model_validator(mode="after")
+    def _local_provider_only_in_local_stages(self) -> Settings:
+        # the local provider marks invoices paid without any money moving: never outside dev/test
+        if self.payment_provider == "local" and self.stage not in ("local", "test"):
+            raise ValueError("PAYMENT_PROVIDER=local is only allowed when STAGE is local or test")
+        return self
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

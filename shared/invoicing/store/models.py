@@ -185,12 +185,13 @@ def bind(table_name: str, region: str) -> None:
     TableItem.Meta.table_name = table_name
     TableItem.Meta.region = region
     for cls in [TableItem, *_all_subclasses(TableItem)]:
-        cls._connection = None
+        cls._connection = None  # type: ignore[attr-defined]
 
 
 def _all_subclasses(cls: type) -> list[type]:
-    out = []
-    for sub in cls.__subclasses__():
+    out: list[type] = []
+    subclasses: list[type] = cls.__subclasses__()
+    for sub in subclasses:
         out.append(sub)
         out.extend(_all_subclasses(sub))
     return out
@@ -250,3 +251,33 @@ class RateLimitItem(TableItem, discriminator="RateLimit"):
     """A fixed-window counter (one per client and minute); `ttl` lets DynamoDB delete it."""
 
     hits = NumberAttribute(null=True)
+
+
+class ReminderItem(TableItem, discriminator="InvoiceReminder"):
+    """The reminder ledger (store/reminders.py): pk INVOICE#{id}, sk REMINDER#{kind} (manual:
+    REMINDER#manual#{id}). While `sending` it is also on gsi2 (`REMINDERSENDING#{shard}`), the list a
+    run retries once the lease has expired."""
+
+    invoice_id = UnicodeAttribute()
+    reminder_key = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    status = UnicodeAttribute()
+    trigger = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    claim_id = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    claimed_at = UnicodeAttribute()
+    lease_until = UnicodeAttribute(null=True)
+    step_date = UnicodeAttribute(null=True)
+    recipient = UnicodeAttribute(null=True)
+    sent_at = UnicodeAttribute(null=True)
+    message_id = UnicodeAttribute(null=True)
+    payment_link_id = UnicodeAttribute(null=True)
+    last_error = UnicodeAttribute(null=True)
+
+
+class ReminderRunItem(TableItem, discriminator="ReminderRun"):
+    """The instant of the last completed reminder run: the next run's query window starts after it."""
+
+    ran_at = UnicodeAttribute()
+    run_id = UnicodeAttribute(null=True)

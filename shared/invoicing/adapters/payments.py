@@ -1,0 +1,252 @@
+"""Payment providers behind one interface, chosen by settings PAYMENT_PROVIDER.
+
+- manual: no card payments; the pay page shows the bank transfer instructions from settings.
+- local:  `make dev` and tests only (settings refuse it outside STAGE local/test): the Pay button
+          completes at once, as a `card` payment, without any money moving.
+- stripe: the Pay button opens a Stripe Checkout Session; the `checkout.session.completed` webhook
+          (signature verified with the SDK) confirms the payment.
+
+Secrets: the Stripe API key and webhook secret come from settings directly (tests, local) or from
+SSM Parameter Store SecureStrings named in settings, read once per container when the provider is
+built (a rotated secret reaches new containers; redeploy or wait for recycling to reach warm ones).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from invoicing.domain.money import currency_exponent
+from invoicing.errors import InvoicingError, ServiceUnavailable, ValidationFailed
+from invoicing.settings import Settings
+
+PayAction = Literal["none", "complete", "checkout"]
+
+# Stripe's own minor-unit exponents where they differ from "2" (docs.stripe.com/currencies).
+# ISO 4217 / CLDR may disagree (ISK is 0 in CLDR but two-decimal at Stripe), so amounts are
+# converted explicitly rather than passed through.
+STRIPE_ZERO_DECIMAL = frozenset(
+    ["BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"]
+)
+STRIPE_THREE_DECIMAL = frozenset(["BHD", "JOD", "KWD", "OMR", "TND"])
+STRIPE_TIMEOUT_SECONDS = 6  # inside the function's 10 s timeout, with room for the rest
+
+
+class WebhookSignatureInvalid(InvoicingError):
+    code = "invalid_signature"
+    http_status = 400
+
+
+class CurrencyNotSupportedByProvider(InvoicingError):
+    code = "currency_not_supported"
+    http_status = 409
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    invoice_id: str
+    link_id: str
+    invoice_number: str
+    amount_cents: int  # our minor units (ISO 4217 exponent)
+    currency: str
+    customer_email: str
+    success_url: str
+    cancel_url: str
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str
+
+
+@dataclass(frozen=True)
+class ConfirmedPayment:
+    """A provider's verified word that money arrived for a checkout."""
+
+    event_id: str
+    session_id: str
+    invoice_id: str
+    link_id: str | None
+    amount_cents: int  # converted back to our minor units
+    currency: str
+    payment_reference: str  # e.g. the PaymentIntent id, for the finance team
+
+
+class PaymentProvider:
+    name: str = "base"
+    pay_action: PayAction = "none"
+
+    def form_action_origins(self) -> tuple[str, ...]:
+        """Origins the pay page's form may submit to or be redirected to (CSP form-action)."""
+        return ()
+
+    def start_checkout(self, request: CheckoutRequest) -> CheckoutSession:
+        raise NotImplementedError(f"{self.name} has no hosted checkout")
+
+    def verify_webhook(self, payload: str, signature: str | None) -> ConfirmedPayment | None:
+        """The confirmed payment, or None for an event that needs no action. Raises
+        WebhookSignatureInvalid when the payload is not provably from the provider."""
+        raise WebhookSignatureInvalid("this payment provider takes no webhooks")
+
+
+class ManualProvider(PaymentProvider):
+    name = "manual"
+    pay_action = "none"
+
+
+class LocalProvider(PaymentProvider):
+    name = "local"
+    pay_action = "complete"
+
+
+# ---------------------------------------------------------------- Stripe
+def stripe_exponent(currency: str) -> int:
+    code = currency.upper()
+    if code in STRIPE_ZERO_DECIMAL:
+        return 0
+    if code in STRIPE_THREE_DECIMAL:
+        return 3
+    return 2
+
+
+def to_stripe_amount(amount_cents: int, currency: str) -> int:
+    shift = stripe_exponent(currency) - currency_exponent(currency)
+    if shift < 0:
+        raise CurrencyNotSupportedByProvider(f"{currency} cannot be charged through Stripe")
+    amount = amount_cents * 10**shift
+    if stripe_exponent(currency) == 3 and amount % 10:
+        # Stripe takes three-decimal currencies in multiples of 10 only
+        raise CurrencyNotSupportedByProvider(f"Stripe charges {currency} in multiples of 0.010 only")
+    return amount
+
+
+def from_stripe_amount(amount: int, currency: str) -> int:
+    shift = stripe_exponent(currency) - currency_exponent(currency)
+    if shift < 0 or amount % 10**shift:
+        raise ValidationFailed(f"a Stripe amount of {amount} {currency} has no exact value in minor units")
+    return amount // 10**shift
+
+
+class StripeProvider(PaymentProvider):
+    name = "stripe"
+    pay_action = "checkout"
+    HANDLED_EVENTS = frozenset({"checkout.session.completed", "checkout.session.async_payment_succeeded"})
+
+    def __init__(
+        self,
+        *,
+        secret_key: str,
+        webhook_secret: str,
+        checkout_origin: str = "https://checkout.stripe.com",
+        http_client: Any = None,
+    ) -> None:
+        import stripe
+
+        if http_client is None:
+            http_client = stripe.RequestsClient(timeout=STRIPE_TIMEOUT_SECONDS)
+        # retries are safe: every create carries an idempotency key
+        self._client = stripe.StripeClient(secret_key, http_client=http_client, max_network_retries=2)
+        self._webhook_secret = webhook_secret
+        self._checkout_origin = checkout_origin.rstrip("/")
+
+    def form_action_origins(self) -> tuple[str, ...]:
+        return (self._checkout_origin,)
+
+    def start_checkout(self, request: CheckoutRequest) -> CheckoutSession:
+        import stripe
+
+        metadata = {"invoice_id": request.invoice_id, "link_id": request.link_id}
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": request.currency.lower(),
+                        "unit_amount": to_stripe_amount(request.amount_cents, request.currency),
+                        "product_data": {"name": f"Invoice {request.invoice_number}"},
+                    },
+                }
+            ],
+            "client_reference_id": request.invoice_id,
+            "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata},
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+        }
+        if request.customer_email:
+            params["customer_email"] = request.customer_email
+        # One session per link and amount: a double click or a reload reuses the session instead of
+        # opening a second one that could be paid too (Stripe keeps keys 24 h, sessions live 24 h).
+        idempotency_key = f"paylink-{request.link_id}-{request.amount_cents}-{request.currency}"
+        try:
+            session = self._client.v1.checkout.sessions.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            raise ServiceUnavailable("the card payment provider is unavailable; try again shortly") from exc
+        if not session.url:
+            raise ServiceUnavailable("the card payment provider returned no checkout page")
+        return CheckoutSession(id=session.id, url=session.url)
+
+    def verify_webhook(self, payload: str, signature: str | None) -> ConfirmedPayment | None:
+        import stripe
+
+        try:
+            event = stripe.Webhook.construct_event(payload, signature, self._webhook_secret)
+        except (stripe.SignatureVerificationError, ValueError) as exc:
+            raise WebhookSignatureInvalid("the Stripe-Signature header does not match this payload") from exc
+        if event.type not in self.HANDLED_EVENTS:
+            return None
+        session: dict[str, Any] = event.data.object.to_dict()  # plain data; SDK objects are no dicts
+        # completed with a delayed method (bank debit): wait for async_payment_succeeded
+        if session.get("payment_status") != "paid":
+            return None
+        metadata = dict(session.get("metadata") or {})
+        invoice_id = metadata.get("invoice_id") or session.get("client_reference_id")
+        currency = str(session.get("currency") or "").upper()
+        amount = session.get("amount_total")
+        if not invoice_id or not currency or not isinstance(amount, int):
+            return None  # not one of ours (another integration on the same account)
+        intent = session.get("payment_intent")
+        intent_id = intent if isinstance(intent, str) else (intent.get("id") if intent else None)
+        return ConfirmedPayment(
+            event_id=event.id,
+            session_id=str(session.get("id")),
+            invoice_id=str(invoice_id),
+            link_id=metadata.get("link_id"),
+            amount_cents=from_stripe_amount(amount, currency),
+            currency=currency,
+            payment_reference=str(intent_id or session.get("id")),
+        )
+
+
+# ---------------------------------------------------------------- factory
+def _secret(direct: Any, param_name: str) -> str:
+    value = direct.get_secret_value() if hasattr(direct, "get_secret_value") else str(direct or "")
+    if value:
+        return value
+    if param_name:
+        from aws_lambda_powertools.utilities.parameters import get_parameter
+
+        return str(get_parameter(param_name, decrypt=True, max_age=300))
+    return ""
+
+
+def build_payment_provider(settings: Settings, *, http_client: Any = None) -> PaymentProvider:
+    if settings.payment_provider == "local":
+        return LocalProvider()
+    if settings.payment_provider == "stripe":
+        secret_key = _secret(settings.stripe_secret_key, settings.stripe_secret_key_param)
+        webhook_secret = _secret(settings.stripe_webhook_secret, settings.stripe_webhook_secret_param)
+        if not secret_key or not webhook_secret:
+            raise ServiceUnavailable("Stripe is selected but its API key or webhook secret is not configured")
+        return StripeProvider(
+            secret_key=secret_key,
+            webhook_secret=webhook_secret,
+            checkout_origin=settings.stripe_checkout_origin,
+            http_client=http_client,
+        )
+    return ManualProvider()

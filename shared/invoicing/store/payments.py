@@ -1,0 +1,382 @@
+"""Payments, payment links and the pay pages' rate-limit counters: keys, conditions, transactions.
+
+Items (docs/data-model.md):
+- Payment             pk INVOICE#{iid}  sk PAYMENT#{pid}
+- InvoicePaymentLink  pk INVOICE#{iid}  sk PAYLINK#{link_id}  gsi1 PAYTOKEN#{sha256(token)} / PAYLINK
+- RateLimit           pk RATELIMIT#{client}#{window}  sk RATELIMIT  (ttl: deleted by DynamoDB)
+
+PynamoDB sends a transaction's items grouped as condition checks, deletes, puts, updates (not in
+call order), so the cancellation reasons are mapped back through `_Tx`, which records that order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from invoicing.domain.events import InvoiceEvent
+from invoicing.domain.invoice import Invoice, InvoiceStatus
+from invoicing.domain.payments import (
+    PAYABLE_STATUSES,
+    Payment,
+    PaymentAlreadyRecorded,
+    PaymentApplication,
+    PaymentLink,
+    PaymentLinkInactive,
+    PaymentMethod,
+    PaymentSource,
+)
+from invoicing.errors import ConcurrentModification
+from invoicing.store.models import InvoiceItem, PaymentItem, PaymentLinkItem, RateLimitItem, TableItem
+from invoicing.store.repository import (
+    Repository,
+    _cancellation_codes,
+    _is_condition_failure,
+    event_to_item,
+    invoice_pk,
+)
+
+LINK_SK = "PAYLINK#"
+PAYMENT_SK = "PAYMENT#"
+MAX_LINKS_REVOKED_AT_ONCE = 90  # stays inside the 100-item transaction limit
+
+
+def payment_sk(payment_id: str) -> str:
+    return f"{PAYMENT_SK}{payment_id}"
+
+
+def link_sk(link_id: str) -> str:
+    return f"{LINK_SK}{link_id}"
+
+
+def token_gsi1pk(token_hash: str) -> str:
+    return f"PAYTOKEN#{token_hash}"
+
+
+def rate_limit_pk(client_key: str, window: int) -> str:
+    return f"RATELIMIT#{client_key}#{window}"
+
+
+class InvoiceNotPayableNow(ConcurrentModification):
+    """The invoice's status or remaining amount was not what the caller read: re-read and decide."""
+
+
+# ---------------------------------------------------------------- conversions
+def payment_to_item(p: Payment) -> PaymentItem:
+    return PaymentItem(
+        invoice_pk(p.invoice_id),
+        payment_sk(p.id),
+        invoice_id=p.invoice_id,
+        payment_id=p.id,
+        amount_cents=p.amount_cents,
+        currency=p.currency,
+        method=p.method.value,
+        reference=p.reference or None,
+        paid_at=p.paid_at,
+        recorded_at=p.recorded_at,
+        actor=p.actor,
+        source=p.source.value,
+        link_id=p.link_id,
+        provider_ref=p.provider_ref,
+        applied=p.applied,
+    )
+
+
+def payment_from_item(item: PaymentItem) -> Payment:
+    return Payment(
+        id=item.payment_id,
+        invoice_id=item.invoice_id,
+        amount_cents=int(item.amount_cents),
+        currency=item.currency,
+        method=PaymentMethod(item.method),
+        reference=item.reference or "",
+        paid_at=item.paid_at,
+        recorded_at=item.recorded_at,
+        actor=item.actor,
+        source=PaymentSource(item.source),
+        link_id=item.link_id,
+        provider_ref=item.provider_ref,
+        applied=bool(item.applied) if item.applied is not None else True,
+    )
+
+
+def link_from_item(item: PaymentLinkItem) -> PaymentLink:
+    return PaymentLink(
+        id=item.link_id,
+        invoice_id=item.invoice_id,
+        token_hash=item.token_hash,
+        created_at=item.created_at,
+        expires_at=item.expires_at,
+        created_by=item.created_by or "",
+        revoked_at=item.revoked_at,
+        used_at=item.used_at,
+        payment_id=item.payment_id,
+    )
+
+
+# ---------------------------------------------------------------- transaction bookkeeping
+_KIND_ORDER = {"check": 0, "delete": 1, "put": 2, "update": 3}
+
+
+class _Tx:
+    """Records which item each transaction action is, in the order PynamoDB sends them."""
+
+    def __init__(self, tx: TransactWrite) -> None:
+        self.tx = tx
+        self._labels: list[tuple[int, int, str]] = []
+
+    def _add(self, kind: str, label: str) -> None:
+        self._labels.append((_KIND_ORDER[kind], len(self._labels), label))
+
+    def check(self, label: str, model_cls: Any, pk: str, sk: str, condition: Any) -> None:
+        self.tx.condition_check(model_cls, pk, sk, condition=condition)
+        self._add("check", label)
+
+    def put(self, label: str, item: Any, condition: Any = None) -> None:
+        self.tx.save(item, condition=condition)
+        self._add("put", label)
+
+    def update(self, label: str, item: Any, actions: list[Any], condition: Any = None) -> None:
+        self.tx.update(item, actions=actions, condition=condition)
+        self._add("update", label)
+
+    def failed(self, exc: TransactWriteError) -> set[str]:
+        """The labels whose condition failed."""
+        order = [label for _, _, label in sorted(self._labels)]
+        codes = _cancellation_codes(exc)
+        return {label for label, code in zip(order, codes, strict=False) if code == "ConditionalCheckFailed"}
+
+    def conflicted(self, exc: TransactWriteError) -> bool:
+        return any(code == "TransactionConflict" for code in _cancellation_codes(exc))
+
+
+def _payable_condition() -> Any:
+    return InvoiceItem.status.is_in(*sorted(s.value for s in PAYABLE_STATUSES))
+
+
+@dataclass(frozen=True)
+class LinkUse:
+    """Consume a payment link in the payment's transaction.
+
+    strict: the link must still be active (unused, unrevoked, unexpired at `at`): the pay button.
+    Not strict: a provider confirmed money for this link; it is recorded whatever the link's state
+    now (it may have expired while the customer was on the checkout page), and `used_at` is kept if set.
+    """
+
+    link_id: str
+    at: str
+    strict: bool = True
+
+
+# ---------------------------------------------------------------- store
+class PaymentStore:
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+
+    # -- payments
+    def list_payments(self, invoice_id: str) -> list[Payment]:
+        items = TableItem.query(invoice_pk(invoice_id), TableItem.sk.startswith(PAYMENT_SK), consistent_read=True)
+        payments = [payment_from_item(i) for i in items if isinstance(i, PaymentItem)]
+        return sorted(payments, key=lambda p: (p.recorded_at, p.id))
+
+    def record_payment(
+        self,
+        *,
+        invoice: Invoice,
+        payment: Payment,
+        application: PaymentApplication,
+        event: InvoiceEvent,
+        link: LinkUse | None = None,
+    ) -> None:
+        """Payment put + invoice update + audit event (+ the link marked used) in one transaction.
+
+        The invoice update is conditioned on `status IN (open, uncollectible)` and on the remainder:
+        `= amount` when this payment settles the invoice, `> amount` otherwise. So concurrent payments
+        never overpay, and the status flip is decided on the value actually written.
+
+        Raises PaymentAlreadyRecorded (the payment id exists: a replay), PaymentLinkInactive (strict
+        link use and the link is no longer active), InvoiceNotPayableNow (re-read and decide).
+        """
+        amount = application.amount_cents
+        actions = [
+            InvoiceItem.amount_paid_cents.add(amount),
+            InvoiceItem.amount_remaining_cents.add(-amount),
+            # ADD, not SET version+1: the write is conditioned on the amounts, not on the version,
+            # yet any version-conditioned writer (void, write-off) must still see the change
+            InvoiceItem.version.add(1),
+            InvoiceItem.updated_at.set(payment.recorded_at),
+        ]
+        if application.becomes_paid:
+            actions += [
+                InvoiceItem.status.set(InvoiceStatus.PAID.value),
+                InvoiceItem.paid_at.set(payment.paid_at),
+                InvoiceItem.gsi2pk.set(f"STATUS#{InvoiceStatus.PAID.value}"),
+                # the due index is sparse: it holds open invoices only
+                InvoiceItem.due_pk.remove(),
+                InvoiceItem.due_sk.remove(),
+            ]
+            remaining_ok = InvoiceItem.amount_remaining_cents == amount
+        else:
+            remaining_ok = InvoiceItem.amount_remaining_cents > amount
+        try:
+            with self.repo.transaction() as raw:
+                tx = _Tx(raw)
+                tx.update(
+                    "invoice",
+                    InvoiceItem(invoice_pk(invoice.id), "INVOICE"),
+                    actions,
+                    condition=_payable_condition() & remaining_ok,
+                )
+                tx.put("payment", payment_to_item(payment), condition=TableItem.pk.does_not_exist())
+                tx.put("event", event_to_item(event))
+                if link is not None:
+                    self._use_link(tx, invoice.id, payment.id, link)
+        except TransactWriteError as exc:
+            failed = tx.failed(exc)
+            if "payment" in failed:
+                raise PaymentAlreadyRecorded(f"payment {payment.id} is already recorded") from exc
+            if "link" in failed:
+                raise PaymentLinkInactive("the payment link is no longer active") from exc
+            if "invoice" in failed or tx.conflicted(exc):
+                raise InvoiceNotPayableNow(f"invoice {invoice.id} changed meanwhile") from exc
+            raise
+
+    def _use_link(self, tx: _Tx, invoice_id: str, payment_id: str, link: LinkUse) -> None:
+        item = PaymentLinkItem(invoice_pk(invoice_id), link_sk(link.link_id))
+        if link.strict:
+            tx.update(
+                "link",
+                item,
+                [PaymentLinkItem.used_at.set(link.at), PaymentLinkItem.payment_id.set(payment_id)],
+                condition=TableItem.pk.exists()
+                & PaymentLinkItem.used_at.does_not_exist()
+                & PaymentLinkItem.revoked_at.does_not_exist()
+                & (PaymentLinkItem.expires_at > link.at),
+            )
+        else:
+            tx.update(
+                "link",
+                item,
+                [
+                    PaymentLinkItem.used_at.set(PaymentLinkItem.used_at | link.at),
+                    PaymentLinkItem.payment_id.set(PaymentLinkItem.payment_id | payment_id),
+                ],
+                condition=TableItem.pk.exists(),
+            )
+
+    def record_unapplied_payment(self, payment: Payment, event: InvoiceEvent) -> None:
+        """Money that arrived for an invoice that can no longer take it: kept for a refund, the
+        invoice untouched. Idempotent on the payment id like `record_payment`."""
+        try:
+            with self.repo.transaction() as raw:
+                tx = _Tx(raw)
+                tx.put("payment", payment_to_item(payment), condition=TableItem.pk.does_not_exist())
+                tx.put("event", event_to_item(event))
+        except TransactWriteError as exc:
+            if "payment" in tx.failed(exc):
+                raise PaymentAlreadyRecorded(f"payment {payment.id} is already recorded") from exc
+            raise
+
+    # -- payment links
+    def new_link_op(self, link: PaymentLink) -> Callable[[TransactWrite], None]:
+        """An action that creates `link` inside someone else's transaction (finalize).
+
+        Written as an update that creates the item rather than a put: PynamoDB sends updates last,
+        so the caller's own items keep their positions in the cancellation reasons it inspects.
+        """
+
+        def op(tx: TransactWrite) -> None:
+            tx.update(
+                PaymentLinkItem(invoice_pk(link.invoice_id), link_sk(link.id)),
+                actions=self._link_create_actions(link),
+                condition=TableItem.pk.does_not_exist(),
+            )
+
+        return op
+
+    @staticmethod
+    def _link_create_actions(link: PaymentLink) -> list[Any]:
+        return [
+            PaymentLinkItem.type.set(PaymentLinkItem),
+            PaymentLinkItem.invoice_id.set(link.invoice_id),
+            PaymentLinkItem.link_id.set(link.id),
+            PaymentLinkItem.token_hash.set(link.token_hash),
+            PaymentLinkItem.created_at.set(link.created_at),
+            PaymentLinkItem.created_by.set(link.created_by or "system"),
+            PaymentLinkItem.expires_at.set(link.expires_at),
+            PaymentLinkItem.gsi1pk.set(token_gsi1pk(link.token_hash)),
+            PaymentLinkItem.gsi1sk.set("PAYLINK"),
+        ]
+
+    def list_links(self, invoice_id: str) -> list[PaymentLink]:
+        items = TableItem.query(invoice_pk(invoice_id), TableItem.sk.startswith(LINK_SK), consistent_read=True)
+        return [link_from_item(i) for i in items if isinstance(i, PaymentLinkItem)]
+
+    def find_link(self, token_hash: str) -> PaymentLink | None:
+        """By token hash: the index gives the key, then a consistent read gives the current state."""
+        for hit in TableItem.gsi1.query(token_gsi1pk(token_hash), TableItem.gsi1sk == "PAYLINK", limit=1):
+            try:
+                item = PaymentLinkItem.get(hit.pk, hit.sk, consistent_read=True)
+            except DoesNotExist:
+                return None
+            # the index is keyed on the hash; re-check it on the item itself
+            return link_from_item(item) if item.token_hash == token_hash else None
+        return None
+
+    def replace_links(
+        self,
+        *,
+        invoice: Invoice,
+        new: PaymentLink | None,
+        revoke: list[PaymentLink],
+        event: InvoiceEvent,
+        at: str,
+    ) -> None:
+        """Issue `new` (optional) and revoke `revoke` in one transaction with the audit event,
+        conditioned on the invoice still taking payments. Raises InvoiceNotPayableNow otherwise."""
+        try:
+            with self.repo.transaction() as raw:
+                tx = _Tx(raw)
+                tx.check("invoice", InvoiceItem, invoice_pk(invoice.id), "INVOICE", _payable_condition())
+                for old in revoke[:MAX_LINKS_REVOKED_AT_ONCE]:
+                    tx.update(
+                        f"revoke:{old.id}",
+                        PaymentLinkItem(invoice_pk(invoice.id), link_sk(old.id)),
+                        [PaymentLinkItem.revoked_at.set(PaymentLinkItem.revoked_at | at)],
+                        condition=TableItem.pk.exists(),
+                    )
+                if new is not None:
+                    tx.update(
+                        "link",
+                        PaymentLinkItem(invoice_pk(invoice.id), link_sk(new.id)),
+                        self._link_create_actions(new),
+                        condition=TableItem.pk.does_not_exist(),
+                    )
+                tx.put("event", event_to_item(event))
+        except TransactWriteError as exc:
+            if "invoice" in tx.failed(exc) or tx.conflicted(exc):
+                raise InvoiceNotPayableNow(f"invoice {invoice.id} changed meanwhile") from exc
+            raise
+
+    # -- rate limiting
+    def take_rate_limit_slot(self, client_key: str, window: int, limit: int, expires_epoch: int) -> bool:
+        """One hit in a fixed window; False once `limit` hits were counted. One conditional UpdateItem."""
+        item = RateLimitItem(rate_limit_pk(client_key, window), "RATELIMIT")
+        try:
+            item.update(
+                actions=[
+                    RateLimitItem.type.set(RateLimitItem),
+                    RateLimitItem.hits.add(1),
+                    RateLimitItem.ttl.set(expires_epoch),
+                ],
+                condition=RateLimitItem.hits.does_not_exist() | (RateLimitItem.hits < limit),
+            )
+        except UpdateError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
