@@ -100,7 +100,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         # Paths can carry bearer secrets (/pay/<token>): log the first segment only.
         line = format % args
-        line = re.sub(r'"(\S+) (/[^/ ?"]*)[^ "]*', lambda m: f'"{m.group(1)} {m.group(2)}/...' if m.group(0).count("/") > 1 or "?" in m.group(0) else m.group(0), line)
+        line = re.sub(
+            r'"(\S+) (/[^/ ?"]*)[^ "]*',
+            lambda m: (
+                f'"{m.group(1)} {m.group(2)}/...' if m.group(0).count("/") > 1 or "?" in m.group(0) else m.group(0)
+            ),
+            line,
+        )
         log.info("%s %s", self.address_string(), line)
 
     def _read_body(self) -> bytes:

@@ -21,10 +21,19 @@ def method_arn(route):
 
 def authorizer_event(route, authorization=None):
     headers = {"Authorization": authorization} if authorization is not None else {}
-    return {"type": "REQUEST", "methodArn": method_arn(route), "resource": route.path, "path": route.sample_path(),
-            "httpMethod": route.method, "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()},
-            "queryStringParameters": {}, "pathParameters": {}, "stageVariables": {},
-            "requestContext": {"requestId": "r", "stage": "test", "httpMethod": route.method}}
+    return {
+        "type": "REQUEST",
+        "methodArn": method_arn(route),
+        "resource": route.path,
+        "path": route.sample_path(),
+        "httpMethod": route.method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {},
+        "pathParameters": {},
+        "stageVariables": {},
+        "requestContext": {"requestId": "r", "stage": "test", "httpMethod": route.method},
+    }
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ def _client(service: str, region: str) -> Any:
 
     config = Config(
         signature_version="s3v4" if service == "s3" else None,
-        retries={"max_attempts": 3, "mode": "standard"}, s3={"addressing_style": "path"} if service == "s3" else None
+        retries={"max_attempts": 3, "mode": "standard"},
+        s3={"addressing_style": "path"} if service == "s3" else None,
     )
     return boto3.client(service, region_name=region, config=config)
 

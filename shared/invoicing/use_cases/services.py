@@ -36,7 +36,11 @@ def build_services(settings: Settings) -> Services:
     else:
         tax = TaxRateService(tax_rates)
     return Services(
-        settings=settings, repo=repo, tax_rates=tax_rates, exchange_rates=ExchangeRateStore(), tax=tax,
+        settings=settings,
+        repo=repo,
+        tax_rates=tax_rates,
+        exchange_rates=ExchangeRateStore(),
+        tax=tax,
         documents=DocumentStore(settings.bucket_name, settings.region),
         render_queue=JobQueue(settings.render_queue_url, settings.region),
     )
