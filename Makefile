@@ -77,7 +77,11 @@ test-fast: venv ## unit + integration only, no build
 test-slow: venv tools chromium ## long reliability runs (fuzzing, big concurrency)
 	RUN_SLOW=1 $(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
-bench: venv chromium ## benchmarks; QUICK=1 for a short run. Figures in bench/results/ and docs/performance.md
+$(VENV)/.bench-stamp: bench/requirements.txt | $(VENV)/.stamp
+	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt
+	touch $@
+
+bench: venv chromium $(VENV)/.bench-stamp ## benchmarks; QUICK=1 for a short run. Figures in bench/results/ and docs/performance.md
 	QUICK=$(QUICK) $(PY) -m bench
 
 # ---------------------------------------------------------------- deploy

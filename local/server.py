@@ -93,6 +93,8 @@ class LocalRoutes:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    # small responses would otherwise wait ~40 ms on Nagle + delayed ACK
+    disable_nagle_algorithm = True
     protocol_version = "HTTP/1.1"
     server_version = "local-apigw"
     runtime: LocalRuntime  # set on the subclass made by make_server

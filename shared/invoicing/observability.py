@@ -9,5 +9,8 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 logger = Logger(service="invoicing")
-tracer = Tracer(service="invoicing")
+# Patch only botocore (PynamoDB and boto3 go through it): auto-patching imports every library X-Ray
+# knows, which costs the API's cold start without tracing anything we use.
+tracer = Tracer(service="invoicing", auto_patch=False)
+tracer.patch(["botocore"])
 metrics = Metrics(namespace="Invoicing", service="invoicing")

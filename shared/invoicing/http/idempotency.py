@@ -15,15 +15,6 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.encoders import jsonable_encoder
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 
 from invoicing.http.actor import actor_from_event
 from invoicing.http.errors import error_response
@@ -38,7 +29,10 @@ def _mark_replayed(response: dict[str, Any], _record: Any) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1)
-def _machinery() -> tuple[DynamoDBPersistenceLayer, IdempotencyConfig]:
+def _machinery() -> tuple[Any, Any]:
+    # imported on the first request that carries a key: most cold starts never need it
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+
     settings = get_settings()
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name)
     config = IdempotencyConfig(
@@ -70,6 +64,12 @@ def idempotency_middleware(app: Any, next_middleware: Any) -> Response:
             f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters",
             [{"field": "Idempotency-Key", "reason": "invalid"}],
         )
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
     persistence, config = _machinery()
     if getattr(app, "lambda_context", None) is not None:
         config.register_lambda_context(app.lambda_context)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
-from babel import Locale, UnknownLocaleError
-
 from invoicing import clock
 from invoicing.domain import money
 from invoicing.domain.invoice import Address
@@ -17,6 +15,8 @@ from invoicing.use_cases.services import Services
 
 
 def _check_locale(value: str) -> str:
+    from babel import Locale, UnknownLocaleError  # only customer writes need CLDR data
+
     try:
         Locale.parse(value)
     except (UnknownLocaleError, ValueError, TypeError):

@@ -17,10 +17,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoicing import clock
-from invoicing.documents import DocumentLine, InvoiceDocument, Party, TaxBreakdownRow
 from invoicing.domain.events import Actor
 from invoicing.domain.invoice import Invoice, InvoiceStatus
 from invoicing.errors import Conflict, NotFound
@@ -28,6 +27,9 @@ from invoicing.ids import new_id
 from invoicing.observability import logger, metrics
 from invoicing.settings import Settings
 from invoicing.use_cases.services import Services, new_event
+
+if TYPE_CHECKING:  # Jinja2 and Babel load only where a document is built, never on the API's cold start
+    from invoicing.documents import InvoiceDocument, TaxBreakdownRow
 
 RENDER_JOB_KIND = "invoice_pdf"
 
@@ -43,6 +45,8 @@ def _percent_label(pct: Decimal) -> str:
 
 def tax_breakdown(invoice: Invoice) -> list[TaxBreakdownRow]:
     """One row per (rate, percentage, inclusive): the taxable base and the tax, from the frozen lines."""
+    from invoicing.documents import TaxBreakdownRow
+
     rows: OrderedDict[tuple[str, Decimal, bool], list[int]] = OrderedDict()
     for line in invoice.lines:
         tax = line.tax
@@ -67,6 +71,8 @@ def tax_breakdown(invoice: Invoice) -> list[TaxBreakdownRow]:
 
 
 def invoice_document(invoice: Invoice, settings: Settings, payment_url: str | None = None) -> InvoiceDocument:
+    from invoicing.documents import DocumentLine, InvoiceDocument, Party
+
     snap = invoice.customer
     customer = (
         Party(name=snap.name, email=snap.email, address_lines=snap.address.lines(), tax_id=snap.tax_id)
