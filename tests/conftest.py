@@ -20,3 +20,16 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
+    """Long reliability runs (`@pytest.mark.slow`) run only with RUN_SLOW=1 (`make test-slow`): the
+    default `make test` skips them, and so does `pytest -m slow` without RUN_SLOW."""
+    if os.environ.get("RUN_SLOW"):
+        return
+    import pytest
+
+    skip = pytest.mark.skip(reason="slow: set RUN_SLOW=1 (make test-slow)")
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(skip)

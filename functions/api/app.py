@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from invoicing.http.errors import register_error_handlers
 from invoicing.http.idempotency import idempotency_middleware
 from invoicing.observability import logger, metrics, tracer
-from routes import customers, documents, invoices, payments, rates, reminders
+from routes import credit_notes, customers, documents, invoices, payments, rates, reminders
 
 app = APIGatewayRestResolver(enable_validation=True)
 app.use(middlewares=[idempotency_middleware])
@@ -25,6 +25,7 @@ app.include_router(payments.router)
 app.include_router(rates.router)
 app.include_router(documents.router)
 app.include_router(reminders.router)
+app.include_router(credit_notes.router)
 register_error_handlers(app)
 
 OPENAPI_TITLE = "Invoice service API"

@@ -19,8 +19,10 @@ Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]
 Text = Annotated[str, Field(max_length=500)]
 Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 ShortText = Annotated[str, Field(max_length=200)]
+# keys are DynamoDB map keys: an empty one cannot be stored (and broke every later read of the item)
 Metadata = Annotated[
-    dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=500)]], Field(max_length=50)
+    dict[Annotated[str, Field(min_length=1, max_length=40)], Annotated[str, Field(max_length=500)]],
+    Field(max_length=50),
 ]
 Cents = Annotated[StrictInt, Field(ge=-(10**12), le=10**12)]
 Quantity = Annotated[
@@ -169,6 +171,12 @@ class InvoiceOut(BaseModel):
     total_cents: int
     amount_paid_cents: int
     amount_remaining_cents: int
+    credited_cents: int = Field(default=0, description="Sum of the invoice's issued credit notes")
+    pre_payment_credited_cents: int = Field(default=0, description="Credit that reduced the amount due")
+    post_payment_credited_cents: int = Field(default=0, description="Credit beyond the amount due (balance, refund)")
+    refunded_cents: int = Field(default=0, description="Refunded through credit notes")
+    starting_balance_cents: int = Field(default=0, description="Customer balance (credit) before finalization")
+    applied_balance_cents: int = Field(default=0, description="Customer balance applied at finalization")
     usd_total_cents: int | None
     fx_rate: str | None
     fx_rate_source: str | None
@@ -227,7 +235,18 @@ class ErrorOut(BaseModel):
     error: ErrorDetail
 
 
-def error_responses(*codes: int) -> dict[int, dict[str, Any]]:
+def error_responses(*codes: int, success: int | tuple[int, ...] = 200) -> dict[int, dict[str, Any]]:
+    """The documented responses of a route: its success status(es) plus 401, 403 and `codes`.
+
+    Passing `responses=` to a route replaces Powertools' default success entry, so the success
+    statuses are listed here too; without them no 2xx (nor its body schema) would be in the OpenAPI
+    document. A success entry without `content` is filled from the route's return annotation; 204 has
+    no body.
+    """
+    documented: dict[int, dict[str, Any]] = {
+        ok: {"description": "No content", "content": {}} if ok == 204 else {"description": "Success"}
+        for ok in (success if isinstance(success, tuple) else (success,))
+    }
     descriptions = {
         400: "Bad request",
         401: "Missing or invalid API key",
@@ -237,10 +256,13 @@ def error_responses(*codes: int) -> dict[int, dict[str, Any]]:
         422: "Invalid input",
         503: "A dependency is unavailable; nothing was changed",
     }
-    return {
-        c: {"description": descriptions[c], "content": {"application/json": {"model": ErrorOut}}}
-        for c in (401, 403, *codes)
-    }
+    documented.update(
+        {
+            c: {"description": descriptions[c], "content": {"application/json": {"model": ErrorOut}}}
+            for c in (401, 403, *codes)
+        }
+    )
+    return documented
 
 
 # ---------------------------------------------------------------- domain -> response
@@ -297,6 +319,12 @@ def invoice_out(inv: Invoice, *, with_lines: bool = True) -> InvoiceOut:
         total_cents=inv.total_cents,
         amount_paid_cents=inv.amount_paid_cents,
         amount_remaining_cents=inv.amount_remaining_cents,
+        credited_cents=inv.credited_cents,
+        pre_payment_credited_cents=inv.pre_payment_credited_cents,
+        post_payment_credited_cents=inv.post_payment_credited_cents,
+        refunded_cents=inv.refunded_cents,
+        starting_balance_cents=inv.starting_balance_cents,
+        applied_balance_cents=inv.applied_balance_cents,
         usd_total_cents=inv.usd_total_cents,
         fx_rate=str(inv.fx_rate) if inv.fx_rate is not None else None,
         fx_rate_source=inv.fx_rate_source,

@@ -16,7 +16,10 @@ router = Router()
 
 
 @router.post(
-    "/customers", summary="Create a customer", responses=error_responses(422), response_description="The customer"
+    "/customers",
+    summary="Create a customer",
+    responses=error_responses(422, success=201),
+    response_description="The customer",
 )
 def handle_create_customer(body: Annotated[CustomerCreate, Body()]) -> Response[CustomerOut]:
     created = customers.create_customer(

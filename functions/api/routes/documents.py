@@ -40,7 +40,7 @@ def handle_get_invoice_pdf(invoice_id: Annotated[Id, Path()]) -> PdfLink:
 @router.post(
     "/invoices/<invoice_id>/pdf",
     summary="Re-render the PDF (e.g. after a template change)",
-    responses=error_responses(404),
+    responses=error_responses(404, success=202),
 )
 def handle_render_invoice_pdf(invoice_id: Annotated[Id, Path()]) -> Response[PdfStatus]:
     invoice = documents.request_render(get_services(), actor_from_event(router.current_event), invoice_id)

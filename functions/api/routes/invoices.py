@@ -49,7 +49,9 @@ def _line_input(line: LineIn, field_prefix: str = "") -> uc.LineInput:
 
 
 @router.post(
-    "/invoices", summary="Create a draft invoice (idempotent for billing runs)", responses=error_responses(404, 422)
+    "/invoices",
+    summary="Create a draft invoice (idempotent for billing runs)",
+    responses=error_responses(404, 422, success=(201, 200)),
 )
 def handle_create_invoice(body: Annotated[InvoiceCreate, Body()]) -> Response[InvoiceOut]:
     lines = [_line_input(line, f"lines.{i}.") for i, line in enumerate(body.lines)]
@@ -104,14 +106,18 @@ def handle_update_invoice(invoice_id: Annotated[Id, Path()], body: Annotated[Inv
 @router.delete(
     "/invoices/<invoice_id>",
     summary="Delete a draft (issued invoices are never deleted)",
-    responses=error_responses(404, 409),
+    responses=error_responses(404, 409, success=204),
 )
 def handle_delete_invoice(invoice_id: Annotated[Id, Path()]) -> Response[None]:
     uc.delete_invoice(get_services(), _actor(), invoice_id)
     return Response(status_code=204, body=None)
 
 
-@router.post("/invoices/<invoice_id>/lines", summary="Add a line to a draft", responses=error_responses(404, 409, 422))
+@router.post(
+    "/invoices/<invoice_id>/lines",
+    summary="Add a line to a draft",
+    responses=error_responses(404, 409, 422, success=201),
+)
 def handle_add_line(invoice_id: Annotated[Id, Path()], body: Annotated[LineIn, Body()]) -> Response[InvoiceOut]:
     invoice = uc.add_line(get_services(), _actor(), invoice_id, _line_input(body))
     return Response(status_code=201, body=invoice_out(invoice), content_type="application/json")

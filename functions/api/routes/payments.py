@@ -85,7 +85,7 @@ def _actor():  # type: ignore[no-untyped-def]
 @router.post(
     "/invoices/<invoice_id>/payments",
     summary="Record a (partial) payment; the invoice becomes paid when nothing remains due",
-    responses=error_responses(404, 409, 422),
+    responses=error_responses(404, 409, 422, success=201),
 )
 def handle_record_payment(
     invoice_id: Annotated[Id, Path()], body: Annotated[PaymentIn, Body()]
@@ -113,7 +113,7 @@ def handle_list_payments(invoice_id: Annotated[Id, Path()]) -> PaymentList:
 @router.post(
     "/invoices/<invoice_id>/payment-link",
     summary="Issue a new payment link (revokes the earlier ones); the URL is shown once",
-    responses=error_responses(404, 409),
+    responses=error_responses(404, 409, success=201),
 )
 def handle_issue_payment_link(invoice_id: Annotated[Id, Path()]) -> Response[PaymentLinkOut]:
     logger.append_keys(invoice_id=invoice_id)
@@ -129,7 +129,7 @@ def handle_issue_payment_link(invoice_id: Annotated[Id, Path()]) -> Response[Pay
 @router.delete(
     "/invoices/<invoice_id>/payment-link",
     summary="Revoke the invoice's payment links",
-    responses=error_responses(404, 409),
+    responses=error_responses(404, 409, success=204),
 )
 def handle_revoke_payment_link(invoice_id: Annotated[Id, Path()]) -> Response[None]:
     logger.append_keys(invoice_id=invoice_id)

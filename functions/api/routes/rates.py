@@ -33,7 +33,11 @@ DisplayName = Annotated[str, Field(min_length=1, max_length=rates.MAX_DISPLAY_NA
 Country = Annotated[str, Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2, e.g. DE")]
 Jurisdiction = Annotated[str, Field(max_length=rates.MAX_JURISDICTION)]
 Description = Annotated[str, Field(max_length=rates.MAX_DESCRIPTION)]
-CurrencyPath = Annotated[str, Path(min_length=1, max_length=8, description="ISO 4217 code, e.g. EUR")]
+# three letters: a path segment the router matches whatever the characters (a free-form value could
+# carry characters outside the route pattern and end up as a 404 route_not_found instead of a 422)
+CurrencyPath = Annotated[
+    str, Path(min_length=3, max_length=3, pattern=r"^[A-Za-z]{3}$", description="ISO 4217 code, e.g. EUR")
+]
 
 
 class TaxRateCreate(Strict):
@@ -118,7 +122,7 @@ def exchange_rate_out(rate: ExchangeRate) -> ExchangeRateOut:
     )
 
 
-@router.post("/tax-rates", summary="Create a tax rate", responses=error_responses(422))
+@router.post("/tax-rates", summary="Create a tax rate", responses=error_responses(422, success=201))
 def handle_create_tax_rate(body: Annotated[TaxRateCreate, Body()]) -> Response[TaxRateOut]:
     created = rates.create_tax_rate(get_services(), **body.model_dump())
     return Response(status_code=201, body=tax_rate_out(created), content_type="application/json")

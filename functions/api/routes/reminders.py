@@ -69,7 +69,7 @@ def handle_list_reminders(invoice_id: Annotated[Id, Path()]) -> ReminderList:
 @router.post(
     "/invoices/<invoice_id>/reminders",
     summary="Send a reminder now (kind manual, with a fresh payment link); open or uncollectible invoices",
-    responses=error_responses(404, 409, 503),
+    responses=error_responses(404, 409, 503, success=201),
 )
 def handle_send_reminder(invoice_id: Annotated[Id, Path()]) -> Response[ReminderOut]:
     logger.append_keys(invoice_id=invoice_id)

@@ -73,9 +73,27 @@ class ConfirmedPayment:
     payment_reference: str  # e.g. the PaymentIntent id, for the finance team
 
 
+@dataclass(frozen=True)
+class RefundRequest:
+    refund_id: str  # ours: the idempotency key, so a retried call refunds once
+    payment_reference: str  # the provider's payment (Stripe: the PaymentIntent id)
+    amount_cents: int  # our minor units
+    currency: str
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    provider_ref: str
+    status: str  # the provider's refund status: succeeded, pending, failed ...
+
+
 class PaymentProvider:
     name: str = "base"
     pay_action: PayAction = "none"
+
+    def refund(self, request: RefundRequest) -> RefundResult | None:
+        """Refund through the provider; None when this provider moves no money (made by hand)."""
+        return None
 
     def form_action_origins(self) -> tuple[str, ...]:
         """Origins the pay page's form may submit to or be redirected to (CSP form-action)."""
@@ -190,6 +208,22 @@ class StripeProvider(PaymentProvider):
         if not session.url:
             raise ServiceUnavailable("the card payment provider returned no checkout page")
         return CheckoutSession(id=session.id, url=session.url)
+
+    def refund(self, request: RefundRequest) -> RefundResult | None:
+        import stripe
+
+        try:
+            refund = self._client.v1.refunds.create(
+                params={
+                    "payment_intent": request.payment_reference,
+                    "amount": to_stripe_amount(request.amount_cents, request.currency),
+                    "metadata": {"refund_id": request.refund_id},
+                },
+                options={"idempotency_key": f"refund-{request.refund_id}"},
+            )
+        except stripe.StripeError as exc:
+            raise ServiceUnavailable("the card payment provider refused or could not take the refund") from exc
+        return RefundResult(provider_ref=refund.id, status=str(refund.status or "pending"))
 
     def verify_webhook(self, payload: str, signature: str | None) -> ConfirmedPayment | None:
         import stripe

@@ -175,6 +175,13 @@ class Invoice:
     total_cents: int = 0
     amount_paid_cents: int = 0
     amount_remaining_cents: int = 0
+    # derived by credit notes and the customer balance (docs/decisions.md "Credit notes")
+    credited_cents: int = 0
+    pre_payment_credited_cents: int = 0
+    post_payment_credited_cents: int = 0
+    refunded_cents: int = 0
+    starting_balance_cents: int = 0
+    applied_balance_cents: int = 0
     usd_total_cents: int | None = None
     fx_rate: Decimal | None = None
     fx_rate_source: str | None = None

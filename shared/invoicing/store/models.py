@@ -124,6 +124,13 @@ class InvoiceItem(TableItem, discriminator="Invoice"):
     total_cents = NumberAttribute(default=0)
     amount_paid_cents = NumberAttribute(default=0)
     amount_remaining_cents = NumberAttribute(default=0)
+    # credit notes and customer balance (store/credit_notes.py); absent on older items = 0
+    credited_cents = NumberAttribute(null=True)
+    pre_payment_credited_cents = NumberAttribute(null=True)
+    post_payment_credited_cents = NumberAttribute(null=True)
+    refunded_cents = NumberAttribute(null=True)
+    starting_balance_cents = NumberAttribute(null=True)
+    applied_balance_cents = NumberAttribute(null=True)
     usd_total_cents = NumberAttribute(null=True)
     fx_rate = UnicodeAttribute(null=True)
     fx_rate_source = UnicodeAttribute(null=True)
@@ -233,6 +240,7 @@ class PaymentItem(TableItem, discriminator="Payment"):
     link_id = UnicodeAttribute(null=True)
     provider_ref = UnicodeAttribute(null=True)
     applied = BooleanAttribute(default=True)
+    refunded_cents = NumberAttribute(null=True)  # refunds through credit notes (store/credit_notes.py)
 
 
 class PaymentLinkItem(TableItem, discriminator="InvoicePaymentLink"):
@@ -281,3 +289,69 @@ class ReminderRunItem(TableItem, discriminator="ReminderRun"):
 
     ran_at = UnicodeAttribute()
     run_id = UnicodeAttribute(null=True)
+
+
+class CreditNoteItem(TableItem, discriminator="CreditNote"):
+    """pk INVOICE#{iid}, sk CREDITNOTE#{cnid}; gsi1 CREDITNOTE#{cnid} (by id); gsi2
+    CUSTOMER#{cid}#CREDITNOTES (a customer's credit notes, newest first)."""
+
+    credit_note_id = UnicodeAttribute()
+    invoice_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    number = UnicodeAttribute()
+    invoice_number = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    method = UnicodeAttribute()
+    memo = UnicodeAttribute(null=True)
+    lines = ListAttribute(null=True)  # type: ignore[var-annotated]
+    subtotal_cents = NumberAttribute()
+    tax_cents = NumberAttribute()
+    total_cents = NumberAttribute()
+    pre_payment_cents = NumberAttribute()
+    post_payment_cents = NumberAttribute()
+    balance_cents = NumberAttribute()
+    refund_cents = NumberAttribute()
+    out_of_band_cents = NumberAttribute()
+    refunds = ListAttribute(null=True)  # type: ignore[var-annotated]
+    created_at = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    voided_at = UnicodeAttribute(null=True)
+    pdf_status = UnicodeAttribute(null=True)
+    pdf_s3_key = UnicodeAttribute(null=True)
+    pdf_job_id = UnicodeAttribute(null=True)
+    pdf_rendered_at = UnicodeAttribute(null=True)
+
+
+class BalanceTransactionItem(TableItem, discriminator="BalanceTransaction"):
+    """The customer balance ledger: pk CUSTOMER#{cid}, sk BALTXN#{created_at}#{id}."""
+
+    balance_transaction_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    amount_cents = NumberAttribute()  # > 0 credit to the customer, < 0 applied to an invoice
+    ending_balance_cents = NumberAttribute()
+    kind = UnicodeAttribute()
+    credit_note_id = UnicodeAttribute(null=True)
+    invoice_id = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    actor = UnicodeAttribute()
+
+
+class RefundItem(TableItem, discriminator="Refund"):
+    """A refund of (part of) a payment: pk INVOICE#{iid}, sk REFUND#{rid}."""
+
+    refund_id = UnicodeAttribute()
+    invoice_id = UnicodeAttribute()
+    payment_id = UnicodeAttribute()
+    credit_note_id = UnicodeAttribute()
+    amount_cents = NumberAttribute()
+    currency = UnicodeAttribute()
+    provider = UnicodeAttribute()  # "manual" (made by hand) or "stripe"
+    status = UnicodeAttribute()  # pending (to do by hand / in flight), succeeded, failed
+    provider_ref = UnicodeAttribute(null=True)
+    payment_reference = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    failure = UnicodeAttribute(null=True)

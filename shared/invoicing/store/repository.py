@@ -302,6 +302,12 @@ def invoice_from_item(item: InvoiceItem, lines: list[InvoiceLine] | None = None)
         total_cents=int(item.total_cents or 0),
         amount_paid_cents=int(item.amount_paid_cents or 0),
         amount_remaining_cents=int(item.amount_remaining_cents or 0),
+        credited_cents=int(item.credited_cents or 0),
+        pre_payment_credited_cents=int(item.pre_payment_credited_cents or 0),
+        post_payment_credited_cents=int(item.post_payment_credited_cents or 0),
+        refunded_cents=int(item.refunded_cents or 0),
+        starting_balance_cents=int(item.starting_balance_cents or 0),
+        applied_balance_cents=int(item.applied_balance_cents or 0),
         usd_total_cents=int(item.usd_total_cents) if item.usd_total_cents is not None else None,
         fx_rate=Decimal(item.fx_rate) if item.fx_rate else None,
         fx_rate_source=item.fx_rate_source,
@@ -711,8 +717,10 @@ class Repository:
         assert finalized.due_date is not None and finalized.customer is not None
         assert finalized.invoice_number is not None and finalized.finalized_at is not None
         line_taxes = {line_id: _tax_to_map(t) for line_id, t in finalized.line_taxes.items()}
+        # open, or paid at once when the customer balance covered the whole amount (credit notes)
+        status = finalized.status if finalized.status is InvoiceStatus.PAID else InvoiceStatus.OPEN
         actions: list[Action] = [
-            InvoiceItem.status.set(InvoiceStatus.OPEN.value),
+            InvoiceItem.status.set(status.value),
             InvoiceItem.version.set(invoice.version + 1),
             InvoiceItem.invoice_number.set(finalized.invoice_number),
             InvoiceItem.finalized_at.set(finalized.finalized_at),
@@ -727,13 +735,23 @@ class Repository:
             InvoiceItem.customer_snapshot.set(_snapshot_to_map(finalized.customer)),
             InvoiceItem.line_taxes.set(line_taxes) if line_taxes else InvoiceItem.line_taxes.remove(),
             InvoiceItem.pdf_status.set(finalized.pdf_status or "pending"),
-            InvoiceItem.gsi2pk.set(f"STATUS#{InvoiceStatus.OPEN.value}"),
-            InvoiceItem.due_pk.set(f"DUE#{finalized.due_date.isoformat()}"),
-            InvoiceItem.due_sk.set(invoice.id),
+            InvoiceItem.gsi2pk.set(f"STATUS#{status.value}"),
             InvoiceItem.pdf_requested_at.set(finalized.finalized_at),
             InvoiceItem.pdf_pk.set(pdf_pending_pk(invoice.id)),
             InvoiceItem.pdf_sk.set(f"{finalized.finalized_at}#{invoice.id}"),
         ]
+        if status is InvoiceStatus.OPEN:  # the due index is sparse: open invoices only
+            actions += [
+                InvoiceItem.due_pk.set(f"DUE#{finalized.due_date.isoformat()}"),
+                InvoiceItem.due_sk.set(invoice.id),
+            ]
+        elif finalized.paid_at:
+            actions.append(InvoiceItem.paid_at.set(finalized.paid_at))
+        if finalized.applied_balance_cents or finalized.starting_balance_cents:
+            actions += [
+                InvoiceItem.starting_balance_cents.set(finalized.starting_balance_cents),
+                InvoiceItem.applied_balance_cents.set(finalized.applied_balance_cents),
+            ]
         if finalized.usd_total_cents is not None:
             actions += [
                 InvoiceItem.usd_total_cents.set(finalized.usd_total_cents),
@@ -757,7 +775,12 @@ class Repository:
             failed = tx.failed(exc)
             if header_key(invoice.id) in failed:
                 self._raise_draft_conflict(tx, exc, invoice.id)
-            if (customer_pk(invoice.customer_id), sequence_sk("INV", sequence_year)) in failed or tx.conflicted(exc):
+            # the customer item fails when its balance moved since it was read (credit notes): retry too
+            customer_keys = {
+                (customer_pk(invoice.customer_id), sequence_sk("INV", sequence_year)),
+                (customer_pk(invoice.customer_id), "CUSTOMER"),
+            }
+            if failed & customer_keys or tx.conflicted(exc):
                 raise SequenceConflict(invoice.customer_id) from exc
             raise
 

@@ -158,7 +158,12 @@ def request_render(svc: Services, actor: Actor, invoice_id: str) -> Invoice:
 
 def render_invoice_pdf(svc: Services, job: dict[str, Any], *, render: Any = None) -> str:
     """The worker's unit of work. Returns "rendered", "already_recorded" or "skipped_draft".
-    Any exception means: retry (the message returns to the queue, then the DLQ)."""
+    Any exception means: retry (the message returns to the queue, then the DLQ).
+    Jobs of kind `credit_note_pdf` are dispatched to use_cases/credit_notes."""
+    if job.get("kind") == "credit_note_pdf":
+        from invoicing.use_cases.credit_notes import render_credit_note_pdf
+
+        return render_credit_note_pdf(svc, job, render=render)
     if render is None:
         from invoicing.adapters.chromium import render_pdf as render
     from invoicing.documents import document_footer_text, render_document_html

@@ -14,6 +14,7 @@ mark_uncollectible — open -> uncollectible (bad debt; may still be paid or voi
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from dataclasses import replace
@@ -61,9 +62,17 @@ def _usd_value(svc: Services, currency: str, total_cents: int) -> tuple[int, Dec
     return money.to_usd_cents(total_cents, currency, rate.rate_to_usd), rate.rate_to_usd, rate.source, rate.as_of
 
 
-def finalize_invoice(svc: Services, actor: Actor, invoice_id: str, *, extra_ops: Any = None) -> Invoice:
+def finalize_invoice(
+    svc: Services, actor: Actor, invoice_id: str, *, extra_ops: Any = None, adjust: Any = None
+) -> Invoice:
     """See the module docstring. `extra_ops(invoice, finalized) -> list[callable(tx)]` lets later
-    features (payment links, balance) add items to the same transaction."""
+    features (payment links) add items to the same transaction. `adjust(invoice, finalized, customer)
+    -> (finalized, ops)` may change the finalized amounts before that and add its own items; by
+    default it applies the customer's balance (use_cases/credit_notes.apply_customer_balance)."""
+    if adjust is None:
+        from invoicing.use_cases.credit_notes import apply_customer_balance
+
+        adjust = functools.partial(apply_customer_balance, svc, actor)
     attempts = svc.settings.finalize_max_attempts
     for attempt in range(attempts):
         invoice = svc.repo.get_invoice(invoice_id)
@@ -128,7 +137,8 @@ def finalize_invoice(svc: Services, actor: Actor, invoice_id: str, *, extra_ops:
                 if t.tax_rate_id
             ):
                 continue
-        extra = extra_ops(invoice, finalized) if extra_ops else []
+        finalized, adjust_ops = adjust(invoice, finalized, customer)
+        extra = [*adjust_ops, *(extra_ops(invoice, finalized) if extra_ops else [])]
         try:
             svc.repo.finalize_invoice(
                 invoice=invoice,

@@ -1,0 +1,280 @@
+"""Credit notes (/invoices/{id}/credit-notes, /credit-notes/{id}) and the customer balance ledger."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from pydantic import BaseModel, Field, StrictInt, model_validator
+
+from invoicing.domain import money
+from invoicing.domain.credit import (
+    MAX_CREDIT_LINES,
+    MAX_MEMO,
+    BalanceTransaction,
+    CreditMethod,
+    CreditNote,
+    CreditReason,
+    LineCredit,
+)
+from invoicing.http.actor import actor_from_event
+from invoicing.observability import logger
+from invoicing.use_cases import credit_notes as uc
+from invoicing.use_cases.services import get_services
+from schemas import Id, Quantity, Strict, error_responses
+
+router = Router()
+
+Reason = Literal["duplicate", "fraudulent", "order_change", "product_unsatisfactory", "other"]
+Method = Literal["customer_balance", "refund", "out_of_band"]
+PositiveCents = Annotated[StrictInt, Field(gt=0, le=10**12, description="Minor units, > 0")]
+
+
+class CreditLineIn(Strict):
+    """Either a free line (description + amount_cents) or a quantity of an original line."""
+
+    description: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    amount_cents: PositiveCents | None = None
+    line_id: Id | None = None
+    quantity: Quantity | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> CreditLineIn:
+        free = self.amount_cents is not None
+        original = self.line_id is not None
+        if free == original:
+            raise ValueError("give description and amount_cents, or line_id and quantity")
+        if free and not self.description:
+            raise ValueError("description is required with amount_cents")
+        if original and self.quantity is None:
+            raise ValueError("quantity is required with line_id")
+        return self
+
+
+class CreditNoteIn(Strict):
+    amount_cents: PositiveCents | None = Field(default=None, description="The credit, tax included")
+    lines: Annotated[list[CreditLineIn], Field(min_length=1, max_length=MAX_CREDIT_LINES)] | None = None
+    reason: Reason
+    memo: Annotated[str, Field(max_length=MAX_MEMO)] = ""
+    method: Method = "customer_balance"
+
+    @model_validator(mode="after")
+    def _amount_or_lines(self) -> CreditNoteIn:
+        if (self.amount_cents is None) == (self.lines is None):
+            raise ValueError("give either amount_cents or lines")
+        return self
+
+
+class CreditLineOut(BaseModel):
+    description: str
+    amount_cents: int
+    tax_cents: int
+    total_cents: int
+    line_id: str | None
+    quantity: str | None
+    unit_amount_cents: int | None
+
+
+class RefundOut(BaseModel):
+    id: str
+    payment_id: str
+    amount_cents: int
+    currency: str
+    provider: Literal["manual", "stripe"]
+    status: Literal["pending", "succeeded", "failed"] = Field(
+        description="manual refunds stay pending until paid back by hand"
+    )
+    provider_ref: str | None
+    created_at: str
+
+
+class CreditNoteOut(BaseModel):
+    id: str
+    number: str
+    invoice_id: str
+    invoice_number: str | None
+    customer_id: str
+    status: Literal["issued", "void"]
+    currency: str
+    reason: Reason
+    method: Method
+    memo: str
+    lines: list[CreditLineOut]
+    subtotal_cents: int
+    tax_cents: int
+    total_cents: int
+    pre_payment_cents: int = Field(description="Took off the amount due of the (open) invoice")
+    post_payment_cents: int
+    customer_balance_cents: int
+    refund_cents: int
+    out_of_band_cents: int
+    refunds: list[RefundOut]
+    pdf_status: str | None
+    created_at: str
+    voided_at: str | None
+
+
+class CreditNoteList(BaseModel):
+    data: list[CreditNoteOut]
+
+
+class BalanceTransactionOut(BaseModel):
+    id: str
+    customer_id: str
+    currency: str
+    amount_cents: int = Field(description="> 0 credit to the customer, < 0 applied to an invoice")
+    ending_balance_cents: int
+    type: str
+    credit_note_id: str | None
+    invoice_id: str | None
+    created_at: str
+
+
+class BalanceTransactionList(BaseModel):
+    data: list[BalanceTransactionOut]
+
+
+class PdfLinkOut(BaseModel):
+    url: str
+    expires_at: str
+
+
+def credit_note_out(n: CreditNote) -> CreditNoteOut:
+    return CreditNoteOut(
+        id=n.id,
+        number=n.number,
+        invoice_id=n.invoice_id,
+        invoice_number=n.invoice_number,
+        customer_id=n.customer_id,
+        status=n.status.value,
+        currency=n.currency,
+        reason=n.reason.value,
+        method=n.method.value,
+        memo=n.memo,
+        lines=[
+            CreditLineOut(
+                description=ln.description,
+                amount_cents=ln.amount_cents,
+                tax_cents=ln.tax_cents,
+                total_cents=ln.total_cents,
+                line_id=ln.line_id,
+                quantity=f"{ln.quantity:.4f}" if ln.quantity is not None else None,
+                unit_amount_cents=ln.unit_amount_cents,
+            )
+            for ln in n.lines
+        ],
+        subtotal_cents=n.subtotal_cents,
+        tax_cents=n.tax_cents,
+        total_cents=n.total_cents,
+        pre_payment_cents=n.pre_payment_cents,
+        post_payment_cents=n.post_payment_cents,
+        customer_balance_cents=n.balance_cents,
+        refund_cents=n.refund_cents,
+        out_of_band_cents=n.out_of_band_cents,
+        refunds=[
+            RefundOut(
+                id=r.id,
+                payment_id=r.payment_id,
+                amount_cents=r.amount_cents,
+                currency=r.currency,
+                provider=r.provider,  # type: ignore[arg-type]
+                status=r.status.value,
+                provider_ref=r.provider_ref,
+                created_at=r.created_at,
+            )
+            for r in n.refunds
+        ],
+        pdf_status=n.pdf_status,
+        created_at=n.created_at,
+        voided_at=n.voided_at,
+    )
+
+
+def balance_transaction_out(t: BalanceTransaction) -> BalanceTransactionOut:
+    return BalanceTransactionOut(
+        id=t.id,
+        customer_id=t.customer_id,
+        currency=t.currency,
+        amount_cents=t.amount_cents,
+        ending_balance_cents=t.ending_balance_cents,
+        type=t.kind,
+        credit_note_id=t.credit_note_id,
+        invoice_id=t.invoice_id,
+        created_at=t.created_at,
+    )
+
+
+def _actor():  # type: ignore[no-untyped-def]
+    return actor_from_event(router.current_event)
+
+
+def _line(line: CreditLineIn, i: int) -> LineCredit:
+    quantity: Decimal | None = None
+    if line.quantity is not None:
+        quantity = money.parse_quantity(line.quantity, f"lines.{i}.quantity")
+    return LineCredit(
+        description=line.description, amount_cents=line.amount_cents, line_id=line.line_id, quantity=quantity
+    )
+
+
+@router.post(
+    "/invoices/<invoice_id>/credit-notes",
+    summary="Issue a credit note against an open, uncollectible or paid invoice",
+    responses=error_responses(404, 409, 422, success=201),
+)
+def handle_issue_credit_note(
+    invoice_id: Annotated[Id, Path()], body: Annotated[CreditNoteIn, Body()]
+) -> Response[CreditNoteOut]:
+    logger.append_keys(invoice_id=invoice_id)
+    cmd = uc.IssueCreditNote(
+        reason=CreditReason(body.reason),
+        method=CreditMethod(body.method),
+        amount_cents=body.amount_cents,
+        lines=tuple(_line(ln, i) for i, ln in enumerate(body.lines or [])),
+        memo=body.memo,
+    )
+    note = uc.issue_credit_note(get_services(), _actor(), invoice_id, cmd)
+    return Response(status_code=201, body=credit_note_out(note), content_type="application/json")
+
+
+@router.get("/invoices/<invoice_id>/credit-notes", summary="Credit notes of an invoice", responses=error_responses(404))
+def handle_list_credit_notes(invoice_id: Annotated[Id, Path()]) -> CreditNoteList:
+    return CreditNoteList(data=[credit_note_out(n) for n in uc.list_credit_notes(get_services(), invoice_id)])
+
+
+@router.get("/credit-notes/<credit_note_id>", summary="A credit note", responses=error_responses(404))
+def handle_get_credit_note(credit_note_id: Annotated[Id, Path()]) -> CreditNoteOut:
+    return credit_note_out(uc.get_credit_note(get_services(), credit_note_id))
+
+
+@router.post(
+    "/credit-notes/<credit_note_id>/void",
+    summary="Void a credit note: reverses its effect on the invoice and the customer balance",
+    responses=error_responses(404, 409),
+)
+def handle_void_credit_note(credit_note_id: Annotated[Id, Path()]) -> CreditNoteOut:
+    logger.append_keys(credit_note_id=credit_note_id)
+    return credit_note_out(uc.void_credit_note(get_services(), _actor(), credit_note_id))
+
+
+@router.get(
+    "/credit-notes/<credit_note_id>/pdf",
+    summary="A short-lived download link for the credit note's PDF",
+    responses=error_responses(404, 409),
+)
+def handle_get_credit_note_pdf(credit_note_id: Annotated[Id, Path()]) -> PdfLinkOut:
+    url, expires_at = uc.credit_note_pdf_download(get_services(), credit_note_id)
+    return PdfLinkOut(url=url, expires_at=expires_at)
+
+
+@router.get(
+    "/customers/<customer_id>/balance-transactions",
+    summary="The customer's balance ledger, newest first",
+    responses=error_responses(404),
+)
+def handle_list_balance_transactions(customer_id: Annotated[Id, Path()]) -> BalanceTransactionList:
+    txns = uc.list_balance_transactions(get_services(), customer_id)
+    return BalanceTransactionList(data=[balance_transaction_out(t) for t in txns])

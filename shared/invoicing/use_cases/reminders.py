@@ -1,0 +1,540 @@
+"""Payment reminders and dunning.
+
+run_reminder_schedule — the daily run (EventBridge Scheduler at ReminderHour in ReminderTimezone).
+  Reads the run cursor, queries the sparse due index once per due date of the window
+  (domain.reminders.plan_queries; never a Scan), batch-reads the customers of the invoices found
+  (zone, preference, address), decides per invoice (domain.reminders.decide) and puts one job per
+  invoice on the reminder queue: one reminder kind, or dunning. It also re-enqueues claims whose lease
+  ran out (a send that crashed, or kept failing). The only thing it writes is the cursor, at the very
+  end: a run that failed half-way is done again by the next one, and the ledger drops the duplicates.
+deliver_reminder — the unit of work of the worker and of a manual send. Claims the ledger entry
+  (store: exactly once per invoice and kind, checked against the invoice's status and version in
+  the same transaction), gets a payment link per the link policy below, renders the mail, sends it
+  with SES, then records `sent` with SES's message id together with the audit event
+  `invoice.reminder_sent`. A failure after the claim leaves `sending` with the error; it is retried
+  once the lease ran out (the queue redelivers; the next run re-enqueues what is left), at most
+  `reminder_max_attempts` times, and never once the invoice is paid, void or uncollectible
+  (scheduled kinds need `open`; a retry that finds it closed cancels the entry).
+apply_dunning — the worker: on its dunning day, an invoice still open is marked uncollectible
+  (lifecycle.mark_uncollectible, actor `system:dunning`, audit event with the rule). DUNNING_ENABLED
+  switches it off.
+send_manual_reminder — POST /invoices/{id}/reminders. Who: invoices:write. Open or uncollectible
+  invoices only (409 otherwise). Kind `manual`, any number of times (each has its own ledger key),
+  sent now, always with a fresh payment link, also when the customer turned scheduled reminders off
+  (a person decided to send it). SES down: 503 and the entry is `failed`; nothing is sent behind the
+  caller's back later.
+list_reminders — GET /invoices/{id}/reminders. Who: invoices:read.
+
+Payment links. Only a hash of a link's token is stored, so a mail can carry a link only if the link
+is issued for it. Overdue-category steps and manual reminders always issue a fresh link, which
+revokes the older ones (payments.issue_payment_link, audited `invoice.payment_link_issued`): the
+overdue notice must carry one. Upcoming and due reminders issue one only when the invoice has no
+active link (expired, used or revoked); otherwise they refer to the link sent with the invoice. A
+token is in the mail only: never in a queue message, a ledger entry, an event or a log line.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from functools import lru_cache
+from typing import Any
+
+from invoicing import clock
+from invoicing.adapters.email import (
+    EmailDeliveryFailed,
+    EmailNotConfigured,
+    EmailSender,
+    OutgoingEmail,
+    SesEmailSender,
+)
+from invoicing.adapters.queue import BatchJobQueue
+from invoicing.domain.events import Actor
+from invoicing.domain.invoice import Invoice, InvoiceStatus
+from invoicing.domain.payments import IssuedLink
+from invoicing.domain.reminders import (
+    MANUAL_KIND,
+    ReminderPolicy,
+    ReminderRecord,
+    ReminderStep,
+    decide,
+    local_date,
+    plan_queries,
+)
+from invoicing.emails import ReminderMail, render_reminder
+from invoicing.errors import ConcurrentModification, Conflict, InvalidTransition, InvoiceNotOpen, NotFound
+from invoicing.ids import new_id
+from invoicing.observability import logger, metrics
+from invoicing.settings import Settings
+from invoicing.store.reminders import InvoiceChanged, ReminderStore, ReminderTaken
+from invoicing.store.repository import Customer
+from invoicing.use_cases.services import Services, new_event
+
+REMINDER_ACTOR = Actor.system("reminders")
+DUNNING_ACTOR = Actor.system("dunning")
+SCHEDULED_STATUSES = frozenset({InvoiceStatus.OPEN})
+MANUAL_STATUSES = frozenset({InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE})
+CLAIM_ATTEMPTS = 3
+JOB_REMINDER = "reminder"
+JOB_DUNNING = "dunning"
+
+
+# ---------------------------------------------------------------- wiring (tests may replace these)
+def reminder_store(svc: Services) -> ReminderStore:
+    store = svc.adapters.get("reminder_store")
+    if store is None:
+        store = svc.adapters.setdefault("reminder_store", ReminderStore(svc.repo))
+    return store
+
+
+def reminder_queue(svc: Services) -> BatchJobQueue:
+    queue = svc.adapters.get("reminder_queue")
+    if queue is None:
+        queue = svc.adapters.setdefault(
+            "reminder_queue", BatchJobQueue(svc.settings.reminder_queue_url, svc.settings.region)
+        )
+    return queue
+
+
+def mailer(svc: Services) -> EmailSender:
+    sender = svc.adapters.get("mailer")
+    if sender is None:
+        s = svc.settings
+        sender = svc.adapters.setdefault(
+            "mailer", SesEmailSender(s.reminder_from_email or s.seller_email, s.region, s.reminder_reply_to)
+        )
+    return sender
+
+
+@lru_cache(maxsize=8)
+def _policy(steps: str, lookback: int, dunning: bool, grace: int) -> ReminderPolicy:
+    return ReminderPolicy.from_text(steps, lookback_days=lookback, dunning_enabled=dunning, dunning_grace_days=grace)
+
+
+def reminder_policy(settings: Settings) -> ReminderPolicy:
+    return _policy(
+        settings.reminder_steps,
+        settings.reminder_lookback_days,
+        settings.dunning_enabled,
+        settings.dunning_grace_days,
+    )
+
+
+def category_of(kind: str, policy: ReminderPolicy) -> str:
+    if kind == MANUAL_KIND:
+        return "manual"
+    step = policy.step(kind)
+    return step.category if step else "overdue"  # a kind removed from the policy since it was claimed
+
+
+# ---------------------------------------------------------------- jobs on the queue
+@dataclass(frozen=True)
+class MailContext:
+    """What a reminder mail shows, read by the run (or re-read by the worker). `version` ties it to
+    the invoice: the claim fails if the invoice changed since, and the worker reads it again."""
+
+    invoice_id: str
+    customer_id: str
+    version: int
+    status: str
+    number: str
+    currency: str
+    amount_due_cents: int
+    due_date: str
+    pdf_s3_key: str | None
+    email: str
+    name: str
+    locale: str
+    timezone: str
+
+    @classmethod
+    def of(cls, invoice: Invoice, customer: Customer) -> MailContext:
+        return cls(
+            invoice_id=invoice.id,
+            customer_id=invoice.customer_id,
+            version=invoice.version,
+            status=invoice.status.value,
+            number=invoice.invoice_number or invoice.id,
+            currency=invoice.currency,
+            amount_due_cents=invoice.amount_remaining_cents,
+            due_date=invoice.due_date.isoformat() if invoice.due_date else "",
+            pdf_s3_key=invoice.pdf_s3_key,
+            email=customer.email,
+            name=customer.name,
+            locale=customer.locale,
+            timezone=customer.timezone,
+        )
+
+
+def reminder_job(invoice: Invoice, customer: Customer, step: ReminderStep) -> dict[str, Any]:
+    assert invoice.due_date is not None
+    return {
+        "job": JOB_REMINDER,
+        "invoice_id": invoice.id,
+        "key": step.kind,
+        "kind": step.kind,
+        "trigger": "schedule",
+        "step_date": step.day(invoice.due_date).isoformat(),
+        "context": asdict(MailContext.of(invoice, customer)),
+    }
+
+
+def retry_job(record: ReminderRecord) -> dict[str, Any]:
+    """No context: the worker reads the invoice and the customer as they are now."""
+    return {
+        "job": JOB_REMINDER,
+        "invoice_id": record.invoice_id,
+        "key": record.key,
+        "kind": record.kind,
+        "trigger": record.trigger,
+        "actor": record.actor,
+        "step_date": record.step_date,
+    }
+
+
+def dunning_job(invoice: Invoice, dunning_day: date) -> dict[str, Any]:
+    return {"job": JOB_DUNNING, "invoice_id": invoice.id, "dunning_day": dunning_day.isoformat()}
+
+
+# ---------------------------------------------------------------- the daily run
+@dataclass
+class RunSummary:
+    run_id: str
+    ran_at: str
+    first_day: str
+    last_day: str
+    due_dates_queried: int
+    invoices_seen: int = 0
+    reminders_enqueued: int = 0
+    dunning_enqueued: int = 0
+    retries_enqueued: int = 0
+    decisions: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_reminder_schedule(svc: Services) -> RunSummary:
+    """See the module docstring."""
+    now_dt = clock.now()
+    now = clock.iso(now_dt)
+    policy = reminder_policy(svc.settings)
+    store = reminder_store(svc)
+    queue = reminder_queue(svc)
+    previous = store.get_run_cursor()
+    plan = plan_queries(policy, now_dt, previous)
+    summary = RunSummary(
+        run_id=new_id("rrun"),
+        ran_at=now,
+        first_day=plan.first_day.isoformat(),
+        last_day=plan.last_day.isoformat(),
+        due_dates_queried=len(plan.due_dates),
+    )
+    logger.append_keys(reminder_run_id=summary.run_id)
+    customers: dict[str, Customer] = {}
+    unknown: set[str] = set()
+    decisions: Counter[str] = Counter()
+    jobs: list[dict[str, Any]] = []
+    for day in plan.due_dates:
+        found = list(store.open_invoices_due_on(day))
+        wanted = {inv.customer_id for inv in found} - customers.keys() - unknown
+        if wanted:
+            got = store.get_customers(wanted)
+            customers.update(got)
+            unknown |= wanted - got.keys()
+        for invoice in found:
+            if invoice.due_date is None:  # finalized invoices always have one
+                continue
+            summary.invoices_seen += 1
+            customer = customers.get(invoice.customer_id)
+            decision = decide(
+                policy,
+                due_date=invoice.due_date,
+                issued_at=clock.parse_iso(invoice.finalized_at) if invoice.finalized_at else None,
+                now=now_dt,
+                timezone=customer.timezone if customer else "UTC",
+                reminders_enabled=bool(customer and customer.reminders_enabled),
+                previous_run=previous,
+            )
+            if decision.dun:
+                jobs.append(dunning_job(invoice, policy.dunning_day(invoice.due_date)))
+                summary.dunning_enqueued += 1
+            elif decision.step is not None and customer is not None:
+                jobs.append(reminder_job(invoice, customer, decision.step))
+                summary.reminders_enqueued += 1
+            decisions[decision.reason if customer else "customer_missing"] += 1
+        if len(jobs) >= 100:
+            queue.send_batch(jobs)
+            jobs.clear()
+    for record in store.expired_claims(now):
+        jobs.append(retry_job(record))
+        summary.retries_enqueued += 1
+    queue.send_batch(jobs)
+    store.save_run_cursor(now, summary.run_id)
+    summary.decisions = dict(decisions)
+    metrics.add_metric(name="RemindersEnqueued", unit="Count", value=summary.reminders_enqueued)
+    metrics.add_metric(name="DunningEnqueued", unit="Count", value=summary.dunning_enqueued)
+    metrics.add_metric(name="ReminderRetriesEnqueued", unit="Count", value=summary.retries_enqueued)
+    logger.info("reminder run done", extra={k: v for k, v in summary.as_dict().items() if k != "decisions"})
+    return summary
+
+
+# ---------------------------------------------------------------- one reminder
+@dataclass(frozen=True)
+class ReminderRequest:
+    invoice_id: str
+    key: str
+    kind: str
+    category: str
+    trigger: str  # schedule | manual
+    actor: Actor
+    allowed: frozenset[InvoiceStatus]
+    step_date: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    outcome: str  # sent | already_handled | skipped_closed | skipped_missing
+    record: ReminderRecord | None = None
+
+
+def _read_context(svc: Services, invoice_id: str) -> MailContext:
+    invoice = svc.repo.get_invoice_header(invoice_id)
+    return MailContext.of(invoice, svc.repo.get_customer(invoice.customer_id))
+
+
+def _payment_link(svc: Services, req: ReminderRequest) -> tuple[IssuedLink | None, bool]:
+    """(the link to put in the mail, whether it replaces earlier links). See the module docstring."""
+    from invoicing.use_cases.payments import issue_payment_link, payment_store
+
+    actor = req.actor if req.trigger == "manual" else REMINDER_ACTOR
+    if req.category in ("overdue", "manual"):
+        return issue_payment_link(svc, actor, req.invoice_id), True
+    now = clock.iso(clock.now())
+    if any(link.is_active(now) for link in payment_store(svc).list_links(req.invoice_id)):
+        return None, False
+    return issue_payment_link(svc, actor, req.invoice_id), False
+
+
+def deliver_reminder(svc: Services, req: ReminderRequest, context: MailContext | None = None) -> Delivery:
+    """See the module docstring. Raises on a failed send (the caller retries or reports it)."""
+    store = reminder_store(svc)
+    settings = svc.settings
+    now_dt = clock.now()
+    now = clock.iso(now_dt)
+    claim_id = new_id("rclaim")
+    claim = None
+    for _ in range(CLAIM_ATTEMPTS):
+        if context is None:
+            try:
+                context = _read_context(svc, req.invoice_id)
+            except NotFound:
+                return Delivery("skipped_missing")
+        if InvoiceStatus(context.status) not in req.allowed:
+            store.cancel(req.invoice_id, req.key, now)  # an expired claim of a closed invoice leaves the retry list
+            return Delivery("skipped_closed")
+        try:
+            claim = store.claim(
+                invoice_id=req.invoice_id,
+                key=req.key,
+                kind=req.kind,
+                allowed=req.allowed,
+                expected_version=context.version,
+                claim_id=claim_id,
+                now=now,
+                lease_until=clock.iso(now_dt + timedelta(seconds=settings.reminder_lease_seconds)),
+                trigger=req.trigger,
+                actor=req.actor.principal,
+                step_date=req.step_date,
+            )
+        except InvoiceChanged:
+            context = None  # paid, voided or changed meanwhile: read it again and decide again
+            continue
+        except ReminderTaken:
+            return Delivery("already_handled")
+        break
+    if claim is None or context is None:
+        raise ConcurrentModification(f"invoice {req.invoice_id} kept changing; the reminder is retried")
+    try:
+        link, replaces = _payment_link(svc, req)
+    except (InvalidTransition, InvoiceNotOpen):
+        store.cancel(req.invoice_id, req.key, now, claim_id=claim.claim_id)
+        return Delivery("skipped_closed")
+    pdf_url = None
+    if context.pdf_s3_key:
+        pdf_url = svc.documents.presigned_get(context.pdf_s3_key, settings.reminder_pdf_url_ttl_seconds)
+    rendered = render_reminder(
+        ReminderMail(
+            kind=req.kind,
+            category=req.category,
+            locale=context.locale,
+            customer_name=context.name,
+            invoice_number=context.number,
+            currency=context.currency,
+            amount_due_cents=context.amount_due_cents,
+            due_date=date.fromisoformat(context.due_date),
+            today=local_date(now_dt, context.timezone),
+            seller_name=settings.seller_name,
+            seller_email=settings.seller_email,
+            payment_url=link.url if link else None,
+            payment_link_replaces_earlier=replaces,
+            pdf_url=pdf_url,
+            pdf_url_days=max(1, settings.reminder_pdf_url_ttl_seconds // 86400),
+        )
+    )
+    try:
+        message_id = mailer(svc).send(
+            OutgoingEmail(to=context.email, subject=rendered.subject, text=rendered.text, html=rendered.html)
+        )
+    except (EmailDeliveryFailed, EmailNotConfigured) as exc:
+        reason = exc.reason if isinstance(exc, EmailDeliveryFailed) else exc.code
+        current = store.get(req.invoice_id, req.key)
+        attempts = current.attempts if current else 1
+        terminal = req.trigger == "manual" or attempts >= settings.reminder_max_attempts
+        store.record_failure(claim, error=reason, terminal=terminal)
+        metrics.add_metric(name="ReminderSendFailures", unit="Count", value=1)
+        logger.warning(
+            "reminder not sent",
+            extra={
+                "invoice_id": req.invoice_id,
+                "reminder_kind": req.kind,
+                "reason": reason,
+                "attempts": attempts,
+                "given_up": terminal,
+            },
+        )
+        raise
+    sent_at = clock.iso(clock.now())
+    event = new_event(
+        req.invoice_id,
+        "invoice.reminder_sent",
+        req.actor,
+        sent_at,
+        data={
+            "kind": req.kind,
+            "reminder_key": req.key,
+            "trigger": req.trigger,
+            "message_id": message_id,
+            **({"payment_link_id": link.link.id} if link else {}),
+        },
+    )
+    recorded = store.mark_sent(
+        claim,
+        message_id=message_id,
+        sent_at=sent_at,
+        recipient=context.email,
+        payment_link_id=link.link.id if link else None,
+        event=event,
+    )
+    if not recorded:
+        # the lease ran out during this attempt and another one took over: it may send again
+        metrics.add_metric(name="ReminderLeaseOverruns", unit="Count", value=1)
+        logger.warning("reminder sent after its lease ran out", extra={"invoice_id": req.invoice_id})
+    metrics.add_metric(name="RemindersSent", unit="Count", value=1)
+    logger.info(
+        "reminder sent",
+        extra={
+            "invoice_id": req.invoice_id,
+            "reminder_kind": req.kind,
+            "trigger": req.trigger,
+            "message_id": message_id,
+            "payment_link_issued": bool(link),
+        },
+    )
+    return Delivery("sent", store.get(req.invoice_id, req.key) if req.trigger == "manual" else None)
+
+
+# ---------------------------------------------------------------- dunning
+def apply_dunning(svc: Services, invoice_id: str, dunning_day: str) -> str:
+    """See the module docstring. Returns marked_uncollectible | skipped_closed | skipped_missing | disabled."""
+    from invoicing.use_cases import lifecycle
+
+    if not svc.settings.dunning_enabled:
+        return "disabled"
+    policy = reminder_policy(svc.settings)
+    try:
+        lifecycle.mark_uncollectible(
+            svc,
+            DUNNING_ACTOR,
+            invoice_id,
+            event_data={
+                "reason": "dunning",
+                "dunning_day": dunning_day,
+                "rule": f"last reminder step +{policy.last_offset} days, then {policy.dunning_grace_days} days grace",
+            },
+        )
+    except NotFound:
+        return "skipped_missing"
+    except (InvalidTransition, InvoiceNotOpen):
+        return "skipped_closed"  # paid, voided or written off meanwhile
+    metrics.add_metric(name="InvoicesDunned", unit="Count", value=1)
+    logger.info("invoice marked uncollectible by dunning", extra={"invoice_id": invoice_id})
+    return "marked_uncollectible"
+
+
+# ---------------------------------------------------------------- the worker's entry point
+def process_reminder_job(svc: Services, job: dict[str, Any]) -> str:
+    """One queue message. Returns the outcome; raises to have the message retried."""
+    kind = job.get("job")
+    invoice_id = str(job["invoice_id"])
+    if kind == JOB_DUNNING:
+        return apply_dunning(svc, invoice_id, str(job.get("dunning_day", "")))
+    if kind != JOB_REMINDER:
+        raise ValueError(f"unknown reminder job {kind!r}")
+    reminder_kind = str(job["kind"])
+    manual = job.get("trigger") == "manual"
+    request = ReminderRequest(
+        invoice_id=invoice_id,
+        key=str(job.get("key") or reminder_kind),
+        kind=reminder_kind,
+        category=category_of(reminder_kind, reminder_policy(svc.settings)),
+        trigger="manual" if manual else "schedule",
+        actor=Actor(principal=str(job["actor"])) if job.get("actor") else REMINDER_ACTOR,
+        allowed=MANUAL_STATUSES if manual else SCHEDULED_STATUSES,
+        step_date=job.get("step_date"),
+    )
+    context = MailContext(**job["context"]) if job.get("context") else None
+    return deliver_reminder(svc, request, context).outcome
+
+
+# ---------------------------------------------------------------- the API
+def send_manual_reminder(svc: Services, actor: Actor, invoice_id: str) -> ReminderRecord:
+    """See the module docstring."""
+    invoice = svc.repo.get_invoice_header(invoice_id)
+    if invoice.status not in MANUAL_STATUSES:
+        raise _not_remindable(invoice)
+    context = MailContext.of(invoice, svc.repo.get_customer(invoice.customer_id))
+    request = ReminderRequest(
+        invoice_id=invoice_id,
+        key=f"{MANUAL_KIND}#{new_id('rem')}",
+        kind=MANUAL_KIND,
+        category="manual",
+        trigger="manual",
+        actor=actor,
+        allowed=MANUAL_STATUSES,
+    )
+    delivery = deliver_reminder(svc, request, context)
+    if delivery.outcome != "sent" or delivery.record is None:
+        raise _not_remindable(svc.repo.get_invoice_header(invoice_id))
+    return delivery.record
+
+
+def _not_remindable(invoice: Invoice) -> Conflict:
+    return Conflict(
+        f"invoice {invoice.id} is {invoice.status.value}; only open and uncollectible invoices get reminders",
+        code="invoice_not_remindable",
+    )
+
+
+def list_reminders(svc: Services, invoice_id: str) -> list[ReminderRecord]:
+    svc.repo.get_invoice_header(invoice_id)  # 404 for an unknown invoice
+    return reminder_store(svc).list_for_invoice(invoice_id)
+
+
+def reminder_dates(policy: ReminderPolicy, due_date: date) -> dict[str, date]:
+    """The day of each step and of dunning for a due date (for docs, tests and support)."""
+    out = {step.kind: step.day(due_date) for step in policy.steps}
+    if policy.dunning_enabled:
+        out["dunning"] = policy.dunning_day(due_date)
+    return out

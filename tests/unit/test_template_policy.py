@@ -1,0 +1,349 @@
+"""template.yaml policy: least privilege, encryption, backups, dead-letter queues, logs, alarms, lint.
+
+Reads the template with the local runtime's own reader (local.cfn.Template), so intrinsics resolve the
+way `make dev` resolves them. Every IAM statement is compared with a declared map of what each
+function needs (EXPECTED_ACCESS below): an extra permission fails, and so does a missing one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.cfn import NO_VALUE, Template
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+FUNCTION = "AWS::Serverless::Function"
+
+T = "InvoicesTable"
+IDEM = "IdempotencyTable"
+SES = "ses:identity/{ReminderSesIdentity}"
+STRIPE_PARAMS = ("ssm:parameter{StripeSecretKeyParam}", "ssm:parameter{StripeWebhookSecretParam}")
+
+
+def _grant(actions: str, *resources: str) -> set[tuple[str, str]]:
+    return {(f"{action}", resource) for action in actions.split() for resource in resources}
+
+
+# What each function may do: (action, resource) pairs, resources named by logical id (and index or
+# key prefix). Keep it in step with the code: a new store call needs a line here AND in the template.
+EXPECTED_ACCESS: dict[str, set[tuple[str, str]]] = {
+    # authorize(): the key's item by its hash (GetItem); nothing else
+    "AuthorizerFunction": _grant("dynamodb:GetItem", T),
+    # the admin API: invoices, lines and events (reads, queries, transactions of Put/Update/Delete/
+    # ConditionCheck, BatchWriteItem for a deleted draft's items), tax rates (BatchGetItem), lists on
+    # gsi1 (a customer's invoices) and gsi2 (by status, tax rates); Powertools idempotency records;
+    # render jobs; pre-signed PDF links (invoices/ prefix); manual reminders through SES
+    "ApiFunction": _grant(
+        "dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:DeleteItem dynamodb:Query "
+        "dynamodb:BatchGetItem dynamodb:BatchWriteItem dynamodb:ConditionCheckItem",
+        T,
+    )
+    | _grant("dynamodb:Query", f"{T}/index/gsi1", f"{T}/index/gsi2")
+    | _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:DeleteItem", IDEM)
+    | _grant("sqs:SendMessage", "RenderQueue")
+    | _grant("s3:GetObject", "DocumentsBucket/invoices/*")
+    | _grant("ses:SendEmail", SES),
+    # the PDF worker: reads the invoice (GetItem, Query), records the PDF + its event in a transaction
+    # (UpdateItem + PutItem), writes the PDF under invoices/ or credit-notes/
+    "RenderPdfFunction": _grant("dynamodb:GetItem dynamodb:Query dynamodb:UpdateItem dynamodb:PutItem", T)
+    | _grant("s3:PutObject", "DocumentsBucket/invoices/*", "DocumentsBucket/credit-notes/*"),
+    # the repair job: the sparse pending-PDF index, each header, re-enqueue
+    "RepairPdfsFunction": _grant("dynamodb:Query", f"{T}/index/pdf_pending")
+    | _grant("dynamodb:GetItem", T)
+    | _grant("sqs:SendMessage", "RenderQueue"),
+    # the public pay page and webhook: link by token hash (gsi1), invoice, pay transaction (Put/Update),
+    # rate-limit counters (UpdateItem), pre-signed PDF links; Stripe secrets only with PaymentProvider=stripe
+    "PayFunction": _grant("dynamodb:GetItem dynamodb:Query", T, f"{T}/index/gsi1")
+    | _grant("dynamodb:PutItem dynamodb:UpdateItem", T)
+    | _grant("s3:GetObject", "DocumentsBucket/invoices/*"),
+    # the daily reminder run: the due index and expired claims (gsi2), customers (BatchGetItem), the run
+    # cursor (GetItem, UpdateItem), one job per invoice on the reminder queue
+    "SendRemindersFunction": _grant("dynamodb:Query", f"{T}/index/due", f"{T}/index/gsi2")
+    | _grant("dynamodb:BatchGetItem dynamodb:GetItem dynamodb:UpdateItem", T)
+    | _grant("sqs:SendMessage", "ReminderQueue"),
+    # the reminder worker: ledger claim/sent transactions (ConditionCheck on the invoice), events,
+    # payment links, dunning's transition; pre-signed PDF links in mails; SES
+    "ReminderWorkerFunction": _grant(
+        "dynamodb:GetItem dynamodb:Query dynamodb:PutItem dynamodb:UpdateItem dynamodb:ConditionCheckItem", T
+    )
+    | _grant("s3:GetObject", "DocumentsBucket/invoices/*")
+    | _grant("ses:SendEmail", SES),
+}
+# granted only when a condition of the template holds: {function: {(parameter overrides): extra pairs}}
+CONDITIONAL_ACCESS: dict[str, dict[tuple[tuple[str, str], ...], set[tuple[str, str]]]] = {
+    "PayFunction": {(("PaymentProvider", "stripe"),): _grant("ssm:GetParameter", *STRIPE_PARAMS)},
+}
+
+# A `*` in an action (any statement), or an Allow on every resource, every index, a whole bucket or
+# any principal, is refused unless listed here with the reason. A Deny may be as wide as it likes.
+WILDCARD_ALLOWLIST: dict[tuple[str, str], str] = {
+    ("DocumentsBucketPolicy", "action:s3:*"): "the Deny of every S3 action without TLS: the wider the safer",
+}
+
+
+def template(**overrides: str) -> Template:
+    return Template(TEMPLATE, stage="test", parameter_overrides=overrides or None)
+
+
+def functions(tpl: Template) -> list[str]:
+    return tpl.of_type(FUNCTION)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None or value is NO_VALUE:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _symbolic(tpl: Template, resource: str) -> str:
+    """A resolved ARN back to `LogicalId[/rest]` (or the parameter-named form for SES and SSM)."""
+    for lid in tpl.of_type("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket"):
+        arn = tpl.resolve({"Fn::GetAtt": [lid, "Arn"]})
+        if resource == arn or resource.startswith(f"{arn}/"):
+            return lid + resource[len(arn) :]
+    ses = tpl.resolve(
+        {"Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${ReminderSesIdentity}"}
+    )
+    if resource == ses:
+        return SES
+    for param in ("StripeSecretKeyParam", "StripeWebhookSecretParam"):
+        arn = tpl.resolve(
+            {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${" + param + "}"}
+        )
+        if resource == arn:
+            return "ssm:parameter{" + param + "}"
+    return resource
+
+
+def statements_of(tpl: Template, function: str) -> list[dict[str, Any]]:
+    policies = tpl.resolve((tpl.resources[function].get("Properties") or {}).get("Policies"))
+    out = []
+    for policy in _as_list(policies):
+        assert isinstance(policy, dict) and "Statement" in policy, (
+            f"{function}: only inline statements are allowed (a SAM policy template or managed policy "
+            f"hides its actions): {policy!r}"
+        )
+        out += [s for s in _as_list(policy["Statement"]) if s is not NO_VALUE]
+    return out
+
+
+def granted(tpl: Template, function: str) -> set[tuple[str, str]]:
+    pairs = set()
+    for statement in statements_of(tpl, function):
+        assert statement.get("Effect") == "Allow", (function, statement)
+        assert "NotAction" not in statement and "NotResource" not in statement, (function, statement)
+        for action in _as_list(statement["Action"]):
+            for resource in _as_list(statement["Resource"]):
+                pairs.add((action, _symbolic(tpl, resource)))
+    return pairs
+
+
+# ---------------------------------------------------------------- least privilege
+def test_every_function_is_in_the_expected_access_map():
+    assert set(functions(template())) == set(EXPECTED_ACCESS)
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED_ACCESS))
+def test_each_function_has_exactly_the_access_it_uses(function):
+    for overrides, extra in [((), set()), *CONDITIONAL_ACCESS.get(function, {}).items()]:
+        actual = granted(template(**dict(overrides)), function)
+        expected = EXPECTED_ACCESS[function] | extra
+        assert actual - expected == set(), f"{function} {dict(overrides)}: grants more than it uses"
+        assert expected - actual == set(), f"{function} {dict(overrides)}: misses a permission it uses"
+
+
+def _is_wide(resource: Any) -> bool:
+    if not isinstance(resource, str):
+        return True  # unresolved: cannot be proven narrow
+    if resource == "*" or resource.endswith(":*") or resource.endswith("/index/*"):
+        return True
+    # an S3 key wildcard is fine below a named prefix (invoices/*), not for the whole bucket (bucket/*)
+    return (
+        resource.startswith("arn:aws:s3:::") and resource.split(":::", 1)[1].count("/") == 1 and resource.endswith("/*")
+    )
+
+
+def _wildcards(statement: dict[str, Any]) -> list[str]:
+    found = [f"action:{a}" for a in _as_list(statement.get("Action")) if "*" in a]
+    if statement.get("Effect") == "Allow":
+        found += [f"resource:{r}" for r in _as_list(statement.get("Resource")) if _is_wide(r)]
+        if statement.get("Principal") in ("*", {"AWS": "*"}):
+            found.append("principal:*")
+    return found
+
+
+def _policy_documents(tpl: Template) -> list[tuple[str, dict[str, Any]]]:
+    """(owner, statement) of every function policy and every resource policy of the template."""
+    out = [(f, s) for f in functions(tpl) for s in statements_of(tpl, f)]
+    kinds = (
+        "AWS::S3::BucketPolicy",
+        "AWS::SQS::QueuePolicy",
+        "AWS::SNS::TopicPolicy",
+        "AWS::IAM::Policy",
+        "AWS::IAM::Role",
+    )
+    for lid in tpl.of_type(*kinds):
+        props = tpl.resolved_properties(lid)
+        for key in ("PolicyDocument", "AssumeRolePolicyDocument"):
+            out += [(lid, s) for s in _as_list((props.get(key) or {}).get("Statement"))]
+    return out
+
+
+def test_no_wildcard_actions_or_resources_outside_the_allowlist():
+    for tpl in (template(), template(PaymentProvider="stripe")):
+        found = {(owner, w): statement for owner, statement in _policy_documents(tpl) for w in _wildcards(statement)}
+        assert {k: v for k, v in found.items() if k not in WILDCARD_ALLOWLIST} == {}
+    for (lid, _), reason in WILDCARD_ALLOWLIST.items():
+        assert reason and lid in template().resources
+
+
+# ---------------------------------------------------------------- data at rest
+def test_documents_bucket_blocks_public_access_encrypts_and_enforces_tls():
+    tpl = template()
+    (bucket,) = tpl.of_type("AWS::S3::Bucket")
+    props = tpl.resolved_properties(bucket)
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    policies = [
+        tpl.resolved_properties(lid)
+        for lid in tpl.of_type("AWS::S3::BucketPolicy")
+        if bucket in tpl.references(tpl.resources[lid]["Properties"]["Bucket"])
+    ]
+    assert len(policies) == 1
+    arn = tpl.resolve({"Fn::GetAtt": [bucket, "Arn"]})
+    tls = [
+        s
+        for s in policies[0]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+    ]
+    assert len(tls) == 1 and set(_as_list(tls[0]["Resource"])) == {arn, f"{arn}/*"}
+
+
+def test_invoices_table_has_point_in_time_recovery_and_deletion_protection():
+    raw = template().resources["InvoicesTable"]
+    props = raw["Properties"]
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["DeletionProtectionEnabled"] == {"Ref": "TableDeletionProtection"}
+    assert raw.get("DeletionPolicy") == "Retain" and raw.get("UpdateReplacePolicy") == "Retain"
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    parameter = template().raw["Parameters"]["TableDeletionProtection"]
+    assert parameter["Default"] == "true" and set(parameter["AllowedValues"]) == {"true", "false"}
+    assert template().resolved_properties("InvoicesTable")["DeletionProtectionEnabled"] in ("true", True)
+    off = template(TableDeletionProtection="false").resolved_properties("InvoicesTable")
+    assert off["DeletionProtectionEnabled"] in ("false", False)
+
+
+# ---------------------------------------------------------------- queues
+def _sqs_sources(tpl: Template) -> dict[str, list[str]]:
+    """queue logical id -> functions it triggers."""
+    out: dict[str, list[str]] = {}
+    for function in functions(tpl):
+        for event in ((tpl.resources[function]["Properties"] or {}).get("Events") or {}).values():
+            if event.get("Type") == "SQS":
+                (queue,) = tpl.references(event["Properties"]["Queue"])
+                out.setdefault(queue, []).append(function)
+    return out
+
+
+def _dlqs(tpl: Template) -> set[str]:
+    out = set()
+    for lid in tpl.of_type("AWS::SQS::Queue"):
+        redrive = (tpl.resources[lid].get("Properties") or {}).get("RedrivePolicy")
+        if redrive:
+            out |= tpl.references(redrive["deadLetterTargetArn"])
+    return out
+
+
+def test_every_event_source_queue_has_a_dlq_and_a_visibility_timeout_of_six_times_the_function():
+    tpl = template()
+    sources = _sqs_sources(tpl)
+    assert sources, "no SQS event source found"
+    dlqs = _dlqs(tpl)
+    for queue, consumers in sources.items():
+        assert queue not in dlqs
+        props = tpl.resolved_properties(queue)
+        redrive = props.get("RedrivePolicy")
+        assert redrive, f"{queue} has no RedrivePolicy"
+        assert 1 <= int(redrive["maxReceiveCount"]) <= 10
+        (dlq,) = tpl.references(tpl.resources[queue]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+        assert tpl.resources[dlq]["Type"] == "AWS::SQS::Queue"
+        assert int(tpl.resolved_properties(dlq)["MessageRetentionPeriod"]) == 14 * 24 * 3600
+        for function in consumers:
+            timeout = int(tpl.resolve(tpl.properties(function)["Timeout"]))
+            assert int(props["VisibilityTimeout"]) >= 6 * timeout, (queue, function)
+    for queue in tpl.of_type("AWS::SQS::Queue"):
+        assert queue in sources or queue in dlqs, f"{queue} is neither an event source nor a DLQ"
+
+
+# ---------------------------------------------------------------- logs and alarms
+def test_every_function_has_a_log_group_with_retention():
+    tpl = template()
+    groups = {}
+    for lid in tpl.of_type("AWS::Logs::LogGroup"):
+        props = tpl.resources[lid]["Properties"]
+        groups[frozenset(tpl.references(props["LogGroupName"]))] = props
+    for function in functions(tpl):
+        props = groups.get(frozenset({function}))
+        assert props is not None, f"{function} has no LogGroup"
+        assert tpl.resolve(props["LogGroupName"]) == f"/aws/lambda/{tpl.ref(function)}"
+        assert int(tpl.resolve(props["RetentionInDays"])) > 0
+
+
+def _alarms(tpl: Template) -> list[dict[str, Any]]:
+    return [tpl.resolved_properties(lid) for lid in tpl.of_type("AWS::CloudWatch::Alarm")]
+
+
+def _alarmed(tpl: Template, namespace: str, metric: str, dimension: str) -> set[str]:
+    out = set()
+    for alarm in _alarms(tpl):
+        if alarm["Namespace"] == namespace and alarm["MetricName"] == metric:
+            assert alarm.get("AlarmActions"), alarm
+            for dim in alarm["Dimensions"]:
+                if dim["Name"] == dimension:
+                    out.add(dim["Value"])
+    return out
+
+
+def test_alarms_for_errors_and_throttles_of_every_function_dlq_depth_and_api_5xx():
+    tpl = template()
+    names = {tpl.ref(f): f for f in functions(tpl)}
+    for metric in ("Errors", "Throttles"):
+        alarmed = {names.get(v, v) for v in _alarmed(tpl, "AWS/Lambda", metric, "FunctionName")}
+        assert set(functions(tpl)) - alarmed == set(), f"functions without a {metric} alarm"
+    depth = _alarmed(tpl, "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName")
+    for dlq in _dlqs(tpl):
+        assert tpl.resolve({"Fn::GetAtt": [dlq, "QueueName"]}) in depth, f"{dlq} has no depth alarm"
+    api_names = {tpl.resolved_properties(api).get("Name") for api in tpl.of_type("AWS::Serverless::Api")}
+    assert api_names and api_names <= _alarmed(tpl, "AWS/ApiGateway", "5XXError", "ApiName")
+
+
+# ---------------------------------------------------------------- cfn-lint
+def test_sam_validate_lint_is_clean():
+    sam = ROOT / ".tools" / "sam" / "bin" / "sam"
+    if not sam.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("the SAM CLI is missing: run `make tools`")
+        pytest.skip("no .tools/sam: run `make tools`")
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_SAM_CLI_TELEMETRY": "0"}
+    result = subprocess.run(  # noqa: S603
+        [str(sam), "validate", "--lint", "--region", "us-east-1", "--template-file", str(TEMPLATE)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
