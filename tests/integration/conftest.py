@@ -56,9 +56,14 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
 
 
 def _reset_idempotency() -> None:
+    from invoicing.adapters import aws, email
     from invoicing.http import idempotency
 
     idempotency._machinery.cache_clear()
+    # boto3 clients are cached per process; one made while another test pointed AWS_ENDPOINT_URL at
+    # its own (since stopped) moto server would keep calling that dead endpoint
+    aws._client.cache_clear()
+    email._sesv2.cache_clear()
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ EXPECTED_ACCESS: dict[str, set[tuple[str, str]]] = {
     # the admin API: invoices, lines and events (reads, queries, transactions of Put/Update/Delete/
     # ConditionCheck, BatchWriteItem for a deleted draft's items), tax rates (BatchGetItem), lists on
     # gsi1 (a customer's invoices) and gsi2 (by status, tax rates); Powertools idempotency records;
-    # render jobs; pre-signed PDF links (invoices/ prefix); manual reminders through SES
+    # render jobs; pre-signed PDF links (invoices/ and credit-notes/); manual reminders through SES
     "ApiFunction": _grant(
         "dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:DeleteItem dynamodb:Query "
         "dynamodb:BatchGetItem dynamodb:BatchWriteItem dynamodb:ConditionCheckItem",
@@ -47,11 +47,12 @@ EXPECTED_ACCESS: dict[str, set[tuple[str, str]]] = {
     | _grant("dynamodb:Query", f"{T}/index/gsi1", f"{T}/index/gsi2")
     | _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:DeleteItem", IDEM)
     | _grant("sqs:SendMessage", "RenderQueue")
-    | _grant("s3:GetObject", "DocumentsBucket/invoices/*")
+    | _grant("s3:GetObject", "DocumentsBucket/invoices/*", "DocumentsBucket/credit-notes/*")
     | _grant("ses:SendEmail", SES),
-    # the PDF worker: reads the invoice (GetItem, Query), records the PDF + its event in a transaction
-    # (UpdateItem + PutItem), writes the PDF under invoices/ or credit-notes/
+    # the PDF worker: reads the invoice (GetItem, Query), a credit note by its id (gsi1), records the
+    # PDF + its event in a transaction (UpdateItem + PutItem), writes under invoices/ or credit-notes/
     "RenderPdfFunction": _grant("dynamodb:GetItem dynamodb:Query dynamodb:UpdateItem dynamodb:PutItem", T)
+    | _grant("dynamodb:Query", f"{T}/index/gsi1")
     | _grant("s3:PutObject", "DocumentsBucket/invoices/*", "DocumentsBucket/credit-notes/*"),
     # the repair job: the sparse pending-PDF index, each header, re-enqueue
     "RepairPdfsFunction": _grant("dynamodb:Query", f"{T}/index/pdf_pending")
