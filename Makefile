@@ -76,6 +76,7 @@ test-fast: venv ## unit + integration only, no build
 
 test-slow: venv tools chromium ## long reliability runs (fuzzing, big concurrency)
 	RUN_SLOW=1 $(PY) -m pytest -q -m slow $(PYTEST_ARGS)
+	RUN_SLOW=1 $(PY) -m pytest -q -s tests/integration/test_concurrency.py
 
 $(VENV)/.bench-stamp: bench/requirements.txt | $(VENV)/.stamp
 	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt
