@@ -343,11 +343,14 @@ def test_two_overlapping_runs_send_nothing_twice(world, serialized_moto):
             t.start()
         for t in threads:
             t.join()
-        assert [s["reminders_enqueued"] for s in summaries] == [6, 6]
+        # Whether the second run still sees the six (and enqueues duplicates) or finds the first run's
+        # cursor already moved depends on thread timing; either way every job must reach a worker.
+        enqueued = [s["reminders_enqueued"] for s in summaries]
+        assert 6 in enqueued and sum(enqueued) in (6, 12), enqueued
         batches = []
         while messages := world.receive():
             batches.append(messages)
-        assert sum(len(b) for b in batches) == 12
+        assert sum(len(b) for b in batches) == sum(enqueued)
         workers = [threading.Thread(target=world.work, args=(b,)) for b in batches]
         for t in workers:
             t.start()
