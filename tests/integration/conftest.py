@@ -8,10 +8,12 @@ handler, and returns `(status, json_body, headers)`.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.request import Request, urlopen
 
 import pytest
 from moto import mock_aws
@@ -64,6 +66,47 @@ def _reset_idempotency() -> None:
     # its own (since stopped) moto server would keep calling that dead endpoint
     aws._client.cache_clear()
     email._sesv2.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def served_aws():  # type: ignore[no-untyped-def]
+    """Services over a moto *server* (one lock around dispatch: DynamoDB's per-item atomicity,
+    unlike in-process moto, where concurrent threads can interleave inside one call), with every
+    resource of template.yaml. For tests that race many threads against one table."""
+    from local.aws import EmbeddedAWS
+    from local.cfn import Template
+    from local.resources import ResourceManager
+
+    aws = EmbeddedAWS().start()
+    _reset_moto(aws.url)
+    template = Template(ROOT / "template.yaml", stage="test")
+    ResourceManager(template, aws).create_all()
+    saved = dict(os.environ)
+    os.environ.update(aws.environment())
+    os.environ["TABLE_NAME"] = str(template.ref("InvoicesTable"))
+    os.environ["IDEMPOTENCY_TABLE_NAME"] = str(template.ref("IdempotencyTable"))
+    os.environ["RENDER_QUEUE_URL"] = str(template.ref("RenderQueue"))
+    from invoicing.settings import get_settings
+    from invoicing.use_cases.services import get_services
+
+    get_settings.cache_clear()
+    get_services.cache_clear()
+    _reset_idempotency()
+    try:
+        yield get_services()
+    finally:
+        get_settings.cache_clear()
+        get_services.cache_clear()
+        _reset_idempotency()
+        os.environ.clear()
+        os.environ.update(saved)
+        _reset_moto(aws.url)
+        aws.stop()
+
+
+def _reset_moto(url: str) -> None:
+    # moto's backends are per process: another module's server may have left its tables behind
+    urlopen(Request(f"{url}/moto-api/reset", method="POST"), timeout=10).read()
 
 
 @pytest.fixture

@@ -11,39 +11,9 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
-from local.aws import EmbeddedAWS
-from local.cfn import Template
-from local.resources import ResourceManager
-from tests.conftest import ROOT
-
 # make test: 3 customers x 12; make test-slow (RUN_SLOW=1): 5 customers x 40 = 200 finalizations
 SLOW = bool(os.environ.get("RUN_SLOW"))
 CUSTOMERS, PER_CUSTOMER = (5, 40) if SLOW else (3, 12)
-
-
-@pytest.fixture(scope="module")
-def served_aws():
-    aws = EmbeddedAWS().start()
-    template = Template(ROOT / "template.yaml", stage="test")
-    ResourceManager(template, aws).create_all()
-    saved = dict(os.environ)
-    os.environ.update(aws.environment())
-    os.environ["TABLE_NAME"] = str(template.ref("InvoicesTable"))
-    os.environ["IDEMPOTENCY_TABLE_NAME"] = str(template.ref("IdempotencyTable"))
-    os.environ["RENDER_QUEUE_URL"] = str(template.ref("RenderQueue"))
-    from invoicing.settings import get_settings
-    from invoicing.use_cases.services import get_services
-
-    get_settings.cache_clear()
-    get_services.cache_clear()
-    yield get_services()
-    get_settings.cache_clear()
-    get_services.cache_clear()
-    os.environ.clear()
-    os.environ.update(saved)
-    aws.stop()
 
 
 def _draft(svc, customer_id):

@@ -3,48 +3,8 @@ moto server (DynamoDB's per-item atomicity): never over-credited, never a balanc
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from urllib.request import Request, urlopen
-
-import pytest
-
-from local.aws import EmbeddedAWS
-from local.cfn import Template
-from local.resources import ResourceManager
-from tests.conftest import ROOT
-
-
-def _reset(aws: EmbeddedAWS) -> None:
-    # moto's backends are per process: another module's server may have left the tables behind
-    urlopen(Request(f"{aws.url}/moto-api/reset", method="POST"), timeout=10).read()
-
-
-@pytest.fixture(scope="module")
-def served_aws():
-    """As in test_concurrency.py: a serialized moto server with the template's resources."""
-    aws = EmbeddedAWS().start()
-    _reset(aws)
-    template = Template(ROOT / "template.yaml", stage="test")
-    ResourceManager(template, aws).create_all()
-    saved = dict(os.environ)
-    os.environ.update(aws.environment())
-    os.environ["TABLE_NAME"] = str(template.ref("InvoicesTable"))
-    os.environ["IDEMPOTENCY_TABLE_NAME"] = str(template.ref("IdempotencyTable"))
-    os.environ["RENDER_QUEUE_URL"] = str(template.ref("RenderQueue"))
-    from invoicing.settings import get_settings
-    from invoicing.use_cases.services import get_services
-
-    get_settings.cache_clear()
-    get_services.cache_clear()
-    yield get_services()
-    get_settings.cache_clear()
-    get_services.cache_clear()
-    os.environ.clear()
-    os.environ.update(saved)
-    _reset(aws)
-    aws.stop()
 
 
 def _open_paid_invoice(svc, customer_id, amount=10000, *, pay=True):

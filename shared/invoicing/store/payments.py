@@ -5,8 +5,8 @@ Items (docs/data-model.md):
 - InvoicePaymentLink  pk INVOICE#{iid}  sk PAYLINK#{link_id}  gsi1 PAYTOKEN#{sha256(token)} / PAYLINK
 - RateLimit           pk RATELIMIT#{client}#{window}  sk RATELIMIT  (ttl: deleted by DynamoDB)
 
-PynamoDB sends a transaction's items grouped as condition checks, deletes, puts, updates (not in
-call order), so the cancellation reasons are mapped back through `_Tx`, which records that order.
+Transactions go through `repository.Transaction`, which matches DynamoDB's cancellation reasons
+to item keys (PynamoDB sends items grouped by kind, not in call order).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from invoicing.domain.events import InvoiceEvent
@@ -34,9 +35,10 @@ from invoicing.errors import ConcurrentModification
 from invoicing.store.models import InvoiceItem, PaymentItem, PaymentLinkItem, RateLimitItem, TableItem
 from invoicing.store.repository import (
     Repository,
-    _cancellation_codes,
+    Transaction,
     _is_condition_failure,
     event_to_item,
+    header_key,
     invoice_pk,
 )
 
@@ -118,42 +120,6 @@ def link_from_item(item: PaymentLinkItem) -> PaymentLink:
     )
 
 
-# ---------------------------------------------------------------- transaction bookkeeping
-_KIND_ORDER = {"check": 0, "delete": 1, "put": 2, "update": 3}
-
-
-class _Tx:
-    """Records which item each transaction action is, in the order PynamoDB sends them."""
-
-    def __init__(self, tx: TransactWrite) -> None:
-        self.tx = tx
-        self._labels: list[tuple[int, int, str]] = []
-
-    def _add(self, kind: str, label: str) -> None:
-        self._labels.append((_KIND_ORDER[kind], len(self._labels), label))
-
-    def check(self, label: str, model_cls: Any, pk: str, sk: str, condition: Any) -> None:
-        self.tx.condition_check(model_cls, pk, sk, condition=condition)
-        self._add("check", label)
-
-    def put(self, label: str, item: Any, condition: Any = None) -> None:
-        self.tx.save(item, condition=condition)
-        self._add("put", label)
-
-    def update(self, label: str, item: Any, actions: list[Any], condition: Any = None) -> None:
-        self.tx.update(item, actions=actions, condition=condition)
-        self._add("update", label)
-
-    def failed(self, exc: TransactWriteError) -> set[str]:
-        """The labels whose condition failed."""
-        order = [label for _, _, label in sorted(self._labels)]
-        codes = _cancellation_codes(exc)
-        return {label for label, code in zip(order, codes, strict=False) if code == "ConditionalCheckFailed"}
-
-    def conflicted(self, exc: TransactWriteError) -> bool:
-        return any(code == "TransactionConflict" for code in _cancellation_codes(exc))
-
-
 def _payable_condition() -> Any:
     return InvoiceItem.status.is_in(*sorted(s.value for s in PAYABLE_STATUSES))
 
@@ -202,7 +168,7 @@ class PaymentStore:
         link use and the link is no longer active), InvoiceNotPayableNow (re-read and decide).
         """
         amount = application.amount_cents
-        actions = [
+        actions: list[Action] = [
             InvoiceItem.amount_paid_cents.add(amount),
             InvoiceItem.amount_remaining_cents.add(-amount),
             # ADD, not SET version+1: the write is conditioned on the amounts, not on the version,
@@ -223,35 +189,32 @@ class PaymentStore:
         else:
             remaining_ok = InvoiceItem.amount_remaining_cents > amount
         try:
-            with self.repo.transaction() as raw:
-                tx = _Tx(raw)
+            with self.repo.transaction() as tx:
                 tx.update(
-                    "invoice",
-                    InvoiceItem(invoice_pk(invoice.id), "INVOICE"),
-                    actions,
+                    InvoiceItem(*header_key(invoice.id)),
+                    actions=actions,
                     condition=_payable_condition() & remaining_ok,
                 )
-                tx.put("payment", payment_to_item(payment), condition=TableItem.pk.does_not_exist())
-                tx.put("event", event_to_item(event))
+                tx.save(payment_to_item(payment), condition=TableItem.pk.does_not_exist())
+                tx.save(event_to_item(event))
                 if link is not None:
                     self._use_link(tx, invoice.id, payment.id, link)
         except TransactWriteError as exc:
             failed = tx.failed(exc)
-            if "payment" in failed:
+            if (invoice_pk(invoice.id), payment_sk(payment.id)) in failed:
                 raise PaymentAlreadyRecorded(f"payment {payment.id} is already recorded") from exc
-            if "link" in failed:
+            if link is not None and (invoice_pk(invoice.id), link_sk(link.link_id)) in failed:
                 raise PaymentLinkInactive("the payment link is no longer active") from exc
-            if "invoice" in failed or tx.conflicted(exc):
+            if header_key(invoice.id) in failed or tx.conflicted(exc):
                 raise InvoiceNotPayableNow(f"invoice {invoice.id} changed meanwhile") from exc
             raise
 
-    def _use_link(self, tx: _Tx, invoice_id: str, payment_id: str, link: LinkUse) -> None:
+    def _use_link(self, tx: Transaction, invoice_id: str, payment_id: str, link: LinkUse) -> None:
         item = PaymentLinkItem(invoice_pk(invoice_id), link_sk(link.link_id))
         if link.strict:
             tx.update(
-                "link",
                 item,
-                [PaymentLinkItem.used_at.set(link.at), PaymentLinkItem.payment_id.set(payment_id)],
+                actions=[PaymentLinkItem.used_at.set(link.at), PaymentLinkItem.payment_id.set(payment_id)],
                 condition=TableItem.pk.exists()
                 & PaymentLinkItem.used_at.does_not_exist()
                 & PaymentLinkItem.revoked_at.does_not_exist()
@@ -259,9 +222,8 @@ class PaymentStore:
             )
         else:
             tx.update(
-                "link",
                 item,
-                [
+                actions=[
                     PaymentLinkItem.used_at.set(PaymentLinkItem.used_at | link.at),
                     PaymentLinkItem.payment_id.set(PaymentLinkItem.payment_id | payment_id),
                 ],
@@ -272,12 +234,11 @@ class PaymentStore:
         """Money that arrived for an invoice that can no longer take it: kept for a refund, the
         invoice untouched. Idempotent on the payment id like `record_payment`."""
         try:
-            with self.repo.transaction() as raw:
-                tx = _Tx(raw)
-                tx.put("payment", payment_to_item(payment), condition=TableItem.pk.does_not_exist())
-                tx.put("event", event_to_item(event))
+            with self.repo.transaction() as tx:
+                tx.save(payment_to_item(payment), condition=TableItem.pk.does_not_exist())
+                tx.save(event_to_item(event))
         except TransactWriteError as exc:
-            if "payment" in tx.failed(exc):
+            if (invoice_pk(payment.invoice_id), payment_sk(payment.id)) in tx.failed(exc):
                 raise PaymentAlreadyRecorded(f"payment {payment.id} is already recorded") from exc
             raise
 
@@ -339,26 +300,23 @@ class PaymentStore:
         """Issue `new` (optional) and revoke `revoke` in one transaction with the audit event,
         conditioned on the invoice still taking payments. Raises InvoiceNotPayableNow otherwise."""
         try:
-            with self.repo.transaction() as raw:
-                tx = _Tx(raw)
-                tx.check("invoice", InvoiceItem, invoice_pk(invoice.id), "INVOICE", _payable_condition())
+            with self.repo.transaction() as tx:
+                tx.condition_check(InvoiceItem, *header_key(invoice.id), condition=_payable_condition())
                 for old in revoke[:MAX_LINKS_REVOKED_AT_ONCE]:
                     tx.update(
-                        f"revoke:{old.id}",
                         PaymentLinkItem(invoice_pk(invoice.id), link_sk(old.id)),
-                        [PaymentLinkItem.revoked_at.set(PaymentLinkItem.revoked_at | at)],
+                        actions=[PaymentLinkItem.revoked_at.set(PaymentLinkItem.revoked_at | at)],
                         condition=TableItem.pk.exists(),
                     )
                 if new is not None:
                     tx.update(
-                        "link",
                         PaymentLinkItem(invoice_pk(invoice.id), link_sk(new.id)),
-                        self._link_create_actions(new),
+                        actions=self._link_create_actions(new),
                         condition=TableItem.pk.does_not_exist(),
                     )
-                tx.put("event", event_to_item(event))
+                tx.save(event_to_item(event))
         except TransactWriteError as exc:
-            if "invoice" in tx.failed(exc) or tx.conflicted(exc):
+            if header_key(invoice.id) in tx.failed(exc) or tx.conflicted(exc):
                 raise InvoiceNotPayableNow(f"invoice {invoice.id} changed meanwhile") from exc
             raise
 

@@ -412,12 +412,6 @@ class Transaction(TransactWrite):
         return any(code == "TransactionConflict" for code in self.reasons(exc).values())
 
 
-def _cancellation_codes(exc: TransactWriteError) -> list[str | None]:
-    """Cancellation codes in WIRE order (condition checks, deletes, puts, updates), which is not the
-    order of the calls on the transaction. Prefer `Transaction.failed(exc)`, which maps them to keys."""
-    return [r.code if r is not None else None for r in (getattr(exc, "cancellation_reasons", None) or [])]
-
-
 def header_key(invoice_id: str) -> tuple[str, str]:
     return (invoice_pk(invoice_id), "INVOICE")
 
