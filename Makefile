@@ -68,15 +68,15 @@ validate: tools ## sam validate --lint (cfn-lint)
 build: tools ## sam build (offline; makefile builds for layers)
 	$(SAM) build --parallel
 
-test: venv tools chromium lint typecheck validate build ## everything CI runs
+test: venv tools chromium lint typecheck validate build ## lint, types, sam validate, sam build, every test (the README's test command)
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-fast: venv ## unit + integration only, no build
 	$(PY) -m pytest -q tests/unit tests/integration $(PYTEST_ARGS)
 
-test-slow: venv tools chromium ## long reliability runs (fuzzing, big concurrency)
-	RUN_SLOW=1 $(PY) -m pytest -q -m slow $(PYTEST_ARGS)
-	RUN_SLOW=1 $(PY) -m pytest -q -s tests/integration/test_concurrency.py
+test-slow: venv tools chromium ## long reliability runs: 3,000 fuzzed requests, the big state machine, 200 finalizations over HTTP (CI runs it)
+	RUN_SLOW=1 $(PY) -m pytest -q -s -m slow $(PYTEST_ARGS)
+	RUN_SLOW=1 $(PY) -m pytest -q -s tests/integration/test_concurrency.py tests/e2e/test_concurrency_e2e.py
 
 $(VENV)/.bench-stamp: bench/requirements.txt | $(VENV)/.stamp
 	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt

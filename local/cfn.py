@@ -218,6 +218,8 @@ class Template:
                 value = value if isinstance(value, list) else [v.strip() for v in _cfn_str(value).split(",")]
             else:
                 value = _cfn_str(value)
+                if not (name == "Stage" and name not in overrides):  # the runtime's own stage (tests: "test")
+                    _check_parameter(name, spec, ptype, value)
             values[name] = value
         unknown = set(overrides) - set(declared)
         if unknown:
@@ -617,3 +619,30 @@ def merge_globals(global_value: Any, local_value: Any) -> Any:
     if isinstance(global_value, list) and isinstance(local_value, list):
         return global_value + local_value
     return local_value
+
+
+def _check_parameter(name: str, spec: dict[str, Any], ptype: str, value: str) -> None:
+    """The constraints CloudFormation checks before it creates anything, so a value `sam deploy`
+    would refuse fails here too instead of reaching the functions."""
+    problem = ""
+    allowed = spec.get("AllowedValues")
+    if allowed is not None and value not in [_cfn_str(v) for v in allowed]:
+        problem = f"must be one of {', '.join(_cfn_str(v) for v in allowed)}"
+    elif ptype == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            problem = "must be a number"
+        else:
+            if "MinValue" in spec and number < float(spec["MinValue"]):
+                problem = f"must be >= {spec['MinValue']}"
+            elif "MaxValue" in spec and number > float(spec["MaxValue"]):
+                problem = f"must be <= {spec['MaxValue']}"
+    elif "AllowedPattern" in spec and not re.fullmatch(str(spec["AllowedPattern"]), value):
+        problem = f"must match {spec['AllowedPattern']}"
+    elif "MinLength" in spec and len(value) < int(spec["MinLength"]):
+        problem = f"must be at least {spec['MinLength']} characters"
+    elif "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
+        problem = f"must be at most {spec['MaxLength']} characters"
+    if problem:
+        raise TemplateError(f"parameter {name}={value!r} {problem}")

@@ -156,10 +156,16 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 
 
+class _Server(ThreadingHTTPServer):
+    # the listen backlog (socketserver's default is 5): a billing run or a test opening 50
+    # connections at once would otherwise see resets before a thread accepts them
+    request_queue_size = 512
+
+
 class LocalHttpServer:
     def __init__(self, runtime: LocalRuntime, host: str, port: int) -> None:
         handler = type("LocalHandler", (_Handler,), {"runtime": runtime})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd = _Server((host, port), handler)
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

@@ -348,3 +348,57 @@ def test_sam_validate_lint_is_clean():
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------- parameters reach valid settings
+def _edge_values(spec: dict[str, Any]) -> list[str]:
+    """The values a parameter's constraints admit at their edges (what `sam deploy` would accept)."""
+    values = [spec["Default"]] if "Default" in spec else []
+    values += list(spec.get("AllowedValues") or [])
+    values += [spec[k] for k in ("MinValue", "MaxValue") if k in spec]
+    return [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
+
+
+def _parameters() -> dict[str, dict[str, Any]]:
+    return dict(template().raw["Parameters"])
+
+
+def test_number_parameters_are_bounded():
+    """An unbounded number can pass CloudFormation and then fail every function's settings."""
+    unbounded = [
+        name
+        for name, spec in _parameters().items()
+        if spec.get("Type") == "Number" and "AllowedValues" not in spec and not {"MinValue", "MaxValue"} <= set(spec)
+    ]
+    assert unbounded == []
+
+
+@pytest.mark.parametrize("parameter", sorted(_parameters()))
+def test_every_value_the_template_admits_gives_valid_settings_in_every_function(parameter):
+    from invoicing.settings import Settings
+    from local.cfn import _cfn_str
+
+    for value in _edge_values(_parameters()[parameter]):
+        tpl = template(**{parameter: value})
+        for function in functions(tpl):
+            variables = (tpl.resolved_properties(function).get("Environment") or {}).get("Variables") or {}
+            env = {str(k): _cfn_str(v) for k, v in variables.items()}
+            try:
+                Settings.from_env(env)
+            except ValueError as exc:
+                pytest.fail(f"{parameter}={value} is accepted by the template but breaks {function}: {exc}")
+
+
+def test_the_local_runtime_refuses_what_cloudformation_refuses():
+    from local.cfn import TemplateError
+
+    for name, bad in [
+        ("PayRateLimitPerMinute", "1000000"),
+        ("PayRateLimitPerMinute", "0"),
+        ("PaymentProvider", "paypal"),
+        ("LogRetentionDays", "31"),
+        ("StripeSecretKeyParam", "no-leading-slash"),
+        ("ReminderHour", "nine"),
+    ]:
+        with pytest.raises(TemplateError, match=name):
+            template(**{name: bad})

@@ -705,7 +705,8 @@ class Repository:
         """The number, the status flip, the frozen totals and the event in one transaction,
         conditioned on the counter's old value and on the invoice still being the same draft.
 
-        Raises SequenceConflict when another finalization took the number (retry), InvoiceNotDraft
+        Raises NumberTaken when another finalization took the number (read the counter again and
+        retry), SequenceConflict when the customer's balance moved (re-read the customer), InvoiceNotDraft
         when the invoice is no longer a draft, ConcurrentModification when a draft edit raced.
         """
         assert finalized.due_date is not None and finalized.customer is not None
@@ -769,12 +770,13 @@ class Repository:
             failed = tx.failed(exc)
             if header_key(invoice.id) in failed:
                 self._raise_draft_conflict(tx, exc, invoice.id)
-            # the customer item fails when its balance moved since it was read (credit notes): retry too
-            customer_keys = {
-                (customer_pk(invoice.customer_id), sequence_sk("INV", sequence_year)),
-                (customer_pk(invoice.customer_id), "CUSTOMER"),
-            }
-            if failed & customer_keys or tx.conflicted(exc):
+            # Only the counter failed: another finalization committed the number, so taking the next
+            # one is enough. The customer item fails when its balance moved since it was read (credit
+            # notes), and a conflict means a transaction was writing one of these items: re-read.
+            counter = (customer_pk(invoice.customer_id), sequence_sk("INV", sequence_year))
+            if failed == {counter} and not tx.conflicted(exc):
+                raise NumberTaken(invoice.customer_id) from exc
+            if failed or tx.conflicted(exc):
                 raise SequenceConflict(invoice.customer_id) from exc
             raise
 
@@ -958,9 +960,22 @@ class SequenceConflict(Conflict):
         super().__init__(f"another finalization for customer {customer_id} took the number; retry")
 
 
+class NumberTaken(SequenceConflict):
+    """Only the counter moved: the next number can be taken at once, nothing else is stale."""
+
+
 def _is_condition_failure(exc: Exception) -> bool:
     cause = getattr(exc, "cause_response_code", None)
     return cause == "ConditionalCheckFailedException"
 
 
-__all__ = ["ApiKey", "BillingRunExists", "Customer", "DeleteError", "Page", "Repository", "SequenceConflict"]
+__all__ = [
+    "ApiKey",
+    "BillingRunExists",
+    "Customer",
+    "DeleteError",
+    "NumberTaken",
+    "Page",
+    "Repository",
+    "SequenceConflict",
+]

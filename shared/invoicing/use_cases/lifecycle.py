@@ -4,9 +4,10 @@ finalize_invoice — draft -> open. Who: invoices:write. Recomputes tax with the
   freezes it, converts the total to USD with the current rate (locked for good), snapshots the
   customer, and takes the next number INV-{YYYY}-{NNNNN} for the customer and calendar year (UTC).
   Number, status flip, frozen totals and the audit event are one transaction, conditioned on the
-  counter's previous value and on the invoice still being the same draft; a lost race on the counter
-  is retried with jittered backoff. Failures before the transaction (tax service down, no exchange
-  rate, negative total) change nothing.
+  counter's previous value and on the invoice still being the same draft. A lost race on the counter
+  reads the counter again and retries at once (only that: nothing else is stale); anything else that
+  moved (a draft edit, the customer's balance) starts again from the reads, with jittered backoff.
+  Failures before the transaction (tax service down, no exchange rate, negative total) change nothing.
 void_invoice — open | uncollectible -> void. The number stays used. With reissue=True, a corrected
   draft copy is created in the same transaction, linked both ways (reissue_of / reissued_as).
 mark_uncollectible — open -> uncollectible (bad debt; may still be paid or voided later).
@@ -39,10 +40,13 @@ from invoicing.domain.numbering import invoice_number
 from invoicing.errors import ConcurrentModification, Conflict, ValidationFailed
 from invoicing.ids import new_id
 from invoicing.observability import logger, metrics
-from invoicing.store.repository import SequenceConflict
+from invoicing.store.repository import NumberTaken, SequenceConflict
 from invoicing.use_cases.services import Services, new_event
 
 REISSUE_MAX_LINES = 95
+# numbers taken by other finalizations of the same customer before one attempt gives up (see
+# _number_and_commit); each one means another invoice got its number, so progress is never lost
+NUMBER_ATTEMPTS = 25
 
 
 def _backoff(attempt: int) -> None:
@@ -85,12 +89,9 @@ def finalize_invoice(
         usd_cents, fx_rate, fx_source, fx_as_of = _usd_value(svc, invoice.currency, totals.total_cents)
         now_dt = clock.now()
         now = clock.iso(now_dt)
-        year = now_dt.year
-        sequence = svc.repo.get_sequence(invoice.customer_id, "INV", year)
-        finalized = replace(
+        base = replace(
             invoice,
             status=InvoiceStatus.OPEN,
-            invoice_number=invoice_number(year, sequence),
             finalized_at=now,
             updated_at=now,
             version=invoice.version + 1,
@@ -108,20 +109,6 @@ def finalize_invoice(
             line_taxes=taxes,
             pdf_status="pending",
         )
-        event = new_event(
-            invoice.id,
-            "invoice.finalized",
-            actor,
-            now,
-            from_status="draft",
-            to_status="open",
-            data={
-                "invoice_number": finalized.invoice_number,
-                "total_cents": totals.total_cents,
-                "currency": invoice.currency,
-                "usd_total_cents": usd_cents,
-            },
-        )
         used_rates = sorted({t.tax_rate_id for t in taxes.values() if t.tax_rate_id})
         if used_rates and svc.settings.tax_service == "rates":
             # Freeze the rates once every check has passed (a failed finalize changes nothing), then
@@ -137,6 +124,48 @@ def finalize_invoice(
                 if t.tax_rate_id
             ):
                 continue
+        try:
+            return _number_and_commit(svc, actor, invoice, base, customer, now_dt.year, adjust, extra_ops)
+        except (SequenceConflict, ConcurrentModification):
+            metrics.add_metric(name="FinalizeRetries", unit="Count", value=1)
+            logger.info("finalize retry", extra={"invoice_id": invoice_id, "attempt": attempt + 1})
+            _backoff(attempt)
+            continue
+    raise ConcurrentModification(f"could not finalize invoice {invoice_id} after {attempts} attempts; retry")
+
+
+def _number_and_commit(
+    svc: Services,
+    actor: Actor,
+    invoice: Invoice,
+    base: Invoice,
+    customer: Any,
+    year: int,
+    adjust: Any,
+    extra_ops: Any,
+) -> Invoice:
+    """Take the customer's next number and commit. When only the counter moved (another finalization
+    of this customer took the number), read the counter again and retry at once: the window between
+    the read and the transaction is two calls, not the whole preparation, so many finalizations of one
+    customer at the same time all get through. Anything else that moved goes back to the caller."""
+    for attempt in range(NUMBER_ATTEMPTS):
+        sequence = svc.repo.get_sequence(invoice.customer_id, "INV", year)
+        finalized = replace(base, invoice_number=invoice_number(year, sequence))
+        assert finalized.finalized_at is not None
+        event = new_event(
+            invoice.id,
+            "invoice.finalized",
+            actor,
+            finalized.finalized_at,
+            from_status="draft",
+            to_status="open",
+            data={
+                "invoice_number": finalized.invoice_number,
+                "total_cents": finalized.total_cents,
+                "currency": invoice.currency,
+                "usd_total_cents": finalized.usd_total_cents,
+            },
+        )
         finalized, adjust_ops = adjust(invoice, finalized, customer)
         extra = [*adjust_ops, *(extra_ops(invoice, finalized) if extra_ops else [])]
         try:
@@ -148,10 +177,10 @@ def finalize_invoice(
                 event=event,
                 extra=extra,
             )
-        except (SequenceConflict, ConcurrentModification):
-            metrics.add_metric(name="FinalizeRetries", unit="Count", value=1)
-            logger.info("finalize retry", extra={"invoice_id": invoice_id, "attempt": attempt + 1})
-            _backoff(attempt)
+        except NumberTaken:
+            metrics.add_metric(name="FinalizeNumberRetries", unit="Count", value=1)
+            # the winner has committed; a little jitter keeps the losers from colliding again
+            time.sleep(random.uniform(0, min(0.05, 0.002 * (2**attempt))))
             continue
         logger.info(
             "invoice finalized",
@@ -162,8 +191,8 @@ def finalize_invoice(
             },
         )
         metrics.add_metric(name="InvoicesFinalized", unit="Count", value=1)
-        return svc.repo.get_invoice(invoice_id)
-    raise ConcurrentModification(f"could not finalize invoice {invoice_id} after {attempts} attempts; retry")
+        return svc.repo.get_invoice(invoice.id)
+    raise SequenceConflict(invoice.customer_id)
 
 
 def _copy_as_draft(invoice: Invoice, now: str) -> Invoice:

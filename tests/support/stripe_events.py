@@ -1,0 +1,56 @@
+"""Stripe webhooks without Stripe: events shaped like `checkout.session.completed`, signed the way
+Stripe signs them (`t=..., v1=HMAC-SHA256(secret, "{t}.{payload}")`) and the SDK verifies them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+WEBHOOK_SECRET = "whsec_test_0123456789abcdef"
+
+
+def sign(payload: str, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
+    """The Stripe-Signature header as Stripe computes it (and as the SDK verifies it)."""
+    t = int(time.time()) if timestamp is None else timestamp
+    v1 = hmac.new(secret.encode(), f"{t}.{payload}".encode(), hashlib.sha256).hexdigest()
+    return f"t={t},v1={v1}"
+
+
+def session_event(
+    *,
+    invoice_id: str,
+    link_id: str | None,
+    amount: int = 15000,
+    currency: str = "usd",
+    session_id: str = "cs_test_a1Fake",
+    event_id: str = "evt_1Fake",
+    type_: str = "checkout.session.completed",
+    payment_status: str = "paid",
+) -> str:
+    metadata = {"invoice_id": invoice_id, **({"link_id": link_id} if link_id else {})}
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "api_version": "2025-10-29.clover",
+            "created": int(time.time()),
+            "livemode": False,
+            "type": type_,
+            "data": {
+                "object": {
+                    "id": session_id,
+                    "object": "checkout.session",
+                    "amount_total": amount,
+                    "currency": currency,
+                    "client_reference_id": invoice_id,
+                    "metadata": metadata,
+                    "mode": "payment",
+                    "payment_intent": "pi_3Fake",
+                    "payment_status": payment_status,
+                    "status": "complete",
+                }
+            },
+        }
+    )
