@@ -286,6 +286,7 @@ class TestBalanceAtFinalization:
         credit(api, first["id"], amount_cents=10000, method="customer_balance")
         small = open_invoice(api, customer, [{"description": "Add-on", "unit_amount_cents": 2500}])
         assert small["status"] == "paid" and small["paid_at"] == small["finalized_at"]
+        assert small["payment_url"] is None  # nothing left to pay: no link
         assert (small["applied_balance_cents"], small["amount_remaining_cents"]) == (2500, 0)
         item = (
             boto3.resource("dynamodb", region_name="us-east-1")

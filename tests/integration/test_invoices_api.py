@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import boto3
 import pytest
 
 LINE = {"description": "Consulting, November", "quantity": "1.5", "unit_amount_cents": 10000}
@@ -141,6 +142,33 @@ class TestFinalize:
         assert status == 422 and "below zero" in body["error"]["message"]
         _, still, _ = api("GET", f"/invoices/{draft['id']}")
         assert still["status"] == "draft" and still["invoice_number"] is None
+
+    def test_nothing_due_is_paid_at_finalization_and_never_chased(self, api, aws, customer):
+        # Given a draft whose lines cancel out (a free month from a billing run)
+        lines = [
+            {"description": "Plan, December", "quantity": "1", "unit_amount_cents": 4900},
+            {"description": "Free month", "quantity": "1", "unit_amount_cents": -4900},
+        ]
+        status, draft, _ = api("POST", "/invoices", {"customer_id": customer["id"], "lines": lines})
+        assert status == 201 and draft["total_cents"] == 0
+        # When it is finalized
+        invoice = finalize(api, draft["id"])
+        # Then it takes its number and is paid at once: no payment link, nothing in the due index
+        assert invoice["invoice_number"].endswith("-00001")
+        assert (invoice["status"], invoice["amount_remaining_cents"]) == ("paid", 0)
+        assert invoice["paid_at"] == invoice["finalized_at"] and invoice["payment_url"] is None
+        item = (
+            boto3.resource("dynamodb", region_name="us-east-1")
+            .Table(aws.table_name)
+            .get_item(Key={"pk": f"INVOICE#{draft['id']}", "sk": "INVOICE"})["Item"]
+        )
+        assert "due_pk" not in item and item["gsi2pk"] == "STATUS#paid"
+        # and the audit trail says why: draft -> open -> paid
+        _, events, _ = api("GET", f"/invoices/{draft['id']}/events")
+        chain = [(e["type"], e["from_status"], e["to_status"]) for e in events["data"] if e["to_status"]]
+        assert ("invoice.finalized", "draft", "open") in chain and ("invoice.paid", "open", "paid") in chain
+        paid = next(e for e in events["data"] if e["type"] == "invoice.paid")
+        assert paid["data"]["reason"] == "nothing_due"
 
 
 class TestTransitions:

@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from invoicing.domain.invoice import TRANSITIONS, InvoiceStatus, can_transition, ensure_transition, sources_of
+from invoicing.domain.invoice import (
+    TRANSITIONS,
+    Invoice,
+    InvoiceStatus,
+    can_transition,
+    ensure_transition,
+    settle_if_nothing_due,
+    sources_of,
+)
 from invoicing.domain.numbering import credit_note_number, invoice_number, parse_number
 from invoicing.errors import InvalidTransition, InvoiceNotOpen
 from invoicing.ids import new_id
@@ -53,6 +61,27 @@ def test_sources_are_the_inverse_of_transitions():
 def test_a_draft_is_not_open():
     with pytest.raises(InvoiceNotOpen):
         ensure_transition(S.DRAFT, S.VOID)
+
+
+@given(remaining=st.integers(min_value=0, max_value=10**9), status=st.sampled_from(list(S)))
+def test_an_invoice_with_nothing_due_is_paid_at_finalization(remaining, status):
+    finalized = Invoice(
+        id="in_1",
+        customer_id="cus_1",
+        status=status,
+        currency="USD",
+        created_at="2026-11-24T00:00:00Z",
+        updated_at="2026-11-24T00:00:00Z",
+        finalized_at="2026-11-24T09:00:00Z",
+        total_cents=remaining,
+        amount_remaining_cents=remaining,
+    )
+    settled = settle_if_nothing_due(finalized)
+    if status is S.OPEN and remaining == 0:
+        assert (settled.status, settled.paid_at) == (S.PAID, finalized.finalized_at)
+        assert can_transition(S.OPEN, S.PAID)
+    else:
+        assert settled is finalized  # something is due, or it is not a freshly opened invoice
 
 
 @pytest.mark.parametrize(

@@ -228,6 +228,16 @@ def ensure_finalizable(invoice: Invoice, totals: Totals) -> None:
         )
 
 
+def settle_if_nothing_due(finalized: Invoice) -> Invoice:
+    """An invoice finalized with nothing to pay (a zero total, e.g. a free period from a billing run)
+    is paid at once, as Stripe does: otherwise it would sit open for ever, be reminded of and dunned
+    for 0.00, and get a payment link nobody can use. (The customer balance covering the whole amount
+    is settled the same way where it is applied.)"""
+    if finalized.status is InvoiceStatus.OPEN and finalized.amount_remaining_cents == 0:
+        return replace(finalized, status=InvoiceStatus.PAID, paid_at=finalized.finalized_at)
+    return finalized
+
+
 def due_date_for(finalized_on: date, days_until_due: int, explicit: date | None) -> date:
     from datetime import timedelta
 

@@ -34,13 +34,14 @@ from invoicing.domain.invoice import (
     due_date_for,
     ensure_finalizable,
     ensure_transition,
+    settle_if_nothing_due,
     sources_of,
 )
 from invoicing.domain.numbering import invoice_number
 from invoicing.errors import ConcurrentModification, Conflict, ValidationFailed
 from invoicing.ids import new_id
 from invoicing.observability import logger, metrics
-from invoicing.store.repository import NumberTaken, SequenceConflict
+from invoicing.store.repository import NumberTaken, SequenceConflict, event_to_item
 from invoicing.use_cases.services import Services, new_event
 
 REISSUE_MAX_LINES = 95
@@ -167,6 +168,10 @@ def _number_and_commit(
             },
         )
         finalized, adjust_ops = adjust(invoice, finalized, customer)
+        settled = settle_if_nothing_due(finalized)
+        if settled is not finalized:
+            finalized = settled
+            adjust_ops = [*adjust_ops, _event_op(_nothing_due_event(invoice, finalized, actor))]
         extra = [*adjust_ops, *(extra_ops(invoice, finalized) if extra_ops else [])]
         try:
             svc.repo.finalize_invoice(
@@ -193,6 +198,26 @@ def _number_and_commit(
         metrics.add_metric(name="InvoicesFinalized", unit="Count", value=1)
         return svc.repo.get_invoice(invoice.id)
     raise SequenceConflict(invoice.customer_id)
+
+
+def _nothing_due_event(invoice: Invoice, finalized: Invoice, actor: Actor) -> Any:
+    assert finalized.finalized_at is not None
+    return new_event(
+        invoice.id,
+        "invoice.paid",
+        actor,
+        finalized.finalized_at,
+        from_status=InvoiceStatus.OPEN.value,
+        to_status=InvoiceStatus.PAID.value,
+        data={"reason": "nothing_due", "total_cents": finalized.total_cents, "currency": invoice.currency},
+    )
+
+
+def _event_op(event: Any) -> Any:
+    def op(tx: Any) -> None:
+        tx.save(event_to_item(event))
+
+    return op
 
 
 def _copy_as_draft(invoice: Invoice, now: str) -> Invoice:

@@ -225,6 +225,9 @@ def finalize_with_payment_link(
 
     def ops(invoice: Invoice, finalized: Invoice) -> list[Any]:
         own = list(extra_ops(invoice, finalized)) if extra_ops else []
+        if finalized.status not in PAYABLE_STATUSES or finalized.amount_remaining_cents <= 0:
+            issued.clear()  # paid at finalization (nothing due, or the balance covered it): no link
+            return own
         link = _new_link(svc, finalized, actor)
         issued[:] = [link]
         return [*own, payment_store(svc).new_link_op(link.link)]
