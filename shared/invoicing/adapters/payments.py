@@ -13,6 +13,7 @@ built (a rotated secret reaches new containers; redeploy or wait for recycling t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -234,27 +235,51 @@ class StripeProvider(PaymentProvider):
             raise WebhookSignatureInvalid("the Stripe-Signature header does not match this payload") from exc
         if event.type not in self.HANDLED_EVENTS:
             return None
-        session: dict[str, Any] = event.data.object.to_dict()  # plain data; SDK objects are no dicts
+        obj: Any = getattr(getattr(event, "data", None), "object", None)
+        raw: Any = obj.to_dict() if hasattr(obj, "to_dict") else obj  # plain data; SDK objects are no dicts
+        if not isinstance(raw, dict):
+            return None
+        session: dict[str, Any] = raw
         # completed with a delayed method (bank debit): wait for async_payment_succeeded
         if session.get("payment_status") != "paid":
             return None
-        metadata = dict(session.get("metadata") or {})
-        invoice_id = metadata.get("invoice_id") or session.get("client_reference_id")
-        currency = str(session.get("currency") or "").upper()
+        # Signed is not the same as ours: another integration on the same account, or a new API
+        # version, may send other shapes. Anything not exactly as we create sessions is ignored.
+        raw_metadata = session.get("metadata")
+        metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
+        invoice_id = _text(metadata.get("invoice_id")) or _text(session.get("client_reference_id"))
+        currency = (_text(session.get("currency")) or "").upper()
         amount = session.get("amount_total")
-        if not invoice_id or not currency or not isinstance(amount, int):
-            return None  # not one of ours (another integration on the same account)
+        session_id = _text(session.get("id"))
+        if (
+            not invoice_id
+            or not session_id
+            or not re.fullmatch(r"[A-Z]{3}", currency)
+            or isinstance(amount, bool)
+            or not isinstance(amount, int)
+            or amount <= 0
+        ):
+            return None
         intent = session.get("payment_intent")
-        intent_id = intent if isinstance(intent, str) else (intent.get("id") if intent else None)
+        intent_id = _text(intent.get("id")) if isinstance(intent, dict) else _text(intent)
+        try:
+            amount_cents = from_stripe_amount(amount, currency)
+        except ValidationFailed:
+            return None  # not an amount we could have asked for (ours are exact in minor units)
         return ConfirmedPayment(
-            event_id=event.id,
-            session_id=str(session.get("id")),
-            invoice_id=str(invoice_id),
-            link_id=metadata.get("link_id"),
-            amount_cents=from_stripe_amount(amount, currency),
+            event_id=str(event.id),
+            session_id=session_id,
+            invoice_id=invoice_id,
+            link_id=_text(metadata.get("link_id")),
+            amount_cents=amount_cents,
             currency=currency,
-            payment_reference=str(intent_id or session.get("id")),
+            payment_reference=intent_id or session_id,
         )
+
+
+def _text(value: Any) -> str | None:
+    """A non-empty string of reasonable length, or None (Stripe ids and our ids are short)."""
+    return value if isinstance(value, str) and 0 < len(value) <= 255 else None
 
 
 # ---------------------------------------------------------------- factory
