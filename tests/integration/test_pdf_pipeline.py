@@ -188,3 +188,50 @@ def test_lost_enqueue_is_repaired(api, aws, customer, monkeypatch):
     assert repair({}, LambdaContext("RepairPdfsFunction")) == {"requeued": 1}
     assert [json.loads(j["Body"])["invoice_id"] for j in receive_jobs(aws)] == [draft["id"]]
     _ = uuid
+
+
+def test_lost_credit_note_enqueue_is_repaired(api, aws, customer, monkeypatch):
+    from datetime import datetime
+
+    from invoicing import clock
+    from invoicing.use_cases.credit_notes import credit_note_store
+    from invoicing.use_cases.services import get_services
+
+    # Given an open invoice whose own render job went out
+    _, draft, _ = api(
+        "POST",
+        "/invoices",
+        {"customer_id": customer["id"], "lines": [{"description": "X", "quantity": 1, "unit_amount_cents": 5000}]},
+    )
+    assert api("POST", f"/invoices/{draft['id']}/finalize")[0] == 200
+    invoice_job = receive_jobs(aws)[0]
+    boto3.client("sqs", region_name="us-east-1").delete_message(
+        QueueUrl=aws.render_queue_url, ReceiptHandle=invoice_job["ReceiptHandle"]
+    )
+    svc = get_services()
+    # When a credit note is issued while SQS refuses its render job
+    monkeypatch.setattr(svc.render_queue, "send", lambda body: (_ for _ in ()).throw(RuntimeError("SQS down")))
+    status, note, _ = api(
+        "POST",
+        f"/invoices/{draft['id']}/credit-notes",
+        {"amount_cents": 1000, "reason": "other", "method": "out_of_band"},
+    )
+    assert status == 201 and note["pdf_status"] == "pending"
+    monkeypatch.undo()
+    # Then the repair job re-enqueues it once it is older than the grace period
+    repair = load_function("repair_pdfs").handle_repair_pdfs
+    later = datetime.fromtimestamp(clock.now().timestamp() + 3600, clock.UTC)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    requeued = repair({}, LambdaContext("RepairPdfsFunction"))["requeued"]
+    jobs = [json.loads(j["Body"]) for j in receive_jobs(aws)]
+    assert {"kind": "credit_note_pdf", "credit_note_id": note["id"]}.items() <= next(
+        j for j in jobs if "credit_note_id" in j
+    ).items()
+    assert requeued == len(jobs) >= 1
+    # and once rendered, the note leaves the pending index: nothing more to repair for it
+    stored = credit_note_store(svc).get(note["id"])
+    credit_note_store(svc).mark_pdf_rendered(
+        stored, f"credit-notes/{customer['id']}/x.pdf", "job_test", clock.iso(later)
+    )
+    assert credit_note_store(svc).get_pending_pdf(draft["id"], note["id"]) is None
+    assert all(p.credit_note_id != note["id"] for p in svc.repo.pending_pdfs(clock.iso(later)))

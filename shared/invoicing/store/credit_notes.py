@@ -57,6 +57,7 @@ from invoicing.store.repository import (
     event_to_item,
     header_key,
     invoice_pk,
+    pdf_pending_pk,
 )
 
 CREDIT_NOTE_SK = "CREDITNOTE#"
@@ -138,6 +139,9 @@ def credit_note_to_item(cn: CreditNote) -> CreditNoteItem:
         created_at=cn.created_at,
         actor=cn.actor,
         pdf_status=cn.pdf_status,
+        # on the sparse pdf_pending index until rendered, so a lost render job is repaired
+        pdf_pk=pdf_pending_pk(cn.id) if cn.pdf_status == "pending" else None,
+        pdf_sk=f"{cn.created_at}#{cn.id}" if cn.pdf_status == "pending" else None,
         gsi1pk=f"CREDITNOTE#{cn.id}",
         gsi1sk="CREDITNOTE",
         gsi2pk=customer_credit_notes_pk(cn.customer_id),
@@ -302,6 +306,14 @@ class CreditNoteStore:
             refunds = tuple(r for r in self.list_refunds(item.invoice_id) if r.credit_note_id == credit_note_id)
             return credit_note_from_item(item, refunds)
         raise NotFound(f"credit note {credit_note_id} not found", code="credit_note_not_found")
+
+    def get_pending_pdf(self, invoice_id: str, credit_note_id: str) -> CreditNote | None:
+        """The note by its keys (one GetItem, no index) if its PDF is still pending: the repair job."""
+        try:
+            item = CreditNoteItem.get(invoice_pk(invoice_id), credit_note_sk(credit_note_id), consistent_read=True)
+        except DoesNotExist:
+            return None
+        return credit_note_from_item(item) if item.pdf_status == "pending" else None
 
     def list_for_invoice(self, invoice_id: str) -> list[CreditNote]:
         refunds = self.list_refunds(invoice_id)
@@ -475,6 +487,8 @@ class CreditNoteStore:
                     CreditNoteItem.pdf_s3_key.set(key),
                     CreditNoteItem.pdf_job_id.set(job_id),
                     CreditNoteItem.pdf_rendered_at.set(at),
+                    CreditNoteItem.pdf_pk.remove(),
+                    CreditNoteItem.pdf_sk.remove(),
                 ],
                 condition=TableItem.pk.exists()
                 & (CreditNoteItem.pdf_job_id.does_not_exist() | (CreditNoteItem.pdf_job_id != job_id)),

@@ -876,14 +876,19 @@ class Repository:
             raise
         return True
 
-    def pending_pdfs(self, requested_before: str, limit: int = 500) -> list[str]:
-        """Invoice ids whose PDF was requested before `requested_before` and is not rendered yet."""
-        out: list[str] = []
+    def pending_pdfs(self, requested_before: str, limit: int = 500) -> list[PendingPdf]:
+        """Documents whose PDF was requested before `requested_before` and is not rendered yet:
+        invoices (sk INVOICE) and credit notes (sk CREDITNOTE#{id}), both in the invoice's collection."""
+        out: list[PendingPdf] = []
         for shard in range(PDF_PENDING_SHARDS):
             for item in TableItem.pdf_pending.query(
                 f"PDFPENDING#{shard}", TableItem.pdf_sk < requested_before, limit=limit
             ):
-                out.append(item.pk.removeprefix("INVOICE#"))
+                invoice_id = item.pk.removeprefix("INVOICE#")
+                if item.sk == "INVOICE":
+                    out.append(PendingPdf(invoice_id))
+                elif item.sk.startswith("CREDITNOTE#"):
+                    out.append(PendingPdf(invoice_id, credit_note_id=item.sk.removeprefix("CREDITNOTE#")))
         return out[:limit]
 
     # -- API keys
@@ -953,6 +958,14 @@ class InvoiceNotOpenForPdf(NotFound):
         super().__init__(f"invoice {invoice_id} is a draft; drafts have no PDF")
 
 
+@dataclass(frozen=True)
+class PendingPdf:
+    """A document whose render job may have been lost: an invoice, or one of its credit notes."""
+
+    invoice_id: str
+    credit_note_id: str | None = None
+
+
 class SequenceConflict(Conflict):
     code = "sequence_conflict"
 
@@ -976,6 +989,7 @@ __all__ = [
     "DeleteError",
     "NumberTaken",
     "Page",
+    "PendingPdf",
     "Repository",
     "SequenceConflict",
 ]

@@ -2,7 +2,8 @@
 
 enqueue_render — after finalize commits (never inside its transaction). If SQS refuses, the invoice
   stays `pdf_status = pending` on the sparse `pdf_pending` index and `repair_pending_pdfs` (scheduled)
-  re-enqueues it, so no invoice is left without a PDF.
+  re-enqueues it, so no invoice is left without a PDF. Credit notes are on the same index and
+  repaired by the same job.
 render_invoice_pdf — the worker. Loads the frozen invoice, renders `invoice.html` (Jinja2, autoescape),
   prints it with Chromium and puts it to S3 at invoices/{customer_id}/{invoice_number}.pdf (SSE,
   application/pdf). Then one conditional transaction sets pdf_s3_key / pdf_status = rendered and
@@ -216,12 +217,20 @@ def pdf_download(svc: Services, invoice_id: str) -> tuple[str, str]:
 
 
 def repair_pending_pdfs(svc: Services, *, older_than_seconds: int = 600) -> int:
-    """Re-enqueue renders requested more than `older_than_seconds` ago and still not rendered."""
+    """Re-enqueue renders (invoices and credit notes) requested more than `older_than_seconds` ago
+    and still not rendered."""
     cutoff = clock.iso(clock.now() - timedelta(seconds=older_than_seconds))
     count = 0
-    for invoice_id in svc.repo.pending_pdfs(cutoff):
+    for pending in svc.repo.pending_pdfs(cutoff):
+        if pending.credit_note_id is not None:
+            from invoicing.use_cases import credit_notes
+
+            note = credit_notes.credit_note_store(svc).get_pending_pdf(pending.invoice_id, pending.credit_note_id)
+            if note is not None and credit_notes.enqueue_render(svc, note):
+                count += 1
+            continue
         try:
-            invoice = svc.repo.get_invoice_header(invoice_id)
+            invoice = svc.repo.get_invoice_header(pending.invoice_id)
         except NotFound:
             continue
         if enqueue_render(svc, invoice):
