@@ -41,7 +41,7 @@ from invoicing.domain.numbering import invoice_number
 from invoicing.errors import ConcurrentModification, Conflict, ValidationFailed
 from invoicing.ids import new_id
 from invoicing.observability import logger, metrics
-from invoicing.store.repository import NumberTaken, SequenceConflict, event_to_item
+from invoicing.store.repository import Customer, NumberTaken, SequenceConflict, event_to_item
 from invoicing.use_cases.services import Services, new_event
 
 REISSUE_MAX_LINES = 95
@@ -140,7 +140,7 @@ def _number_and_commit(
     actor: Actor,
     invoice: Invoice,
     base: Invoice,
-    customer: Any,
+    customer: Customer,
     year: int,
     adjust: Any,
     extra_ops: Any,
