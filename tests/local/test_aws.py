@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -130,3 +131,47 @@ def test_requests_reach_moto_one_at_a_time() -> None:
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(call, range(8))) == [b"ok"] * 8
     assert peak[0] == 1
+
+
+def test_a_failed_transaction_still_rolls_back_with_one_table_copy_per_call(aws: EmbeddedAWS, monkeypatch) -> None:
+    from moto.dynamodb import models
+
+    ddb = aws.client("dynamodb")
+    ddb.create_table(
+        TableName="tx",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for i in range(50):
+        ddb.put_item(TableName="tx", Item={"pk": {"S": f"old{i}"}, "v": {"N": "1"}})
+    copies: list[str] = []
+    real = copy.deepcopy
+
+    def counting(obj, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(obj, models.Table):
+            copies.append(obj.name)
+        return real(obj, *args, **kwargs)
+
+    monkeypatch.setattr(copy, "deepcopy", counting)  # the real copies, under the per-call memo
+    items = [{"Put": {"TableName": "tx", "Item": {"pk": {"S": f"new{i}"}}}} for i in range(4)]
+    items.append(
+        {
+            "Update": {
+                "TableName": "tx",
+                "Key": {"pk": {"S": "old0"}},
+                "UpdateExpression": "SET v = :two",
+                "ConditionExpression": "v = :three",
+                "ExpressionAttributeValues": {":two": {"N": "2"}, ":three": {"N": "3"}},
+            }
+        }
+    )
+    with pytest.raises(ClientError) as failed:
+        ddb.transact_write_items(TransactItems=items)
+    assert failed.value.response["Error"]["Code"] == "TransactionCanceledException"
+    # nothing of the cancelled transaction is visible: moto restored its rollback copy
+    assert "Item" not in ddb.get_item(TableName="tx", Key={"pk": {"S": "new0"}})
+    assert ddb.get_item(TableName="tx", Key={"pk": {"S": "old0"}})["Item"]["v"] == {"N": "1"}
+    assert ddb.scan(TableName="tx", Select="COUNT")["Count"] == 50
+    # and the 5-item transaction copied the table once, not once per item
+    assert copies == ["tx"]
