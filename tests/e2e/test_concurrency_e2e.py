@@ -2,7 +2,7 @@
 API Gateway emulation, the real authorizer and functions, DynamoDB in the serialized moto server.
 
 Every loop is bounded in count (fixed lists of requests) and in time (pool.map timeouts, HTTP
-timeouts, a bounded number of client retries). Each test prints its figures (run with -s).
+timeouts, a bounded number of client retries). Each test prints its figures (the `report` fixture).
 
     make test       5 customers x 8 finalizations, 40 billing-run replays, 50 token uses,
                     50 webhook deliveries, 12 credit notes
@@ -44,6 +44,7 @@ POOL_TIMEOUT = 600  # seconds for a whole pool.map
 HTTP_TIMEOUT = 60
 
 Api = Callable[..., tuple[int, Any]]
+Report = Callable[[str], None]
 
 
 def _stack(*parameters: str) -> Iterator[LocalStack]:
@@ -142,7 +143,7 @@ def _number(invoice_number: str) -> int:
     return int(invoice_number.rsplit("-", 1)[1])
 
 
-def test_concurrent_finalizations_give_gapless_unique_numbers(api: Api) -> None:
+def test_concurrent_finalizations_give_gapless_unique_numbers(api: Api, report: Report) -> None:
     customers = [_customer(api, f"Finalizer{i}") for i in range(CUSTOMERS)]
     with ThreadPoolExecutor(THREADS) as pool:
         drafts = list(pool.map(lambda c: (c, _draft(api, c)), customers * PER_CUSTOMER, timeout=POOL_TIMEOUT))
@@ -163,7 +164,7 @@ def test_concurrent_finalizations_give_gapless_unique_numbers(api: Api) -> None:
     duplicates = sum(n - 1 for seq in answered.values() for n in Counter(seq).values() if n > 1)
     missing = sum(len(set(range(1, PER_CUSTOMER + 1)) - set(seq)) for seq in answered.values())
     retries = sum(r for *_, r in results)
-    print(
+    report(
         f"\nHTTP concurrent finalizations: {len(results)} across {CUSTOMERS} customers, {THREADS} clients, "
         f"{elapsed:.1f}s ({len(results) / elapsed:.1f}/s); duplicates={duplicates} missing={missing} "
         f"client retries on 409 concurrent_modification={retries}"
@@ -174,7 +175,7 @@ def test_concurrent_finalizations_give_gapless_unique_numbers(api: Api) -> None:
         assert sorted(stored[customer_id]) == list(range(1, PER_CUSTOMER + 1))
 
 
-def test_concurrent_billing_run_replays_create_one_invoice(api: Api) -> None:
+def test_concurrent_billing_run_replays_create_one_invoice(api: Api, report: Report) -> None:
     customer_id = _customer(api, "Runner")
     body = {
         "customer_id": customer_id,
@@ -188,14 +189,14 @@ def test_concurrent_billing_run_replays_create_one_invoice(api: Api) -> None:
     statuses = Counter(status for status, _ in results)
     ids = {b["id"] for _, b in results if isinstance(b, dict) and "id" in b}
     stored = _all_pages(api, "/invoices", {"customer_id": customer_id})
-    print(
+    report(
         f"\nHTTP billing-run replays: {REPLAYS}, statuses={dict(statuses)}, invoices={len(ids)}, stored={len(stored)}"
     )
     assert statuses == Counter({201: 1, 200: REPLAYS - 1}), results[:3]
     assert len(ids) == 1 and [i["id"] for i in stored] == list(ids)
 
 
-def test_concurrent_uses_of_one_payment_token_pay_once(stack: LocalStack, api: Api) -> None:
+def test_concurrent_uses_of_one_payment_token_pay_once(stack: LocalStack, api: Api, report: Report) -> None:
     invoice, _ = _finalize(api, _draft(api, _customer(api, "Payer"), amount=15000))
     pay_url = f"{stack.api_url}/pay/{invoice['payment_url'].rsplit('/', 1)[1]}"
     _warm(requests.get(pay_url, timeout=HTTP_TIMEOUT), 200)
@@ -211,7 +212,7 @@ def test_concurrent_uses_of_one_payment_token_pay_once(stack: LocalStack, api: A
     _, after = api("GET", f"/invoices/{invoice['id']}")
     _, events = api("GET", f"/invoices/{invoice['id']}/events")
     recorded = [e for e in events["data"] if e["type"] == "invoice.payment_recorded"]
-    print(
+    report(
         f"\nHTTP uses of one payment token: {TOKEN_USES}, statuses={dict(statuses)}, payments={len(payments['data'])}"
     )
     assert statuses[200] == 1 and set(statuses) <= {200, 404}, statuses  # the rest: the neutral page
@@ -219,7 +220,7 @@ def test_concurrent_uses_of_one_payment_token_pay_once(stack: LocalStack, api: A
     assert after["status"] == "paid" and after["amount_paid_cents"] == 15000
 
 
-def test_duplicate_webhook_deliveries_record_one_payment(stripe_stack: LocalStack) -> None:
+def test_duplicate_webhook_deliveries_record_one_payment(stripe_stack: LocalStack, report: Report) -> None:
     api = _api(stripe_stack)
     invoice, _ = _finalize(api, _draft(api, _customer(api, "Hooked"), amount=15000))
     payload = session_event(invoice_id=invoice["id"], link_id=None)
@@ -246,7 +247,7 @@ def test_duplicate_webhook_deliveries_record_one_payment(stripe_stack: LocalStac
     outcomes = Counter(outcome for outcome, _ in results)
     _, payments = api("GET", f"/invoices/{invoice['id']}/payments")
     _, after = api("GET", f"/invoices/{invoice['id']}")
-    print(
+    report(
         f"\nHTTP duplicate webhooks: {WEBHOOK_DELIVERIES}, outcomes={dict(outcomes)}, "
         f"redeliveries={sum(r for _, r in results)} ({dict(failures)}), payments={len(payments['data'])}"
     )
@@ -264,7 +265,7 @@ def test_duplicate_webhook_deliveries_record_one_payment(stripe_stack: LocalStac
     )
 
 
-def test_concurrent_credit_notes_never_over_credit(api: Api) -> None:
+def test_concurrent_credit_notes_never_over_credit(api: Api, report: Report) -> None:
     invoice, _ = _finalize(api, _draft(api, _customer(api, "Creditor"), amount=10000))
     body = {"amount_cents": 3000, "reason": "other", "method": "customer_balance"}
     with ThreadPoolExecutor(THREADS) as pool:
@@ -279,7 +280,7 @@ def test_concurrent_credit_notes_never_over_credit(api: Api) -> None:
     refused = Counter(b["error"]["code"] for s, b in results if s != 201)
     _, after = api("GET", f"/invoices/{invoice['id']}")
     _, stored = api("GET", f"/invoices/{invoice['id']}/credit-notes")
-    print(
+    report(
         f"\nHTTP concurrent credit notes: {CREDIT_NOTES} x 30.00 on 100.00, issued={len(issued)}, "
         f"refused={dict(refused)}, credited={after['credited_cents']}"
     )

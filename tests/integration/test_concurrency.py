@@ -25,7 +25,7 @@ def _draft(svc, customer_id):
     return invoice.id
 
 
-def test_concurrent_finalizations_give_gapless_unique_numbers(served_aws):
+def test_concurrent_finalizations_give_gapless_unique_numbers(served_aws, report):
     from invoicing.domain.events import Actor
     from invoicing.domain.numbering import parse_number
     from invoicing.use_cases.customers import create_customer
@@ -48,7 +48,7 @@ def test_concurrent_finalizations_give_gapless_unique_numbers(served_aws):
         by_customer.setdefault(customer_id, []).append(parse_number(number)[2])
     duplicates = sum(n - 1 for seq in by_customer.values() for n in Counter(seq).values() if n > 1)
     missing = sum(len(set(range(1, len(seq) + 1)) - set(seq)) for seq in by_customer.values())
-    print(
+    report(
         f"\nconcurrent finalizations: {len(results)} across {len(customers)} customers, 8 threads, "
         f"{elapsed:.1f}s; duplicates={duplicates} missing={missing}"
     )
@@ -57,7 +57,7 @@ def test_concurrent_finalizations_give_gapless_unique_numbers(served_aws):
         assert sorted(seq) == list(range(1, PER_CUSTOMER + 1))
 
 
-def test_concurrent_billing_run_replays_create_one_invoice(served_aws):
+def test_concurrent_billing_run_replays_create_one_invoice(served_aws, report):
     from datetime import date
 
     from invoicing.domain.events import Actor
@@ -77,7 +77,7 @@ def test_concurrent_billing_run_replays_create_one_invoice(served_aws):
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(create, range(100 if SLOW else 40), timeout=300))
     ids = {r[0] for r in results}
-    print(
+    report(
         f"\nconcurrent billing-run replays: {len(results)}, invoices={len(ids)}, "
         f"created={sum(1 for r in results if r[1])}"
     )

@@ -38,7 +38,7 @@ def _attempt(fn):
         return exc.code
 
 
-def test_parallel_credit_notes_never_over_credit(served_aws):
+def test_parallel_credit_notes_never_over_credit(served_aws, report):
     from invoicing.domain.credit import CreditMethod, CreditReason
     from invoicing.domain.events import Actor
     from invoicing.domain.numbering import parse_number
@@ -58,7 +58,7 @@ def test_parallel_credit_notes_never_over_credit(served_aws):
     notes = [r for r in results if not isinstance(r, str)]
     refused = [r for r in results if isinstance(r, str)]
     invoice = svc.repo.get_invoice_header(invoice_id)
-    print(f"\nparallel credit notes: issued={len(notes)} refused={sorted(set(refused))}")
+    report(f"\nparallel credit notes: issued={len(notes)} refused={sorted(set(refused))}")
     # 3 x 30.00 fit in 100.00; the fourth never does, whatever the interleaving
     assert len(notes) == 3 and set(refused) <= {"credit_exceeds_creditable", "concurrent_modification"}
     assert invoice.credited_cents == 9000 <= invoice.total_cents
@@ -68,7 +68,7 @@ def test_parallel_credit_notes_never_over_credit(served_aws):
     assert balance == 9000 == sum(t.amount_cents for t in ledger)
 
 
-def test_parallel_finalizations_never_spend_one_balance_twice(served_aws):
+def test_parallel_finalizations_never_spend_one_balance_twice(served_aws, report):
     from invoicing.domain.credit import CreditMethod, CreditReason
     from invoicing.domain.events import Actor
     from invoicing.use_cases.credit_notes import IssueCreditNote, issue_credit_note, list_balance_transactions
@@ -92,7 +92,7 @@ def test_parallel_finalizations_never_spend_one_balance_twice(served_aws):
     with ThreadPoolExecutor(max_workers=6) as pool:
         invoices = list(pool.map(lambda i: finalize_invoice(svc, actor, i), drafts, timeout=300))
     applied = sum(i.applied_balance_cents for i in invoices)
-    print(f"\nparallel finalizations with balance: applied={[i.applied_balance_cents for i in invoices]}")
+    report(f"\nparallel finalizations with balance: applied={[i.applied_balance_cents for i in invoices]}")
     assert applied == 5000  # 2000 + 2000 + 1000, never more
     assert sum(1 for i in invoices if i.status.value == "paid") == 2
     balance = svc.repo.get_customer(customer.id).balances["USD"]

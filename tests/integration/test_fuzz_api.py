@@ -400,9 +400,9 @@ def test_fuzz_smoke_no_server_errors_no_schema_violations(fuzz_env, capsys, capl
 
 
 @pytest.mark.slow
-def test_fuzz_full_no_server_errors_no_schema_violations(fuzz_env):
+def test_fuzz_full_no_server_errors_no_schema_violations(fuzz_env, report):
     figures = run_fuzz(fuzz_env, FULL_BUDGET, derandomize=False)
-    print(figures.report("API fuzz (full)"))
+    report(figures.report("API fuzz (full)"))
     assert figures.requests >= MIN_REQUESTS["full"]
     assert len(figures.per_route) == figures.operations  # every route got requests
     assert figures.server_errors == []

@@ -91,7 +91,7 @@ def live(api, customer, settings_env):  # type: ignore[no-untyped-def]
     return invoice, token_of(invoice["payment_url"])
 
 
-def test_bad_tokens_get_one_neutral_page_and_change_nothing(api, aws, pay, live, customer):
+def test_bad_tokens_get_one_neutral_page_and_change_nothing(api, aws, pay, live, customer, report):
     invoice, token = live
     _, neutral, _ = pay("GET", "A" * 43)
     neutral = _without_nonce(neutral)
@@ -127,13 +127,15 @@ def test_bad_tokens_get_one_neutral_page_and_change_nothing(api, aws, pay, live,
     assert _table(aws) == before
     _, after, _ = api("GET", f"/invoices/{invoice['id']}")
     assert (after["status"], after["amount_paid_cents"]) == ("open", 0)
-    print(
+    report(
         f"\npay page fuzz: {seen['requests']} requests ({seen['post']} POST) with made-up or altered tokens: "
         f"5xx=0, non-neutral answers=0, items written=0"
     )
 
 
-def test_unsigned_or_badly_signed_webhooks_are_refused_and_change_nothing(api, aws, pay, customer, settings_env):
+def test_unsigned_or_badly_signed_webhooks_are_refused_and_change_nothing(
+    api, aws, pay, customer, settings_env, report
+):
     settings_env(PAYMENT_PROVIDER="stripe", STRIPE_SECRET_KEY="sk_test_unused", STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
     invoice = open_invoice(api, customer)
     genuine = session_event(invoice_id=invoice["id"], link_id=None)
@@ -169,10 +171,10 @@ def test_unsigned_or_badly_signed_webhooks_are_refused_and_change_nothing(api, a
 
     check()
     assert _table(aws) == before
-    print(f"\nwebhook fuzz (bad signatures): {seen['requests']} requests: 400 each, 5xx=0, items written=0")
+    report(f"\nwebhook fuzz (bad signatures): {seen['requests']} requests: 400 each, 5xx=0, items written=0")
 
 
-def test_signed_webhooks_of_any_shape_never_fail_or_touch_other_invoices(api, aws, pay, customer, settings_env):
+def test_signed_webhooks_of_any_shape_never_fail_or_touch_other_invoices(api, aws, pay, customer, settings_env, report):
     """A signed event can still be anything (another integration on the same Stripe account, a new
     API version): it is acknowledged or ignored, never a 5xx, and never pays an invoice it does not
     name with the right currency."""
@@ -249,4 +251,4 @@ def test_signed_webhooks_of_any_shape_never_fail_or_touch_other_invoices(api, aw
     assert sum(p["amount_cents"] for p in applied) == after["amount_paid_cents"]
     assert all(p["currency"] == "USD" and p["amount_cents"] > 0 for p in payments["data"])
     assert seen.get("recorded", 0) >= 1 and seen.get("ignored", 0) >= 1  # the near misses hit both sides
-    print(f"\nwebhook fuzz (signed, any shape): {sum(seen.values())} requests: outcomes={seen}, 5xx=0")
+    report(f"\nwebhook fuzz (signed, any shape): {sum(seen.values())} requests: outcomes={seen}, 5xx=0")
