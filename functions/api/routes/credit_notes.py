@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BaseModel, Field, StrictInt, model_validator
 
 from invoicing.domain import money
@@ -135,6 +135,8 @@ class BalanceTransactionOut(BaseModel):
 
 class BalanceTransactionList(BaseModel):
     data: list[BalanceTransactionOut]
+    has_more: bool
+    next_cursor: str | None = Field(description="Pass as starting_after to get the next page")
 
 
 class PdfLinkOut(BaseModel):
@@ -272,9 +274,17 @@ def handle_get_credit_note_pdf(credit_note_id: Annotated[Id, Path()]) -> PdfLink
 
 @router.get(
     "/customers/<customer_id>/balance-transactions",
-    summary="The customer's balance ledger, newest first",
-    responses=error_responses(404),
+    summary="The customer's balance ledger, newest first, paged",
+    responses=error_responses(404, 422),
 )
-def handle_list_balance_transactions(customer_id: Annotated[Id, Path()]) -> BalanceTransactionList:
-    txns = uc.list_balance_transactions(get_services(), customer_id)
-    return BalanceTransactionList(data=[balance_transaction_out(t) for t in txns])
+def handle_list_balance_transactions(
+    customer_id: Annotated[Id, Path()],
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    starting_after: Annotated[str | None, Query(max_length=2000)] = None,
+) -> BalanceTransactionList:
+    txns, next_cursor = uc.balance_transactions_page(
+        get_services(), customer_id, limit=limit, starting_after=starting_after
+    )
+    return BalanceTransactionList(
+        data=[balance_transaction_out(t) for t in txns], has_more=next_cursor is not None, next_cursor=next_cursor
+    )

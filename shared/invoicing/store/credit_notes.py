@@ -39,7 +39,7 @@ from invoicing.domain.credit import (
 )
 from invoicing.domain.events import InvoiceEvent
 from invoicing.domain.invoice import Invoice, InvoiceStatus
-from invoicing.errors import ConcurrentModification, NotFound
+from invoicing.errors import ConcurrentModification, NotFound, ValidationFailed
 from invoicing.store.models import (
     BalanceTransactionItem,
     CreditNoteItem,
@@ -54,6 +54,8 @@ from invoicing.store.repository import (
     Transaction,
     _plain,
     customer_pk,
+    decode_cursor,
+    encode_cursor,
     event_to_item,
     header_key,
     invoice_pk,
@@ -232,10 +234,14 @@ def balance_txn_from_item(item: BalanceTransactionItem) -> BalanceTransaction:
     )
 
 
+def balance_txn_sk(t: BalanceTransaction) -> str:
+    return f"{BALTXN_SK}{t.created_at}#{t.id}"
+
+
 def balance_txn_to_item(t: BalanceTransaction) -> BalanceTransactionItem:
     return BalanceTransactionItem(
         customer_pk(t.customer_id),
-        f"{BALTXN_SK}{t.created_at}#{t.id}",
+        balance_txn_sk(t),
         balance_transaction_id=t.id,
         customer_id=t.customer_id,
         currency=t.currency,
@@ -339,15 +345,41 @@ class CreditNoteStore:
             out[i.payment_id] = (int(i.amount_cents), int(i.refunded_cents or 0), i.reference, i.source)
         return out
 
-    def list_balance_transactions(self, customer_id: str, limit: int = 100) -> list[BalanceTransaction]:
-        items = TableItem.query(
-            customer_pk(customer_id),
-            TableItem.sk.startswith(BALTXN_SK),
-            scan_index_forward=False,
-            limit=limit,
-            consistent_read=True,
-        )
-        return [balance_txn_from_item(i) for i in items if isinstance(i, BalanceTransactionItem)]
+    def balance_transactions_page(
+        self, customer_id: str, *, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[BalanceTransaction], str | None]:
+        """One page of the ledger, newest first, and the cursor of the next page (None at the end)."""
+        pk = customer_pk(customer_id)
+        last_key = decode_cursor(cursor, scope={"pk": pk}, keys=("sk",))
+        if last_key is not None and not last_key["sk"]["S"].startswith(BALTXN_SK):
+            raise ValidationFailed("starting_after belongs to another listing", details={"field": "starting_after"})
+        items = [
+            balance_txn_from_item(i)
+            for i in TableItem.query(
+                pk,
+                TableItem.sk.startswith(BALTXN_SK),
+                scan_index_forward=False,
+                limit=limit + 1,  # one more than asked tells whether another page exists
+                last_evaluated_key=last_key,
+                consistent_read=True,
+            )
+            if isinstance(i, BalanceTransactionItem)
+        ]
+        if len(items) <= limit:
+            return items, None
+        items = items[:limit]
+        last = items[-1]
+        return items, encode_cursor({"pk": {"S": pk}, "sk": {"S": balance_txn_sk(last)}})
+
+    def list_balance_transactions(self, customer_id: str) -> list[BalanceTransaction]:
+        """The whole ledger (reconciliation, tests); the API pages with balance_transactions_page."""
+        out: list[BalanceTransaction] = []
+        cursor: str | None = None
+        while True:
+            page, cursor = self.balance_transactions_page(customer_id, limit=100, cursor=cursor)
+            out += page
+            if cursor is None:
+                return out
 
     # -- writes
     def issue(

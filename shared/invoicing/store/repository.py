@@ -422,7 +422,27 @@ def encode_cursor(key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+def decode_cursor(
+    cursor: str | None, *, scope: dict[str, str] | None = None, keys: tuple[str, ...] = ()
+) -> dict[str, Any] | None:
+    """The key a cursor carries, checked against the listing it is used with: `scope` are the key
+    attributes that must equal (the partition being listed) and `keys` those that must be there. A
+    cursor from another listing (another customer, status or index) would otherwise reach DynamoDB
+    as an invalid ExclusiveStartKey: a 500 instead of a 422."""
+    key = _decode_cursor(cursor)
+    if key is None:
+        return None
+    wanted = {**{k: None for k in keys}, **(scope or {})}
+    if set(key) != set(wanted) or any(v is not None and key[k] != {"S": v} for k, v in wanted.items()):
+        raise ValidationFailed(
+            "starting_after belongs to another listing; start again without it", details={"field": "starting_after"}
+        )
+    if not all(set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()):
+        raise ValidationFailed("starting_after is not a valid cursor", details={"field": "starting_after"})
+    return key
+
+
+def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     if not cursor:
         return None
     try:
@@ -501,8 +521,8 @@ class Repository:
         return invoice_from_item(item)
 
     def list_invoices(self, *, customer_id: str | None, status: str | None, limit: int, cursor: str | None) -> Page:
-        last_key = decode_cursor(cursor)
         if customer_id:
+            last_key = decode_cursor(cursor, scope={"gsi1pk": customer_pk(customer_id)}, keys=("pk", "sk", "gsi1sk"))
             results = TableItem.gsi1.query(
                 customer_pk(customer_id),
                 TableItem.gsi1sk.startswith("INVOICE#"),
@@ -512,6 +532,7 @@ class Repository:
                 last_evaluated_key=last_key,
             )
         elif status:
+            last_key = decode_cursor(cursor, scope={"gsi2pk": f"STATUS#{status}"}, keys=("pk", "sk", "gsi2sk"))
             results = TableItem.gsi2.query(
                 f"STATUS#{status}",
                 scan_index_forward=False,

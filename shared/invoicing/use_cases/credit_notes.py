@@ -273,8 +273,16 @@ def list_credit_notes(svc: Services, invoice_id: str) -> list[CreditNote]:
 
 
 def list_balance_transactions(svc: Services, customer_id: str) -> list[BalanceTransaction]:
+    """The whole ledger, newest first (reconciliation); the API pages it."""
     svc.repo.get_customer(customer_id)  # 404 for an unknown customer
     return credit_note_store(svc).list_balance_transactions(customer_id)
+
+
+def balance_transactions_page(
+    svc: Services, customer_id: str, *, limit: int, starting_after: str | None
+) -> tuple[list[BalanceTransaction], str | None]:
+    svc.repo.get_customer(customer_id)  # 404 for an unknown customer
+    return credit_note_store(svc).balance_transactions_page(customer_id, limit=limit, cursor=starting_after)
 
 
 def void_credit_note(svc: Services, actor: Actor, credit_note_id: str) -> CreditNote:
