@@ -3,6 +3,7 @@ is the capability, and only its SHA-256 is ever looked up.
 
 - GET  /pay/{token}       the invoice and a Pay button (or bank transfer instructions)
 - POST /pay/{token}       the Pay button: pay now (local provider) or a 303 to Stripe Checkout
+- GET  /pay/{token}/pdf   the invoice PDF (a 302 to a fresh short-lived S3 URL), also after paying
 - POST /webhooks/stripe   Stripe's signed confirmation of a checkout
 
 Every pay response carries no-store, no-referrer, a strict CSP and anti-framing headers. Unknown,
@@ -86,6 +87,18 @@ def handle_get_pay_page(token: str) -> Response[str]:
         lambda nonce: render_invoice_page(svc.settings, page.invoice, nonce=nonce, state=state, page=page),
         page.form_action_origins,
     )
+
+
+@app.get("/pay/<token>/pdf")
+def handle_get_pay_pdf(token: str) -> Response[str]:
+    """The invoice PDF behind a pay link (the link in reminder mails): a 302 to a fresh pre-signed
+    URL valid for minutes; the neutral page for every bad, revoked or expired token."""
+    if _rate_limited():
+        return _neutral(RATE_LIMITED)
+    url = uc.pdf_for_token(get_services(), token)
+    if url is None:
+        return _neutral(NOT_ACTIVE)
+    return Response(status_code=302, body="", headers={**security_headers(new_nonce()), "Location": url})
 
 
 @app.post("/pay/<token>")

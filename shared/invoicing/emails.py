@@ -39,7 +39,7 @@ class ReminderMail:
     payment_url: str | None = None
     payment_link_replaces_earlier: bool = False
     pdf_url: str | None = None
-    pdf_url_days: int = 7
+    pdf_url_days: int = 7  # 0: the link lives as long as the payment link (no expiry note in the mail)
 
 
 @dataclass(frozen=True)

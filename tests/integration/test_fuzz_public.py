@@ -102,7 +102,7 @@ def test_bad_tokens_get_one_neutral_page_and_change_nothing(api, aws, pay, live,
     @FUZZ
     @given(
         candidate=tokens(token),
-        method=st.sampled_from(["GET", "POST"]),
+        method=st.sampled_from(["GET", "POST", "GET pdf"]),
         form=st.dictionaries(st.text(max_size=20), st.text(max_size=40), max_size=4),
         content_type=st.sampled_from(["application/x-www-form-urlencoded", "text/plain", "application/json", ""]),
     )
@@ -113,9 +113,10 @@ def test_bad_tokens_get_one_neutral_page_and_change_nothing(api, aws, pay, live,
         seen["post"] += method == "POST"
         headers = {"Content-Type": content_type} if content_type else {}
         body = "&".join(f"{k}={v}" for k, v in form.items()) if method == "POST" else None
-        status, html, out = pay(
-            method, candidate if candidate.startswith("/") else candidate or " ", raw_body=body, headers=headers
-        )
+        target = candidate if candidate.startswith("/") else candidate or " "
+        if method == "GET pdf":
+            method, target = "GET", f"/pay/{candidate or ' '}/pdf"
+        status, html, out = pay(method, target, raw_body=body, headers=headers)
         assert status == 404, (candidate, status, html[:200])
         assert _without_nonce(html) == neutral, candidate
         for secret in secrets:

@@ -120,6 +120,43 @@ class TestPage:
 
         assert requests.get(url, timeout=5).content == b"%PDF-1.7"
 
+    def test_pdf_route_redirects_to_a_fresh_url_while_the_link_lives_also_once_paid(
+        self, api, aws, customer, pay, local_provider
+    ):
+        inv = open_invoice(api, customer)
+        token = token_of(inv["payment_url"])
+        # no PDF yet: the neutral page, like any bad token
+        status, html, _ = pay("GET", f"/pay/{token}/pdf")
+        _, neutral, _ = pay("GET", "A" * 43)
+        assert status == 404 and without_nonce(html) == without_nonce(neutral)
+        key = f"invoices/{customer['id']}/{inv['invoice_number']}.pdf"
+        boto3.client("s3", region_name="us-east-1").put_object(Bucket=aws.bucket_name, Key=key, Body=b"%PDF-1.7")
+        boto3.resource("dynamodb", region_name="us-east-1").Table(aws.table_name).update_item(
+            Key={"pk": f"INVOICE#{inv['id']}", "sk": "INVOICE"},
+            UpdateExpression="SET pdf_s3_key = :k, pdf_status = :s",
+            ExpressionAttributeValues={":k": key, ":s": "rendered"},
+        )
+        import requests
+
+        def download() -> tuple[int, bytes | None]:
+            status, _, headers = pay("GET", f"/pay/{token}/pdf")
+            if status != 302:
+                return status, None
+            assert headers["Cache-Control"] == "no-store" and headers["Referrer-Policy"] == "no-referrer"
+            assert "X-Amz-Expires=300" in headers["Location"]  # minutes, signed now: not days
+            return status, requests.get(headers["Location"], timeout=5).content
+
+        assert download() == (302, b"%PDF-1.7")
+        # paid through the link: the pay page turns neutral, the invoice PDF stays reachable
+        assert pay("POST", token, form={"amount_cents": "15000"})[0] == 200
+        assert pay("GET", token)[0] == 404
+        assert download() == (302, b"%PDF-1.7")
+        # a bad or altered token, and a revoked link, get the neutral page
+        assert pay("GET", f"/pay/{token[:-1]}x/pdf")[0] == 404
+        other = open_invoice(api, customer)
+        api("DELETE", f"/invoices/{other['id']}/payment-link")
+        assert pay("GET", f"/pay/{token_of(other['payment_url'])}/pdf")[0] == 404
+
     def test_sample_event_reaches_the_handler(self, pay, aws):
         handler = load_function("pay")
         event = json.loads((ROOT / "events" / "pay_get_page.json").read_text())

@@ -306,6 +306,31 @@ def test_paying_stops_later_reminders(world):
     assert world.get(invoice["id"])["status"] == "paid"  # never written off
 
 
+def test_the_pdf_link_in_a_mail_lives_with_its_pay_link(world, aws):
+    """A pre-signed S3 URL signed by the worker's role dies with the role's session (hours), whatever
+    expiry it carries. A mail that brings a pay link links the PDF behind that link's token instead."""
+    with time_machine.travel(datetime(2026, 4, 1, 10, 0, tzinfo=UTC), tick=False):
+        customer = world.customer("Pdf Reader", "UTC")
+        invoice = world.invoice(customer, date(2026, 4, 10))
+    key = f"invoices/{customer['id']}/{invoice['invoice_number']}.pdf"
+    boto3.client("s3", region_name="us-east-1").put_object(Bucket=aws.bucket_name, Key=key, Body=b"%PDF-1.7")
+    boto3.resource("dynamodb", region_name="us-east-1").Table(aws.table_name).update_item(
+        Key={"pk": f"INVOICE#{invoice['id']}", "sk": "INVOICE"},
+        UpdateExpression="SET pdf_s3_key = :k, pdf_status = :s",
+        ExpressionAttributeValues={":k": key, ":s": "rendered"},
+    )
+    # the due reminder: the finalize link is still active, so no new pay link, and a pre-signed PDF URL
+    world.run(at_nine_berlin(date(2026, 4, 10)))
+    # the overdue reminder issues a fresh pay link: the PDF link is that link's /pdf
+    world.run(at_nine_berlin(date(2026, 4, 13)))
+    due, overdue = world.mails_of(invoice)
+    assert (kind_of(due), kind_of(overdue)) == ("due", "overdue")
+    assert "X-Amz-Signature=" in due.html and "link valid for up to 7 days" in due.html
+    pay_link = link_in(overdue.html)
+    assert pay_link and f'href="{pay_link}/pdf"' in overdue.html
+    assert "X-Amz-Signature=" not in overdue.html and "link valid for" not in overdue.html
+
+
 def test_a_missed_week_sends_only_the_latest_due_step(world):
     with time_machine.travel(datetime(2026, 6, 1, 10, 0, tzinfo=UTC), tick=False):
         invoice = world.invoice(world.customer("Catch Up", "Europe/Berlin"), date(2026, 6, 20))

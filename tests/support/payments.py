@@ -80,7 +80,13 @@ def pay(aws: Any) -> Callable[..., tuple[int, str, dict[str, str]]]:
             hdrs["Content-Type"] = "application/x-www-form-urlencoded"
             body = urlencode(form)
         event = rest_event(method, path, headers=hdrs, query=query, raw_body=body)
-        event["resource"] = path if path.startswith("/webhooks/") else "/pay/{token}"
+        event["resource"] = (
+            path
+            if path.startswith("/webhooks/")
+            else "/pay/{token}/pdf"
+            if path.startswith("/pay/") and path.endswith("/pdf")
+            else "/pay/{token}"
+        )
         event["requestContext"]["resourcePath"] = event["resource"]
         event["requestContext"]["identity"]["sourceIp"] = ip
         response = handler.handle_pay_request(event, LambdaContext("PayFunction", 10))

@@ -185,6 +185,11 @@ class PaymentLink:
     def is_active(self, now_iso: str) -> bool:
         return self.revoked_at is None and self.used_at is None and now_iso < self.expires_at
 
+    def opens_document(self, now_iso: str) -> bool:
+        """The invoice PDF behind the link: as long as the link lives, also once it paid the invoice
+        (the customer still wants the invoice then); never once revoked or replaced."""
+        return self.revoked_at is None and now_iso < self.expires_at
+
 
 @dataclass(frozen=True)
 class IssuedLink:

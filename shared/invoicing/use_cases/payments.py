@@ -324,6 +324,29 @@ def open_pay_page(svc: Services, token: str, *, with_pdf: bool = True) -> PayPag
     )
 
 
+def pdf_for_token(svc: Services, token: str) -> str | None:
+    """GET /pay/{token}/pdf: a fresh short-lived download URL of the invoice's PDF, or None (the
+    neutral answer). Mails link here rather than to a pre-signed S3 URL: a URL signed with a Lambda
+    role's session credentials dies with the session (hours), whatever expiry it was given."""
+    if not looks_like_token(token):
+        return None
+    link = payment_store(svc).find_link(hash_token(token))
+    if link is None or not link.opens_document(clock.iso(clock.now())):
+        return None
+    try:
+        invoice = svc.repo.get_invoice_header(link.invoice_id)
+    except NotFound:
+        return None
+    if not invoice.pdf_s3_key:
+        return None
+    return svc.documents.presigned_get(invoice.pdf_s3_key, svc.settings.pdf_url_ttl_seconds)
+
+
+def pdf_url_for_link(pay_url: str) -> str:
+    """The mail's link to the PDF: behind the pay link's token, so it lives as long as the link."""
+    return f"{pay_url}/pdf"
+
+
 @dataclass(frozen=True)
 class PayOutcome:
     """paid: settled now (local provider). redirect: go to the provider's checkout. page: show the

@@ -361,9 +361,17 @@ def deliver_reminder(svc: Services, req: ReminderRequest, context: MailContext |
     except (InvalidTransition, InvoiceNotOpen):
         store.cancel(req.invoice_id, req.key, now, claim_id=claim.claim_id)
         return Delivery("skipped_closed")
-    pdf_url = None
-    if context.pdf_s3_key:
+    from invoicing.use_cases.payments import pdf_url_for_link
+
+    pdf_url, pdf_url_days = None, 0
+    if context.pdf_s3_key and link is not None:
+        # behind the mail's own pay link: it lives as long as that link, also once the invoice is paid
+        pdf_url = pdf_url_for_link(link.url)
+    elif context.pdf_s3_key:
+        # no new link in this mail (the customer's earlier one is still active): a pre-signed URL,
+        # which dies with the signing role's session even if its expiry is later, hence "up to"
         pdf_url = svc.documents.presigned_get(context.pdf_s3_key, settings.reminder_pdf_url_ttl_seconds)
+        pdf_url_days = max(1, settings.reminder_pdf_url_ttl_seconds // 86400)
     rendered = render_reminder(
         ReminderMail(
             kind=req.kind,
@@ -380,7 +388,7 @@ def deliver_reminder(svc: Services, req: ReminderRequest, context: MailContext |
             payment_url=link.url if link else None,
             payment_link_replaces_earlier=replaces,
             pdf_url=pdf_url,
-            pdf_url_days=max(1, settings.reminder_pdf_url_ttl_seconds // 86400),
+            pdf_url_days=pdf_url_days,
         )
     )
     try:
