@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -160,6 +161,12 @@ class _Server(ThreadingHTTPServer):
     # the listen backlog (socketserver's default is 5): a billing run or a test opening 50
     # connections at once would otherwise see resets before a thread accepts them
     request_queue_size = 512
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client that hangs up early (`curl ... | head`, a browser tab closed) is no server error
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            return
+        super().handle_error(request, client_address)
 
 
 class LocalHttpServer:

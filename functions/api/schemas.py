@@ -236,7 +236,7 @@ class ErrorOut(BaseModel):
 
 
 def error_responses(*codes: int, success: int | tuple[int, ...] = 200) -> dict[int, dict[str, Any]]:
-    """The documented responses of a route: its success status(es) plus 401, 403 and `codes`.
+    """The documented responses of a route: its success status(es) plus 401, 403, 415 and `codes`.
 
     Passing `responses=` to a route replaces Powertools' default success entry, so the success
     statuses are listed here too; without them no 2xx (nor its body schema) would be in the OpenAPI
@@ -253,13 +253,14 @@ def error_responses(*codes: int, success: int | tuple[int, ...] = 200) -> dict[i
         403: "API key lacks the scope",
         404: "Not found",
         409: "Conflict with the invoice's state",
+        415: "The request body is not JSON (send Content-Type: application/json)",
         422: "Invalid input",
         503: "A dependency is unavailable; nothing was changed",
     }
     documented.update(
         {
             c: {"description": descriptions[c], "content": {"application/json": {"model": ErrorOut}}}
-            for c in (401, 403, *codes)
+            for c in (401, 403, 415, *codes)
         }
     )
     return documented

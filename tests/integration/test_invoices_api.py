@@ -308,6 +308,26 @@ class TestBadInput:
         status, err, _ = api("POST", "/customers", raw_body=raw)
         assert status == 422 and err["error"]["code"] == "validation_error"
 
+    @pytest.mark.parametrize(
+        "content_type",
+        ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x", "application/xml"],
+    )
+    def test_a_body_that_is_not_json_gets_a_clear_415_and_writes_nothing(self, api, aws, content_type):
+        # curl -d sends application/x-www-form-urlencoded unless told otherwise
+        raw = '{"name": "Acme", "email": "billing@acme.test"}'
+        status, err, headers = api("POST", "/customers", raw_body=raw, headers={"Content-Type": content_type})
+        assert status == 415 and err["error"]["code"] == "unsupported_media_type", err
+        assert "application/json" in err["error"]["message"] and headers["Content-Type"] == "application/json"
+        scan = boto3.client("dynamodb", region_name="us-east-1").scan(TableName=aws.table_name, Select="COUNT")
+        assert scan["Count"] == 0
+
+    @pytest.mark.parametrize("content_type", [None, "application/json", "Application/JSON; charset=utf-8"])
+    def test_json_is_read_with_any_spelling_of_its_media_type_or_none(self, api, content_type):
+        raw = '{"name": "Acme", "email": "billing@acme.test"}'
+        headers = {"Content-Type": content_type} if content_type else {}
+        status, body, _ = api("POST", "/customers", raw_body=raw, headers=headers)
+        assert status == 201 and body["name"] == "Acme", body
+
     def test_unknown_ids_get_404(self, api):
         for method, path in [
             ("GET", "/invoices/in_nope"),
