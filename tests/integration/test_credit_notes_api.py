@@ -14,6 +14,7 @@ from tests.conftest import ROOT
 from tests.support import payments as support
 
 settings_env = support.settings_env  # fixture
+serialized_moto = support.serialized_moto  # fixture
 
 LINE = {"description": "Consulting", "quantity": "2", "unit_amount_cents": 5000}  # 100.00
 
@@ -363,6 +364,138 @@ class TestRefunds:
         assert invoice(api, inv["id"])["refunded_cents"] == 8000
         status, body = credit(api, inv["id"], amount_cents=2001, method="refund")
         assert status == 409 and body["error"]["code"] == "credit_exceeds_creditable"
+
+
+class TestManualRefunds:
+    """A refund of a payment made by hand (bank transfer) is paid back by hand: finance records it."""
+
+    @staticmethod
+    def refunded(api, customer, amount=3000):
+        inv = open_invoice(api, customer)
+        pay(api, inv["id"], 10000)
+        status, note = credit(api, inv["id"], amount_cents=amount, method="refund")
+        assert status == 201, note
+        (refund,) = note["refunds"]
+        assert (refund["provider"], refund["status"], refund["attempts"]) == ("manual", "pending", 0)
+        return inv, note, refund
+
+    @staticmethod
+    def complete(api, note, refund, body):
+        return api("POST", f"/credit-notes/{note['id']}/refunds/{refund['id']}/complete", body)
+
+    def test_finance_records_the_money_paid_back(self, api, customer):
+        # Given a manual refund of 30.00, pending
+        inv, note, refund = self.refunded(api, customer)
+        # When finance records the transfer that paid it back
+        body = {"reference": "  SEPA 2026-11-24 / 4711  ", "paid_at": "2026-11-24T09:30:00+01:00"}
+        status, out, _ = self.complete(api, note, refund, body)
+        # Then it is succeeded with the reference, when and who
+        assert status == 200, out
+        assert (out["id"], out["status"], out["reference"]) == (refund["id"], "succeeded", "SEPA 2026-11-24 / 4711")
+        assert out["paid_at"].startswith("2026-11-24T08:30:00") and out["completed_by"] == "api_key:tester"
+        assert (out["credit_note_id"], out["invoice_id"], out["amount_cents"]) == (note["id"], inv["id"], 3000)
+        assert api("GET", f"/credit-notes/{note['id']}")[1]["refunds"] == [out]
+        # And the audit trail says so
+        _, events, _ = api("GET", f"/invoices/{inv['id']}/events")
+        last = events["data"][-1]
+        assert (last["type"], last["actor"]) == ("invoice.refund_completed", "api_key:tester")
+        assert last["data"]["refund_id"] == refund["id"] and last["data"]["reference"] == "SEPA 2026-11-24 / 4711"
+        assert (last["data"]["previous_status"], last["data"]["status"]) == ("pending", "succeeded")
+        # And the money side is unchanged: it was counted as refunded when the credit note was issued
+        assert invoice(api, inv["id"])["refunded_cents"] == 3000
+
+    def test_paid_at_defaults_to_now_and_a_second_complete_is_409(self, api, customer):
+        inv, note, refund = self.refunded(api, customer)
+        status, out, _ = self.complete(api, note, refund, {"reference": "TRX-1"})
+        assert status == 200 and out["paid_at"] is not None
+        status, body, _ = self.complete(api, note, refund, {"reference": "TRX-2"})
+        assert status == 409 and body["error"]["code"] == "refund_not_completable"
+        assert "succeeded" in body["error"]["message"]
+        assert api("GET", f"/credit-notes/{note['id']}")[1]["refunds"][0]["reference"] == "TRX-1"
+
+    def test_a_manual_refund_is_not_retried(self, api, customer):
+        _, note, refund = self.refunded(api, customer)
+        status, body, _ = api("POST", f"/credit-notes/{note['id']}/refunds/{refund['id']}/retry")
+        assert status == 409 and body["error"]["code"] == "refund_not_retryable"
+        assert "complete" in body["error"]["message"]
+
+    def test_unknown_ids_are_404(self, api, customer):
+        inv, note, refund = self.refunded(api, customer)
+        _, other = credit(api, inv["id"], amount_cents=1000, method="refund")
+        body = {"reference": "TRX-1"}
+        for path, code in [
+            (f"/credit-notes/{note['id']}/refunds/re_unknown/complete", "refund_not_found"),
+            (f"/credit-notes/cn_unknown/refunds/{refund['id']}/complete", "credit_note_not_found"),
+            (f"/credit-notes/{other['id']}/refunds/{refund['id']}/complete", "refund_not_found"),
+        ]:
+            status, out, _ = api("POST", path, body)
+            assert status == 404 and out["error"]["code"] == code, (path, out)
+
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({}, "reference"),
+            ({"reference": ""}, "reference"),
+            ({"reference": "   "}, "reference"),
+            ({"reference": "x" * 201}, "reference"),
+            ({"reference": 4711}, "reference"),
+            ({"reference": "TRX-1", "paid_at": "2026-11-24T09:30:00"}, "paid_at"),  # no time zone
+            ({"reference": "TRX-1", "paid_at": "2999-01-01T00:00:00Z"}, "paid_at"),  # the future
+            ({"reference": "TRX-1", "paid_at": "yesterday"}, "paid_at"),
+            ({"reference": "TRX-1", "amount_cents": 3000}, "amount_cents"),  # unknown fields are refused
+        ],
+    )
+    def test_bad_input_is_422_naming_the_field(self, api, customer, body, field):
+        _, note, refund = self.refunded(api, customer)
+        status, out, _ = self.complete(api, note, refund, body)
+        assert status == 422, out
+        assert set(out) == {"error"} and {"code", "message"} <= set(out["error"])
+        assert out["error"]["code"] == "validation_error"
+        assert field in out["error"]["message"] or field in json.dumps(out["error"].get("details"))
+        assert api("GET", f"/credit-notes/{note['id']}")[1]["refunds"][0]["status"] == "pending"
+
+    def test_a_body_that_is_not_an_object_is_422(self, api, customer):
+        _, note, refund = self.refunded(api, customer)
+        path = f"/credit-notes/{note['id']}/refunds/{refund['id']}/complete"
+        for raw in ("[]", '"TRX-1"', "{not json"):
+            status, out, _ = api("POST", path, raw_body=raw)
+            assert status == 422 and out["error"]["code"] == "validation_error", (raw, out)
+
+    def test_two_concurrent_completes_one_wins(self, api, customer, serialized_moto):
+        import threading
+
+        from invoicing.domain.events import Actor
+        from invoicing.errors import Conflict
+        from invoicing.use_cases.refunds import CompleteRefund, complete_refund
+        from invoicing.use_cases.services import get_services
+
+        inv, note, refund = self.refunded(api, customer)
+        svc, barrier, outcomes = get_services(), threading.Barrier(2), []
+
+        def run(reference: str) -> None:
+            barrier.wait()
+            try:
+                done = complete_refund(
+                    svc, Actor(f"api_key:{reference}"), note["id"], refund["id"], CompleteRefund(reference)
+                )
+                outcomes.append(done.reference)
+            except Conflict as exc:
+                outcomes.append(exc.code)
+
+        threads = [threading.Thread(target=run, args=(r,)) for r in ("alice", "bob")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes, key=lambda o: o == "refund_not_completable") in (
+            ["alice", "refund_not_completable"],
+            ["bob", "refund_not_completable"],
+        ), outcomes
+        stored = api("GET", f"/credit-notes/{note['id']}")[1]["refunds"][0]
+        assert stored["status"] == "succeeded" and stored["reference"] in outcomes
+        assert stored["completed_by"] == f"api_key:{stored['reference']}"
+        _, events, _ = api("GET", f"/invoices/{inv['id']}/events")
+        assert [e["type"] for e in events["data"]].count("invoice.refund_completed") == 1
 
 
 class FakeStripeRefunds(stripe.HTTPClient):

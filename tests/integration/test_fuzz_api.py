@@ -119,6 +119,8 @@ class Pool:
     open_id: str = ""
     tax_rate_id: str = ""
     credit_note_id: str = ""  # when credit notes exist
+    refund_note_id: str = ""  # a credit note with a (manual, pending) refund
+    refund_id: str = ""
     tokens: set[str] = field(default_factory=set)  # payment-link tokens of the invoices it finalized
     others: list[str] = field(default_factory=list)  # invoices that moved on (paid, void, ...)
 
@@ -144,8 +146,23 @@ class Pool:
         )
         if status == 201:
             self.credit_note_id = note["id"]
+            self._seed_refund()
         else:  # credit notes not there yet: the route is unknown
             assert status == 404 and note["error"]["code"] == "route_not_found", note
+
+    def _seed_refund(self) -> None:
+        """A paid invoice refunded in part: its refund is paid back by hand (the refund routes)."""
+        invoice_id = self.open_id
+        self.open_id = ""
+        self.refresh()
+        status, invoice, _ = self.api("GET", f"/invoices/{invoice_id}")
+        body = {"amount_cents": invoice["amount_remaining_cents"], "method": "bank_transfer"}
+        status, paid, _ = self.api("POST", f"/invoices/{invoice_id}/payments", body)
+        assert status == 201, paid
+        body = {"amount_cents": 500, "reason": "other", "method": "refund"}
+        status, note, _ = self.api("POST", f"/invoices/{invoice_id}/credit-notes", body)
+        assert status == 201, note
+        self.refund_note_id, self.refund_id = note["id"], note["refunds"][0]["id"]
 
     def _new_draft(self) -> str:
         line = {"description": "Seat", "quantity": "2", "unit_amount_cents": 1250, "tax_rate_id": self.tax_rate_id}
@@ -294,6 +311,8 @@ class FuzzRun:
                 fixed["tax_rate_id"] = pool.tax_rate_id
             if "credit_note_id" in names and pool.credit_note_id:
                 fixed["credit_note_id"] = pool.credit_note_id
+            if "refund_id" in names and pool.refund_id:
+                fixed["credit_note_id"], fixed["refund_id"] = pool.refund_note_id, pool.refund_id
             if "currency" in names:
                 fixed["currency"] = {"draft": "EUR", "open": "USD"}.get(which, "JPY")
         return fixed

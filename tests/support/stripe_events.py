@@ -54,3 +54,53 @@ def session_event(
             },
         }
     )
+
+
+def refund_event(
+    *,
+    refund_id: str | None,
+    invoice_id: str | None,
+    provider_ref: str = "re_fake_1",
+    status: str = "succeeded",
+    amount: int = 2500,
+    currency: str = "usd",
+    payment_intent: str = "pi_3Fake",
+    created: int = 1_790_000_000,
+    event_id: str = "evt_refund_1",
+    type_: str = "refund.updated",
+    failure_reason: str | None = None,
+    **changes: object,
+) -> str:
+    """A `refund.*` event (its object is a Refund) for one of our refunds, named in the metadata as
+    StripeProvider.refund puts it there; `changes` replace (or, set to None, remove) object fields."""
+    metadata = {
+        **({"refund_id": refund_id} if refund_id else {}),
+        **({"invoice_id": invoice_id} if invoice_id else {}),
+    }
+    obj: dict[str, object] = {
+        "id": provider_ref,
+        "object": "refund",
+        "amount": amount,
+        "currency": currency,
+        "created": created,
+        "metadata": metadata,
+        "payment_intent": payment_intent,
+        "status": status,
+        "failure_reason": failure_reason,
+    }
+    for key, value in changes.items():
+        if value is None:
+            obj.pop(key, None)
+        else:
+            obj[key] = value
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "api_version": "2025-10-29.clover",
+            "created": int(time.time()),
+            "livemode": False,
+            "type": type_,
+            "data": {"object": obj},
+        }
+    )

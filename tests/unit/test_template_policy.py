@@ -79,6 +79,8 @@ EXPECTED_ACCESS: dict[str, set[tuple[str, str]]] = {
 # granted only when a condition of the template holds: {function: {(parameter overrides): extra pairs}}
 CONDITIONAL_ACCESS: dict[str, dict[tuple[tuple[str, str], ...], set[tuple[str, str]]]] = {
     "PayFunction": {(("PaymentProvider", "stripe"),): _grant("ssm:GetParameter", *STRIPE_PARAMS)},
+    # refunds through Stripe (credit notes, retries): the API key, not the webhook secret
+    "ApiFunction": {(("PaymentProvider", "stripe"),): _grant("ssm:GetParameter", STRIPE_PARAMS[0])},
 }
 
 # A `*` in an action (any statement), or an Allow on every resource, every index, a whole bucket or

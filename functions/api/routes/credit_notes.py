@@ -1,7 +1,9 @@
-"""Credit notes (/invoices/{id}/credit-notes, /credit-notes/{id}) and the customer balance ledger."""
+"""Credit notes (/invoices/{id}/credit-notes, /credit-notes/{id}), their refunds
+(/credit-notes/{id}/refunds/{refund_id}/retry|complete) and the customer balance ledger."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -14,15 +16,18 @@ from invoicing.domain import money
 from invoicing.domain.credit import (
     MAX_CREDIT_LINES,
     MAX_MEMO,
+    MAX_REFUND_REFERENCE,
     BalanceTransaction,
     CreditMethod,
     CreditNote,
     CreditReason,
     LineCredit,
+    Refund,
 )
 from invoicing.http.actor import actor_from_event
 from invoicing.observability import logger
 from invoicing.use_cases import credit_notes as uc
+from invoicing.use_cases import refunds as refunds_uc
 from invoicing.use_cases.services import get_services
 from schemas import Id, Quantity, Strict, error_responses
 
@@ -80,15 +85,32 @@ class CreditLineOut(BaseModel):
 
 class RefundOut(BaseModel):
     id: str
+    credit_note_id: str
+    invoice_id: str
     payment_id: str
     amount_cents: int
     currency: str
     provider: Literal["manual", "stripe"]
     status: Literal["pending", "succeeded", "failed"] = Field(
-        description="manual refunds stay pending until paid back by hand"
+        description="manual: pending until completed (paid back by hand); stripe: failed ones can be retried"
     )
-    provider_ref: str | None
+    provider_ref: str | None = Field(description="Stripe: the refund (re_...) of the latest attempt known")
+    attempts: int = Field(description="Stripe: refund calls made, each under its own idempotency key")
+    failure: str | None = Field(description="Why the latest Stripe attempt failed")
+    reference: str | None = Field(description="Manual: finance's reference of the money paid back")
+    paid_at: str | None = Field(description="Manual: when it was paid back")
+    completed_by: str | None = Field(description="Manual: who recorded it as paid back")
     created_at: str
+    updated_at: str
+
+
+class CompleteRefundIn(Strict):
+    reference: Annotated[str, Field(min_length=1, max_length=MAX_REFUND_REFERENCE)] = Field(
+        description="How the money went back, e.g. the bank transfer's reference"
+    )
+    paid_at: datetime | None = Field(
+        default=None, description="ISO timestamp with a time zone; not in the future. Default: now"
+    )
 
 
 class CreditNoteOut(BaseModel):
@@ -176,22 +198,31 @@ def credit_note_out(n: CreditNote) -> CreditNoteOut:
         customer_balance_cents=n.balance_cents,
         refund_cents=n.refund_cents,
         out_of_band_cents=n.out_of_band_cents,
-        refunds=[
-            RefundOut(
-                id=r.id,
-                payment_id=r.payment_id,
-                amount_cents=r.amount_cents,
-                currency=r.currency,
-                provider=r.provider,  # type: ignore[arg-type]
-                status=r.status.value,
-                provider_ref=r.provider_ref,
-                created_at=r.created_at,
-            )
-            for r in n.refunds
-        ],
+        refunds=[refund_out(r) for r in n.refunds],
         pdf_status=n.pdf_status,
         created_at=n.created_at,
         voided_at=n.voided_at,
+    )
+
+
+def refund_out(r: Refund) -> RefundOut:
+    return RefundOut(
+        id=r.id,
+        credit_note_id=r.credit_note_id,
+        invoice_id=r.invoice_id,
+        payment_id=r.payment_id,
+        amount_cents=r.amount_cents,
+        currency=r.currency,
+        provider=r.provider,  # type: ignore[arg-type]
+        status=r.status.value,
+        provider_ref=r.provider_ref,
+        attempts=r.attempts_made,
+        failure=r.failure,
+        reference=r.reference,
+        paid_at=r.paid_at,
+        completed_by=r.completed_by,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
     )
 
 
@@ -260,6 +291,29 @@ def handle_get_credit_note(credit_note_id: Annotated[Id, Path()]) -> CreditNoteO
 def handle_void_credit_note(credit_note_id: Annotated[Id, Path()]) -> CreditNoteOut:
     logger.append_keys(credit_note_id=credit_note_id)
     return credit_note_out(uc.void_credit_note(get_services(), _actor(), credit_note_id))
+
+
+@router.post(
+    "/credit-notes/<credit_note_id>/refunds/<refund_id>/retry",
+    summary="Retry a failed Stripe refund (an earlier attempt that went through at Stripe is recorded, not repeated)",
+    responses=error_responses(404, 409, 422, 503),
+)
+def handle_retry_refund(credit_note_id: Annotated[Id, Path()], refund_id: Annotated[Id, Path()]) -> RefundOut:
+    logger.append_keys(credit_note_id=credit_note_id, refund_id=refund_id)
+    return refund_out(refunds_uc.retry_refund(get_services(), _actor(), credit_note_id, refund_id))
+
+
+@router.post(
+    "/credit-notes/<credit_note_id>/refunds/<refund_id>/complete",
+    summary="Record a pending manual refund as paid back by hand",
+    responses=error_responses(404, 409, 422),
+)
+def handle_complete_refund(
+    credit_note_id: Annotated[Id, Path()], refund_id: Annotated[Id, Path()], body: Annotated[CompleteRefundIn, Body()]
+) -> RefundOut:
+    logger.append_keys(credit_note_id=credit_note_id, refund_id=refund_id)
+    cmd = refunds_uc.CompleteRefund(reference=body.reference, paid_at=body.paid_at)
+    return refund_out(refunds_uc.complete_refund(get_services(), _actor(), credit_note_id, refund_id, cmd))
 
 
 @router.get(

@@ -4,7 +4,8 @@
 - local:  `make dev` and tests only (settings refuse it outside STAGE local/test): the Pay button
           completes at once, as a `card` payment, without any money moving.
 - stripe: the Pay button opens a Stripe Checkout Session; the `checkout.session.completed` webhook
-          (signature verified with the SDK) confirms the payment.
+          (signature verified with the SDK) confirms the payment. Refunds go through the SDK on the
+          payment's PaymentIntent; `refund.*` webhooks report how they end.
 
 Secrets: the Stripe API key and webhook secret come from settings directly (tests, local) or from
 SSM Parameter Store SecureStrings named in settings, read once per container when the provider is
@@ -76,16 +77,39 @@ class ConfirmedPayment:
 
 @dataclass(frozen=True)
 class RefundRequest:
-    refund_id: str  # ours: the idempotency key, so a retried call refunds once
+    refund_id: str  # ours: in the refund's metadata, so its webhooks and a lookup find it
     payment_reference: str  # the provider's payment (Stripe: the PaymentIntent id)
     amount_cents: int  # our minor units
     currency: str
+    invoice_id: str = ""  # in the metadata too: the webhook finds the refund item by its keys
+    credit_note_id: str = ""
+    # one per attempt (domain.credit.attempt_idempotency_key): a repeated call of the same attempt
+    # refunds once; default: the refund id's own key (the first attempt)
+    idempotency_key: str = ""
 
 
 @dataclass(frozen=True)
 class RefundResult:
     provider_ref: str
     status: str  # the provider's refund status: succeeded, pending, failed ...
+    failure: str | None = None  # the provider's reason when it failed
+    created: int | None = None  # when the provider created it (epoch seconds): orders the attempts
+
+
+@dataclass(frozen=True)
+class RefundNotice:
+    """A provider's verified word about one of our refunds (a Stripe `refund.*` webhook)."""
+
+    event_id: str
+    refund_id: str  # ours, from the metadata
+    invoice_id: str  # ours, from the metadata
+    provider_ref: str
+    status: str  # the provider's refund status
+    payment_reference: str | None
+    amount_cents: int  # converted back to our minor units
+    currency: str
+    failure: str | None = None
+    created: int | None = None
 
 
 class PaymentProvider:
@@ -96,6 +120,11 @@ class PaymentProvider:
         """Refund through the provider; None when this provider moves no money (made by hand)."""
         return None
 
+    def find_refunds(self, payment_reference: str, refund_id: str) -> list[RefundResult]:
+        """The provider's refunds of a payment that carry our refund id (earlier attempts); raises
+        ServiceUnavailable when the provider cannot be asked: never refund again without knowing."""
+        return []
+
     def form_action_origins(self) -> tuple[str, ...]:
         """Origins the pay page's form may submit to or be redirected to (CSP form-action)."""
         return ()
@@ -103,9 +132,9 @@ class PaymentProvider:
     def start_checkout(self, request: CheckoutRequest) -> CheckoutSession:
         raise NotImplementedError(f"{self.name} has no hosted checkout")
 
-    def verify_webhook(self, payload: str, signature: str | None) -> ConfirmedPayment | None:
-        """The confirmed payment, or None for an event that needs no action. Raises
-        WebhookSignatureInvalid when the payload is not provably from the provider."""
+    def verify_webhook(self, payload: str, signature: str | None) -> ConfirmedPayment | RefundNotice | None:
+        """The confirmed payment or the refund update, or None for an event that needs no action.
+        Raises WebhookSignatureInvalid when the payload is not provably from the provider."""
         raise WebhookSignatureInvalid("this payment provider takes no webhooks")
 
 
@@ -151,6 +180,10 @@ class StripeProvider(PaymentProvider):
     name = "stripe"
     pay_action = "checkout"
     HANDLED_EVENTS = frozenset({"checkout.session.completed", "checkout.session.async_payment_succeeded"})
+    # every one carries a Refund object; `refund.created` matters too: it is how an attempt whose
+    # answer we never got (a timeout) is heard of
+    REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"})
+    MAX_REFUND_PAGES = 10  # 100 refunds a page: far more than a payment can have
 
     def __init__(
         self,
@@ -213,32 +246,70 @@ class StripeProvider(PaymentProvider):
     def refund(self, request: RefundRequest) -> RefundResult | None:
         import stripe
 
+        metadata = {"refund_id": request.refund_id}
+        if request.invoice_id:
+            metadata["invoice_id"] = request.invoice_id
+        if request.credit_note_id:
+            metadata["credit_note_id"] = request.credit_note_id
         try:
             refund = self._client.v1.refunds.create(
                 params={
                     "payment_intent": request.payment_reference,
                     "amount": to_stripe_amount(request.amount_cents, request.currency),
-                    "metadata": {"refund_id": request.refund_id},
+                    "metadata": metadata,
                 },
-                options={"idempotency_key": f"refund-{request.refund_id}"},
+                options={"idempotency_key": request.idempotency_key or f"refund-{request.refund_id}"},
             )
         except stripe.StripeError as exc:
-            raise ServiceUnavailable("the card payment provider refused or could not take the refund") from exc
-        return RefundResult(provider_ref=refund.id, status=str(refund.status or "pending"))
+            error = getattr(exc, "error", None)  # Stripe's error object: its code, else its type
+            reason = _text(getattr(exc, "code", None)) or _text(getattr(error, "type", None)) or type(exc).__name__
+            raise ServiceUnavailable(
+                f"the card payment provider refused or could not take the refund ({reason})"
+            ) from exc
+        raw = refund.to_dict() if hasattr(refund, "to_dict") else {}
+        parsed = _stripe_refund(raw)
+        if parsed is None:  # an answer not shaped as a refund: keep what can be kept
+            return RefundResult(provider_ref=str(refund.id), status=str(refund.status or "pending"))
+        return parsed.result
 
-    def verify_webhook(self, payload: str, signature: str | None) -> ConfirmedPayment | None:
+    def find_refunds(self, payment_reference: str, refund_id: str) -> list[RefundResult]:
         import stripe
 
+        params: dict[str, Any] = {"payment_intent": payment_reference, "limit": 100}
+        found: list[RefundResult] = []
+        try:
+            for _ in range(self.MAX_REFUND_PAGES):
+                page = self._client.v1.refunds.list(params=params)  # type: ignore[arg-type]
+                raw = page.to_dict() if hasattr(page, "to_dict") else {}
+                data = raw.get("data") if isinstance(raw, dict) else None
+                data = data if isinstance(data, list) else []
+                items = [r for r in (_stripe_refund(d) for d in data) if r is not None]
+                found += [r.result for r in items if r.refund_id == refund_id]
+                last = _text(data[-1].get("id")) if data and isinstance(data[-1], dict) else None
+                if not (isinstance(raw, dict) and raw.get("has_more") is True and last):
+                    return found
+                params["starting_after"] = last
+        except stripe.StripeError as exc:
+            raise ServiceUnavailable("the card payment provider could not be asked for earlier refunds") from exc
+        raise ServiceUnavailable("the payment has more refunds than can be looked through")
+
+    def verify_webhook(self, payload: str, signature: str | None) -> ConfirmedPayment | RefundNotice | None:
+        import stripe
+
+        if not self._webhook_secret:
+            raise ServiceUnavailable("the Stripe webhook secret is not configured")
         try:
             event = stripe.Webhook.construct_event(payload, signature, self._webhook_secret)
         except (stripe.SignatureVerificationError, ValueError) as exc:
             raise WebhookSignatureInvalid("the Stripe-Signature header does not match this payload") from exc
-        if event.type not in self.HANDLED_EVENTS:
+        if event.type not in self.HANDLED_EVENTS and event.type not in self.REFUND_EVENTS:
             return None
         obj: Any = getattr(getattr(event, "data", None), "object", None)
         raw: Any = obj.to_dict() if hasattr(obj, "to_dict") else obj  # plain data; SDK objects are no dicts
         if not isinstance(raw, dict):
             return None
+        if event.type in self.REFUND_EVENTS:
+            return _refund_notice(str(event.id), raw)
         session: dict[str, Any] = raw
         # completed with a delayed method (bank debit): wait for async_payment_succeeded
         if session.get("payment_status") != "paid":
@@ -282,6 +353,84 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= 255 else None
 
 
+def _our_id(value: Any) -> str | None:
+    """One of our ids as we put it in metadata (a DynamoDB key part), or None."""
+    text = _text(value)
+    return text if text and re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", text) else None
+
+
+@dataclass(frozen=True)
+class _StripeRefund:
+    result: RefundResult
+    refund_id: str | None  # ours, from the metadata
+    invoice_id: str | None
+    payment_reference: str | None
+    amount: int
+    currency: str
+
+
+def _stripe_refund(raw: Any) -> _StripeRefund | None:
+    """A Stripe Refund object as plain data, or None when it is not shaped like one. Signed (or
+    listed by us) is not the same as ours or as expected: another integration on the same account or
+    a new API version may send other shapes, so every field is checked before it is used."""
+    if not isinstance(raw, dict):
+        return None
+    provider_ref = _text(raw.get("id"))
+    status = _text(raw.get("status"))
+    currency = (_text(raw.get("currency")) or "").upper()
+    amount = raw.get("amount")
+    if (
+        not provider_ref
+        or not status
+        or not re.fullmatch(r"[A-Z]{3}", currency)
+        or isinstance(amount, bool)
+        or not isinstance(amount, int)
+        or amount <= 0
+    ):
+        return None
+    raw_metadata = raw.get("metadata")
+    metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
+    intent = raw.get("payment_intent")
+    created = raw.get("created")
+    return _StripeRefund(
+        result=RefundResult(
+            provider_ref=provider_ref,
+            status=status,
+            failure=_text(raw.get("failure_reason")),
+            created=created if isinstance(created, int) and not isinstance(created, bool) and created > 0 else None,
+        ),
+        refund_id=_our_id(metadata.get("refund_id")),
+        invoice_id=_our_id(metadata.get("invoice_id")),
+        payment_reference=_text(intent.get("id")) if isinstance(intent, dict) else _text(intent),
+        amount=amount,
+        currency=currency,
+    )
+
+
+def _refund_notice(event_id: str, raw: dict[str, Any]) -> RefundNotice | None:
+    """A refund event's object as a notice about one of our refunds, or None (not ours, not shaped
+    as expected, or an amount we could not have asked for)."""
+    parsed = _stripe_refund(raw)
+    if parsed is None or not parsed.refund_id or not parsed.invoice_id:
+        return None
+    try:
+        amount_cents = from_stripe_amount(parsed.amount, parsed.currency)
+    except ValidationFailed:
+        return None
+    return RefundNotice(
+        event_id=event_id,
+        refund_id=parsed.refund_id,
+        invoice_id=parsed.invoice_id,
+        provider_ref=parsed.result.provider_ref,
+        status=parsed.result.status,
+        payment_reference=parsed.payment_reference,
+        amount_cents=amount_cents,
+        currency=parsed.currency,
+        failure=parsed.result.failure,
+        created=parsed.result.created,
+    )
+
+
 # ---------------------------------------------------------------- factory
 def _secret(direct: Any, param_name: str) -> str:
     value = direct.get_secret_value() if hasattr(direct, "get_secret_value") else str(direct or "")
@@ -299,9 +448,11 @@ def build_payment_provider(settings: Settings, *, http_client: Any = None) -> Pa
         return LocalProvider()
     if settings.payment_provider == "stripe":
         secret_key = _secret(settings.stripe_secret_key, settings.stripe_secret_key_param)
+        # only the function serving the webhook (PayFunction) is given the webhook secret; without it
+        # the provider refuses webhooks (ServiceUnavailable) and still checks out and refunds
         webhook_secret = _secret(settings.stripe_webhook_secret, settings.stripe_webhook_secret_param)
-        if not secret_key or not webhook_secret:
-            raise ServiceUnavailable("Stripe is selected but its API key or webhook secret is not configured")
+        if not secret_key:
+            raise ServiceUnavailable("Stripe is selected but its API key is not configured")
         return StripeProvider(
             secret_key=secret_key,
             webhook_secret=webhook_secret,

@@ -3,7 +3,7 @@
 Items (docs/data-model.md):
 - CreditNote          pk INVOICE#{iid}   sk CREDITNOTE#{cnid}  gsi1 CREDITNOTE#{cnid} / CREDITNOTE
                       gsi2 CUSTOMER#{cid}#CREDITNOTES / {created_at}#{cnid}
-- Refund              pk INVOICE#{iid}   sk REFUND#{rid}
+- Refund              pk INVOICE#{iid}   sk REFUND#{rid}  (what happens to it afterwards: store/refunds.py)
 - BalanceTransaction  pk CUSTOMER#{cid}  sk BALTXN#{created_at}#{id}
 - the customer's current balance: `balances.{CCY}` on the Customer item
 - the credit note counter: pk CUSTOMER#{cid}, sk SEQ#CN#{yyyy} (Repository.add_sequence_claim)
@@ -198,6 +198,11 @@ def refund_to_item(r: Refund) -> RefundItem:
         created_at=r.created_at,
         updated_at=r.updated_at,
         failure=r.failure,
+        attempts=r.attempts or None,
+        provider_created=r.provider_created,
+        reference=r.reference,
+        paid_at=r.paid_at,
+        completed_by=r.completed_by,
     )
 
 
@@ -216,6 +221,11 @@ def refund_from_item(item: RefundItem) -> Refund:
         provider_ref=item.provider_ref,
         payment_reference=item.payment_reference,
         failure=item.failure,
+        attempts=int(item.attempts or 0),
+        provider_created=int(item.provider_created) if item.provider_created is not None else None,
+        reference=item.reference,
+        paid_at=item.paid_at,
+        completed_by=item.completed_by,
     )
 
 
@@ -495,18 +505,6 @@ class CreditNoteStore:
             what = "the invoice" if header_key(invoice_id) in failed else "a counter, balance or payment"
             raise CreditNoteRace(f"{what} changed meanwhile; retry") from exc
         raise exc
-
-    def set_refund_outcome(
-        self, refund: Refund, status: RefundStatus, at: str, provider_ref: str | None, failure: str | None
-    ) -> None:
-        actions: list[Any] = [RefundItem.status.set(status.value), RefundItem.updated_at.set(at)]
-        if provider_ref:
-            actions.append(RefundItem.provider_ref.set(provider_ref))
-        if failure:
-            actions.append(RefundItem.failure.set(failure[:500]))
-        RefundItem(invoice_pk(refund.invoice_id), refund_sk(refund.id)).update(
-            actions=actions, condition=TableItem.pk.exists()
-        )
 
     # -- PDFs
     def mark_pdf_rendered(self, note: CreditNote, key: str, job_id: str, at: str) -> bool:

@@ -355,3 +355,9 @@ class RefundItem(TableItem, discriminator="Refund"):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     failure = UnicodeAttribute(null=True)
+    # the refund lifecycle (store/refunds.py); absent on older items
+    attempts = NumberAttribute(null=True)  # stripe: calls made, each under its own idempotency key
+    provider_created = NumberAttribute(null=True)  # stripe: `created` of provider_ref (epoch seconds)
+    reference = UnicodeAttribute(null=True)  # manual: finance's reference of the money paid back
+    paid_at = UnicodeAttribute(null=True)  # manual: when it was paid back
+    completed_by = UnicodeAttribute(null=True)  # manual: who recorded it

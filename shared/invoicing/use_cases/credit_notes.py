@@ -12,7 +12,8 @@ issue_credit_note — who: invoices:write. Open, uncollectible or paid invoices 
   and credited amount, the `invoice.credit_note_issued` event, the balance and its ledger entry, the
   refund items and the payments' refunded amounts. A lost race is re-read and re-decided.
   After the commit: Stripe refunds go through the SDK (idempotent on our refund id), manual ones stay
-  `pending` for finance to pay back by hand; the PDF render job is enqueued.
+  `pending` for finance to pay back by hand (use_cases/refunds.py: retry, complete, webhooks); the
+  PDF render job is enqueued.
 void_credit_note — who: invoices:write. Reverses the credit's effects with a `credit_note_voided`
   event: the invoice's credited amount (and the amount due it took off, only while the invoice is
   still open/uncollectible) and the balance it added (409 `credit_balance_consumed` once that balance
@@ -31,6 +32,8 @@ from typing import Any
 
 from invoicing import clock
 from invoicing.domain.credit import (
+    MANUAL,
+    STRIPE,
     BalanceTransaction,
     CreditLine,
     CreditMethod,
@@ -51,7 +54,7 @@ from invoicing.domain.credit import (
 from invoicing.domain.events import Actor
 from invoicing.domain.invoice import Invoice, InvoiceStatus
 from invoicing.domain.numbering import credit_note_number
-from invoicing.errors import ConcurrentModification, Conflict, InvoicingError
+from invoicing.errors import ConcurrentModification, Conflict
 from invoicing.ids import new_id
 from invoicing.observability import logger, metrics
 from invoicing.store.credit_notes import (
@@ -188,7 +191,7 @@ def issue_credit_note(svc: Services, actor: Actor, invoice_id: str, cmd: IssueCr
         )
         metrics.add_metric(name="CreditNotesIssued", unit="Count", value=1)
         for write in refunds:
-            _refund_through_provider(svc, store, write.refund)
+            _refund_through_provider(svc, actor, write.refund)
         enqueue_render(svc, note)
         return store.get(note.id)
     raise ConcurrentModification(f"invoice {invoice_id} kept changing; retry the credit note")
@@ -220,11 +223,12 @@ def _plan_refunds(
                     credit_note_id=credit_note_id,
                     amount_cents=part,
                     currency=invoice.currency,
-                    provider="stripe" if through_stripe else "manual",
+                    provider=STRIPE if through_stripe else MANUAL,
                     status=RefundStatus.PENDING,
                     created_at=now,
                     updated_at=now,
                     payment_reference=reference,
+                    attempts=1 if through_stripe else 0,  # made right after the commit
                 ),
                 payment_refunded_before=refunded,
             )
@@ -232,35 +236,18 @@ def _plan_refunds(
     return out
 
 
-def _refund_through_provider(svc: Services, store: CreditNoteStore, refund: Refund) -> None:
+def _refund_through_provider(svc: Services, actor: Actor, refund: Refund) -> None:
     """After the commit: the refund is recorded (pending) before any money moves, so a crash here
-    leaves a visible pending refund, never money returned without a record. Manual refunds stay
-    pending: finance pays them back by hand."""
-    if refund.provider != "stripe":
-        logger.info("manual refund to make", extra={"refund_id": refund.id, "amount_cents": refund.amount_cents})
-        return
-    from invoicing.adapters.payments import RefundRequest
-    from invoicing.use_cases.payments import payment_provider
+    leaves a visible pending refund, never money returned without a record (use_cases/refunds.py).
+    The credit note stands whatever happens here: an outcome that could not be recorded is brought
+    in by Stripe's webhook, and a failed refund can be retried."""
+    from invoicing.use_cases.refunds import first_attempt  # it imports this module
 
-    now = clock.iso(clock.now())
     try:
-        result = payment_provider(svc).refund(
-            RefundRequest(
-                refund_id=refund.id,
-                payment_reference=refund.payment_reference or "",
-                amount_cents=refund.amount_cents,
-                currency=refund.currency,
-            )
-        )
-    except InvoicingError as exc:
-        logger.warning("provider refund failed", extra={"refund_id": refund.id, "code": exc.code})
-        metrics.add_metric(name="RefundsFailed", unit="Count", value=1)
-        store.set_refund_outcome(refund, RefundStatus.FAILED, now, None, exc.message)
-        return
-    if result is None:
-        return
-    status = {"succeeded": RefundStatus.SUCCEEDED, "failed": RefundStatus.FAILED, "canceled": RefundStatus.FAILED}
-    store.set_refund_outcome(refund, status.get(result.status, RefundStatus.PENDING), now, result.provider_ref, None)
+        first_attempt(svc, actor, refund)
+    except Exception:  # any store or provider trouble after the commit: the refund stays as recorded
+        logger.exception("refund outcome not recorded", extra={"refund_id": refund.id})
+        metrics.add_metric(name="RefundOutcomeNotRecorded", unit="Count", value=1)
 
 
 def get_credit_note(svc: Services, credit_note_id: str) -> CreditNote:

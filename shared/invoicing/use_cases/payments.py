@@ -19,7 +19,8 @@ open_pay_page / pay_with_link — the public pay page (no admin auth; the token 
 handle_payment_webhook — the provider's confirmation (Stripe `checkout.session.completed`): the
   payment id is derived from the checkout session, put with `attribute_not_exists` inside the payment
   transaction, so a redelivered event records nothing twice. Money that arrives for an invoice that
-  can no longer take it is kept as an unapplied payment (for a refund), never dropped.
+  can no longer take it is kept as an unapplied payment (for a refund), never dropped. Stripe's
+  `refund.*` events update the refund they name (use_cases/refunds.apply_refund_notice).
 allow_pay_request — the per-client fixed-window limit of the pay pages.
 """
 
@@ -41,6 +42,7 @@ from invoicing.adapters.payments import (
     ConfirmedPayment,
     PayAction,
     PaymentProvider,
+    RefundNotice,
     build_payment_provider,
 )
 from invoicing.domain.events import Actor
@@ -437,7 +439,7 @@ class _AmountMoved(Exception):
 # ---------------------------------------------------------------- provider webhooks
 @dataclass(frozen=True)
 class WebhookOutcome:
-    status: Literal["ignored", "recorded", "duplicate", "unapplied"]
+    status: Literal["ignored", "recorded", "duplicate", "unapplied", "refund_updated"]
 
 
 WEBHOOK_ACTOR = Actor(principal="system:stripe_webhook")
@@ -448,6 +450,11 @@ def handle_payment_webhook(svc: Services, payload: str, signature: str | None) -
     confirmed = payment_provider(svc).verify_webhook(payload, signature)
     if confirmed is None:
         return WebhookOutcome("ignored")
+    if isinstance(confirmed, RefundNotice):
+        from invoicing.use_cases.refunds import apply_refund_notice  # only refund events need it
+
+        logger.append_keys(refund_id=confirmed.refund_id, provider_event_id=confirmed.event_id)
+        return WebhookOutcome(apply_refund_notice(svc, WEBHOOK_ACTOR, confirmed))
     logger.append_keys(invoice_id=confirmed.invoice_id, provider_event_id=confirmed.event_id)
     try:
         svc.repo.get_invoice_header(confirmed.invoice_id)
