@@ -250,6 +250,7 @@ def test_signed_webhooks_of_any_shape_never_fail_or_touch_other_invoices(api, aw
     applied = [p for p in payments["data"] if p["applied"]]
     assert after["amount_paid_cents"] <= after["total_cents"]
     assert sum(p["amount_cents"] for p in applied) == after["amount_paid_cents"]
-    assert all(p["currency"] == "USD" and p["amount_cents"] > 0 for p in payments["data"])
+    assert all(p["currency"] == "USD" for p in applied)  # money in another currency is kept unapplied
+    assert all(p["amount_cents"] > 0 for p in payments["data"])
     assert seen.get("recorded", 0) >= 1 and seen.get("ignored", 0) >= 1  # the near misses hit both sides
     report(f"\nwebhook fuzz (signed, any shape): {sum(seen.values())} requests: outcomes={seen}, 5xx=0")
