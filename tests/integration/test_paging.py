@@ -91,7 +91,11 @@ class TestBalanceLedgerPaging:
         other = _other_customer(api)
         _drafts(api, customer["id"], 2)
         _, invoices, _ = api("GET", "/invoices", query={"customer_id": customer["id"], "limit": "1"})
-        for cursor in (invoices["next_cursor"], "e30", "not base64!"):
+        from invoicing.store.repository import encode_cursor
+
+        # a key of the customer's own partition, but of another item kind (its invoice counter)
+        own_counter = encode_cursor({"pk": {"S": f"CUSTOMER#{other['id']}"}, "sk": {"S": "SEQ#INV#2026"}})
+        for cursor in (invoices["next_cursor"], own_counter, "e30", "not base64!"):
             status, body, _ = api(
                 "GET", f"/customers/{other['id']}/balance-transactions", query={"starting_after": cursor}
             )

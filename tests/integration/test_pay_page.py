@@ -14,7 +14,7 @@ import time_machine
 from tests.conftest import ROOT
 from tests.integration.conftest import LambdaContext, load_function
 from tests.support import payments as support
-from tests.support.payments import open_invoice, put_exchange_rate, token_of
+from tests.support.payments import open_invoice, put_exchange_rate, token_of, without_nonce
 
 # fixtures shared with the other payment tests
 pay = support.pay
@@ -33,10 +33,6 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
 }
-
-
-def without_nonce(html):
-    return re.sub(r"nonce=\"[^\"]+\"", 'nonce=""', html)
 
 
 def assert_secure(headers, *, form_action="'self'"):

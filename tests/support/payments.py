@@ -3,6 +3,7 @@ moto that keeps DynamoDB's per-item atomicity under threads."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,11 @@ def open_invoice(api: Any, customer: dict[str, Any], line: dict[str, Any] | None
     status, invoice, _ = api("POST", f"/invoices/{draft['id']}/finalize")
     assert status == 200, invoice
     return invoice
+
+
+def without_nonce(html: str) -> str:
+    """A page with its per-response CSP nonce blanked, so two answers can be compared."""
+    return re.sub(r"nonce=\"[^\"]+\"", 'nonce=""', html)
 
 
 def token_of(url: str) -> str:

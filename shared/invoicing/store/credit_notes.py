@@ -39,7 +39,7 @@ from invoicing.domain.credit import (
 )
 from invoicing.domain.events import InvoiceEvent
 from invoicing.domain.invoice import Invoice, InvoiceStatus
-from invoicing.errors import ConcurrentModification, NotFound, ValidationFailed
+from invoicing.errors import ConcurrentModification, NotFound
 from invoicing.store.models import (
     BalanceTransactionItem,
     CreditNoteItem,
@@ -360,9 +360,7 @@ class CreditNoteStore:
     ) -> tuple[list[BalanceTransaction], str | None]:
         """One page of the ledger, newest first, and the cursor of the next page (None at the end)."""
         pk = customer_pk(customer_id)
-        last_key = decode_cursor(cursor, scope={"pk": pk}, keys=("sk",))
-        if last_key is not None and not last_key["sk"]["S"].startswith(BALTXN_SK):
-            raise ValidationFailed("starting_after belongs to another listing", details={"field": "starting_after"})
+        last_key = decode_cursor(cursor, scope={"pk": pk}, keys=("sk",), prefixes={"sk": BALTXN_SK})
         items = [
             balance_txn_from_item(i)
             for i in TableItem.query(

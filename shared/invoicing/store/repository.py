@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -372,6 +373,15 @@ def event_to_item(ev: InvoiceEvent) -> EventItem:
     )
 
 
+def event_op(ev: InvoiceEvent) -> Callable[[TransactWrite], None]:
+    """The event as an action in another use case's transaction (finalize's `extra`)."""
+
+    def op(tx: TransactWrite) -> None:
+        tx.save(event_to_item(ev))
+
+    return op
+
+
 def event_from_item(item: EventItem) -> InvoiceEvent:
     return InvoiceEvent(
         id=item.event_id,
@@ -423,22 +433,31 @@ def encode_cursor(key: dict[str, Any] | None) -> str | None:
 
 
 def decode_cursor(
-    cursor: str | None, *, scope: dict[str, str] | None = None, keys: tuple[str, ...] = ()
+    cursor: str | None,
+    *,
+    scope: dict[str, str] | None = None,
+    keys: tuple[str, ...] = (),
+    prefixes: dict[str, str] | None = None,
 ) -> dict[str, Any] | None:
     """The key a cursor carries, checked against the listing it is used with: `scope` are the key
-    attributes that must equal (the partition being listed) and `keys` those that must be there. A
-    cursor from another listing (another customer, status or index) would otherwise reach DynamoDB
-    as an invalid ExclusiveStartKey: a 500 instead of a 422."""
+    attributes that must equal (the partition being listed), `keys` those that must be there, and
+    `prefixes` what some of them must start with (the item kind listed in a shared partition). A
+    cursor from another listing (another customer, status, index or item kind) would otherwise reach
+    DynamoDB as an invalid ExclusiveStartKey: a 500 instead of a 422."""
     key = _decode_cursor(cursor)
     if key is None:
         return None
+    if not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()):
+        raise ValidationFailed("starting_after is not a valid cursor", details={"field": "starting_after"})
     wanted = {**{k: None for k in keys}, **(scope or {})}
-    if set(key) != set(wanted) or any(v is not None and key[k] != {"S": v} for k, v in wanted.items()):
+    if (
+        set(key) != set(wanted)
+        or any(v is not None and key[k]["S"] != v for k, v in wanted.items())
+        or any(not key[k]["S"].startswith(p) for k, p in (prefixes or {}).items() if k in key)
+    ):
         raise ValidationFailed(
             "starting_after belongs to another listing; start again without it", details={"field": "starting_after"}
         )
-    if not all(set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()):
-        raise ValidationFailed("starting_after is not a valid cursor", details={"field": "starting_after"})
     return key
 
 

@@ -64,7 +64,7 @@ from invoicing.store.credit_notes import (
     RefundWrite,
     balance_change_op,
 )
-from invoicing.store.repository import Customer, event_to_item
+from invoicing.store.repository import Customer, event_op
 from invoicing.use_cases.services import Services, new_event
 
 MAX_ATTEMPTS = 6
@@ -380,10 +380,7 @@ def apply_customer_balance(
         },
     )
 
-    def add_event(tx: Any) -> None:
-        tx.save(event_to_item(event))
-
-    return adjusted, [balance_change_op(change), add_event]
+    return adjusted, [balance_change_op(change), event_op(event)]
 
 
 # ---------------------------------------------------------------- documents

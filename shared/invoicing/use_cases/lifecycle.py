@@ -41,7 +41,7 @@ from invoicing.domain.numbering import invoice_number
 from invoicing.errors import ConcurrentModification, Conflict, ValidationFailed
 from invoicing.ids import new_id
 from invoicing.observability import logger, metrics
-from invoicing.store.repository import Customer, NumberTaken, SequenceConflict, event_to_item
+from invoicing.store.repository import Customer, NumberTaken, SequenceConflict, event_op
 from invoicing.use_cases.services import Services, new_event
 
 REISSUE_MAX_LINES = 95
@@ -171,7 +171,7 @@ def _number_and_commit(
         settled = settle_if_nothing_due(finalized)
         if settled is not finalized:
             finalized = settled
-            adjust_ops = [*adjust_ops, _event_op(_nothing_due_event(invoice, finalized, actor))]
+            adjust_ops = [*adjust_ops, event_op(_nothing_due_event(invoice, finalized, actor))]
         extra = [*adjust_ops, *(extra_ops(invoice, finalized) if extra_ops else [])]
         try:
             svc.repo.finalize_invoice(
@@ -211,13 +211,6 @@ def _nothing_due_event(invoice: Invoice, finalized: Invoice, actor: Actor) -> An
         to_status=InvoiceStatus.PAID.value,
         data={"reason": "nothing_due", "total_cents": finalized.total_cents, "currency": invoice.currency},
     )
-
-
-def _event_op(event: Any) -> Any:
-    def op(tx: Any) -> None:
-        tx.save(event_to_item(event))
-
-    return op
 
 
 def _copy_as_draft(invoice: Invoice, now: str) -> Invoice:
