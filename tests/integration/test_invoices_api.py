@@ -341,3 +341,25 @@ class TestBadInput:
     def test_unknown_customer_on_create(self, api):
         status, err, _ = api("POST", "/invoices", {"customer_id": "cus_missing"})
         assert status == 404 and err["error"]["code"] == "customer_not_found"
+
+
+# PynamoDB reads a one-key dict named after a DynamoDB type ({"S": ""}) as an already serialized
+# value; metadata like that was stored as a string and broke every later read (found by the fuzz).
+TYPE_NAMED_KEYS = ["S", "N", "B", "M", "L", "NULL", "BOOL", "SS", "NS", "BS"]
+
+
+@pytest.mark.parametrize("key", TYPE_NAMED_KEYS)
+def test_metadata_keys_named_like_dynamodb_types_are_only_keys(api, customer, key):
+    metadata = {key: "1"}
+    status, body, _ = api("PATCH", f"/customers/{customer['id']}", {"metadata": metadata})
+    assert status == 200 and body["metadata"] == metadata, body
+    status, body, _ = api("PATCH", f"/customers/{customer['id']}", {"name": "Acme AG"})
+    assert status == 200 and body["metadata"] == metadata, body
+
+    draft = create_draft(api, customer, metadata=metadata)
+    assert draft["metadata"] == metadata
+    status, body, _ = api("PATCH", f"/invoices/{draft['id']}", {"metadata": {key: "2"}})
+    assert status == 200 and body["metadata"] == {key: "2"}, body
+    status, body, _ = api("GET", f"/invoices/{draft['id']}")
+    assert status == 200 and body["metadata"] == {key: "2"}, body
+    assert finalize(api, draft["id"])["metadata"] == {key: "2"}

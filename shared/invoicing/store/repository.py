@@ -14,6 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from pynamodb.attributes import MapAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import (
     DeleteError,
@@ -22,6 +23,7 @@ from pynamodb.exceptions import (
     TransactWriteError,
     UpdateError,
 )
+from pynamodb.expressions.operand import Value
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
@@ -131,6 +133,18 @@ def _address_to_map(address: Address) -> dict[str, str]:
 def _address_from_map(raw: Any) -> Address:
     data = _plain(raw) or {}
     return Address(**{k: str(v) for k, v in data.items() if k in Address.__dataclass_fields__})
+
+
+def set_value(attr: Any, value: Any) -> Action:
+    """`attr.set(value)`, with a dict always written as a map.
+
+    PynamoDB's `Value` takes a one-key dict whose key is a DynamoDB type name (`{"S": ""}`,
+    `{"N": "1"}`, `{"M": {...}}`) for a value that is already serialized. Metadata `{"S": ""}` from a
+    client was therefore stored as the string "", and every later read of the item failed to
+    deserialize it (found by the API fuzz). A dict is serialized here, so its keys are only keys."""
+    if isinstance(value, dict):
+        return attr.set(Value({"M": MapAttribute().serialize(value)}))
+    return attr.set(value)
 
 
 def _plain(value: Any) -> Any:
@@ -507,7 +521,7 @@ class Repository:
 
     def update_customer(self, customer_id: str, changes: dict[str, Any], updated_at: str) -> Customer:
         item = CustomerItem(customer_pk(customer_id), "CUSTOMER")
-        actions = [getattr(CustomerItem, k).set(v) for k, v in changes.items()]
+        actions = [set_value(getattr(CustomerItem, k), v) for k, v in changes.items()]
         actions.append(CustomerItem.updated_at.set(updated_at))
         try:
             item.update(actions=actions, condition=TableItem.pk.exists())
@@ -647,7 +661,9 @@ class Repository:
             InvoiceItem.due_date.set(updated.due_date.isoformat())
             if updated.due_date
             else InvoiceItem.due_date.remove(),
-            InvoiceItem.metadata.set(dict(updated.metadata)) if updated.metadata else InvoiceItem.metadata.remove(),
+            set_value(InvoiceItem.metadata, dict(updated.metadata))
+            if updated.metadata
+            else InvoiceItem.metadata.remove(),
             InvoiceItem.subtotal_cents.set(updated.subtotal_cents),
             InvoiceItem.tax_cents.set(updated.tax_cents),
             InvoiceItem.total_cents.set(updated.total_cents),
@@ -767,8 +783,8 @@ class Repository:
             InvoiceItem.amount_paid_cents.set(finalized.amount_paid_cents),
             InvoiceItem.amount_remaining_cents.set(finalized.amount_remaining_cents),
             InvoiceItem.currency.set(finalized.currency),
-            InvoiceItem.customer_snapshot.set(_snapshot_to_map(finalized.customer)),
-            InvoiceItem.line_taxes.set(line_taxes) if line_taxes else InvoiceItem.line_taxes.remove(),
+            set_value(InvoiceItem.customer_snapshot, _snapshot_to_map(finalized.customer)),
+            set_value(InvoiceItem.line_taxes, line_taxes) if line_taxes else InvoiceItem.line_taxes.remove(),
             InvoiceItem.pdf_status.set(finalized.pdf_status or "pending"),
             InvoiceItem.gsi2pk.set(f"STATUS#{status.value}"),
             InvoiceItem.pdf_requested_at.set(finalized.finalized_at),
