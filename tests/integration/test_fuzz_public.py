@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support import payments as support
+from tests.support.hypothesis import EXPLORE
 from tests.support.payments import open_invoice, token_of, without_nonce
 from tests.support.stripe_events import WEBHOOK_SECRET, session_event, sign
 
@@ -39,7 +40,7 @@ EXAMPLES = 1000 if SLOW else 150
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
-    derandomize=not SLOW,
+    derandomize=not (SLOW and EXPLORE),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 

@@ -46,6 +46,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from tests.support.hypothesis import EXPLORE
+
 QUICK = {"examples": 25, "steps": 20}  # make test
 FULL = {"examples": 100, "steps": 40}  # make test-slow (RUN_SLOW=1): about 6 minutes
 SENDER = "billing@seller.test"
@@ -679,4 +681,4 @@ def test_random_operation_sequences_keep_every_invariant(machine_env, capsys):
 
 @pytest.mark.slow
 def test_long_random_operation_sequences_keep_every_invariant(machine_env, capsys):
-    run_machine(capsys, **FULL, derandomize=False)
+    run_machine(capsys, **FULL, derandomize=not EXPLORE)
