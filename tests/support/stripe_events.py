@@ -18,6 +18,21 @@ def sign(payload: str, secret: str = WEBHOOK_SECRET, timestamp: int | None = Non
     return f"t={t},v1={v1}"
 
 
+def event(event_id: str, type_: str, obj: dict[str, object]) -> str:
+    """The envelope Stripe wraps every webhook object in, as JSON."""
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "api_version": "2025-10-29.clover",
+            "created": int(time.time()),
+            "livemode": False,
+            "type": type_,
+            "data": {"object": obj},
+        }
+    )
+
+
 def session_event(
     *,
     invoice_id: str,
@@ -30,29 +45,21 @@ def session_event(
     payment_status: str = "paid",
 ) -> str:
     metadata = {"invoice_id": invoice_id, **({"link_id": link_id} if link_id else {})}
-    return json.dumps(
+    return event(
+        event_id,
+        type_,
         {
-            "id": event_id,
-            "object": "event",
-            "api_version": "2025-10-29.clover",
-            "created": int(time.time()),
-            "livemode": False,
-            "type": type_,
-            "data": {
-                "object": {
-                    "id": session_id,
-                    "object": "checkout.session",
-                    "amount_total": amount,
-                    "currency": currency,
-                    "client_reference_id": invoice_id,
-                    "metadata": metadata,
-                    "mode": "payment",
-                    "payment_intent": "pi_3Fake",
-                    "payment_status": payment_status,
-                    "status": "complete",
-                }
-            },
-        }
+            "id": session_id,
+            "object": "checkout.session",
+            "amount_total": amount,
+            "currency": currency,
+            "client_reference_id": invoice_id,
+            "metadata": metadata,
+            "mode": "payment",
+            "payment_intent": "pi_3Fake",
+            "payment_status": payment_status,
+            "status": "complete",
+        },
     )
 
 
@@ -93,14 +100,4 @@ def refund_event(
             obj.pop(key, None)
         else:
             obj[key] = value
-    return json.dumps(
-        {
-            "id": event_id,
-            "object": "event",
-            "api_version": "2025-10-29.clover",
-            "created": int(time.time()),
-            "livemode": False,
-            "type": type_,
-            "data": {"object": obj},
-        }
-    )
+    return event(event_id, type_, obj)
