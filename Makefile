@@ -1,7 +1,10 @@
 # Two commands do all set-up: `make dev` runs the whole stack locally, `make test` runs every check.
 # Everything is installed from this repo's own files into ignored folders (.venv, .tools, .cache).
 SHELL := /bin/bash
-PYTHON ?= python3
+# The Lambda runtime's Python (3.12) when the machine has it (pyenv's versions folder, or on PATH),
+# else the newest python3 >= 3.11; CI requires 3.12 (.ci/run sets REQUIRE_PY312).
+PY312 := $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12.*/bin/python3.12) $(shell command -v python3.12 2>/dev/null))
+PYTHON ?= $(if $(PY312),$(PY312),python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 SAM := .tools/sam/bin/sam
