@@ -420,7 +420,9 @@ class ApiGateway:
                 "userArn": None,
                 "clientCert": None,
             },
-            "path": f"/{api.stage}{path}",
+            # the path as the client requested it: on execute-api that starts with the stage, here (no
+            # stage in the local URL) it is the path itself, as on a custom domain without a base path
+            "path": path,
             "protocol": "HTTP/1.1",
             "requestId": request_id,
             "requestTime": stamp.strftime("%d/%b/%Y:%H:%M:%S +0000"),

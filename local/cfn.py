@@ -312,6 +312,9 @@ class Template:
                 reg.set(logical_id, api_id, RootResourceId=api_id[:6], ApiEndpoint=f"http://{api_id}.local")
             elif rtype in ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion"):
                 reg.set(logical_id, self.arn("lambda", f"layer:{logical_id}:1"))
+            elif rtype == "AWS::SSM::Parameter":
+                name = self._static_prop(resource, "Name") or self.default_name(logical_id, 1011)
+                reg.set(logical_id, name, Type=str(self._static_prop(resource, "Type") or "String"))
             elif rtype == "AWS::IAM::Role":
                 reg.set(logical_id, logical_id, Arn=self.arn("iam", f"role/{logical_id}", region=False))
             else:

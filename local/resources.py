@@ -1,7 +1,8 @@
 """Create the template's data resources in the embedded AWS, and optionally dump/restore their data.
 
 Supported: ``AWS::DynamoDB::Table`` (keys, GSIs, LSIs, TTL, streams), ``AWS::S3::Bucket``,
-``AWS::SQS::Queue`` (redrive policy, visibility timeout, FIFO ...), ``AWS::SNS::Topic``. Everything else
+``AWS::SQS::Queue`` (redrive policy, visibility timeout, FIFO ...), ``AWS::SNS::Topic``, and
+``AWS::SSM::Parameter`` once the local API's URL is known (``create_parameters``). Everything else
 (IAM, log groups, alarms, bucket policies ...) has no local effect.
 """
 
@@ -12,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +170,16 @@ class ResourceManager:
         arn = sns.create_topic(Name=name, Attributes=attributes)["TopicArn"]
         self.template.registry.set(logical_id, arn, TopicArn=arn, TopicName=name)
         self.created[logical_id] = {"type": "topic", "name": name, "arn": arn}
+
+    def create_parameters(self, rewrite: Callable[[str], str] = lambda value: value) -> None:
+        """The template's SSM parameters; ``rewrite`` points a value's execute-api URLs at the local API."""
+        ssm = self.aws.client("ssm")
+        for logical_id in self.template.of_type("AWS::SSM::Parameter"):
+            props = self.template.resolved_properties(logical_id)
+            name = self.template.registry.refs[logical_id]
+            value = rewrite(str(props.get("Value", "")))
+            ssm.put_parameter(Name=name, Value=value, Type=str(props.get("Type", "String")), Overwrite=True)
+            self.created[logical_id] = {"type": "parameter", "name": name, "value": value}
 
     # ---------------------------------------------------------------- lookups
     def queue_url_for_arn(self, arn: str) -> str | None:

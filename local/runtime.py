@@ -105,6 +105,7 @@ class LocalRuntime:
 
             self.http = LocalHttpServer(self, opts.host, opts.port)
             self.api_url = f"http://{opts.host}:{self.http.port}"
+        self.resources.create_parameters(lambda value: point_api_urls_at(self.tpl, value, self.api_url))
 
         self._build_functions()
         self._apply_function_environment()

@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from invoicing.adapters.public_url import request_base_url
 from invoicing.http.content_type import check_json_body
 from invoicing.http.errors import register_error_handlers
 from invoicing.http.idempotency import idempotency_middleware
@@ -51,4 +52,5 @@ def handle_api_request(event: dict[str, Any], context: LambdaContext) -> dict[st
     refused = check_json_body(event)  # before the resolver: its validation reads the body by type
     if refused is not None:
         return refused
-    return app.resolve(event, context)
+    with request_base_url(event):  # payment links point where the caller reached the API
+        return app.resolve(event, context)

@@ -34,6 +34,7 @@ from pay_pages import (
 )
 
 from invoicing.adapters.payments import WebhookSignatureInvalid
+from invoicing.adapters.public_url import request_base_url
 from invoicing.errors import ConcurrentModification, ServiceUnavailable
 from invoicing.observability import logger, metrics, tracer
 from invoicing.use_cases import payments as uc
@@ -181,4 +182,5 @@ def handle_unexpected(exc: Exception) -> Response[str]:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handle_pay_request(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    with request_base_url(event):  # Stripe's return URLs point where the payer came from
+        return app.resolve(event, context)

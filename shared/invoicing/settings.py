@@ -15,7 +15,9 @@ class Settings(BaseModel):
     bucket_name: str = "invoices-documents"
     render_queue_url: str = ""
     reminder_queue_url: str = ""
-    public_base_url: str = "http://127.0.0.1:3000"
+    # empty: derived per request, else read from public_base_url_param (adapters/public_url.py)
+    public_base_url: str = ""
+    public_base_url_param: str = ""
     region: str = "us-east-1"
     seller_name: str = "Example Billing Ltd"
     seller_address: str = ""

@@ -202,7 +202,7 @@ def test_proxy_event_shape(gateway: ApiGateway, fns: FakeFunctions) -> None:
     assert ctx["apiId"] == "abc123"
     assert ctx["stage"] == "local"
     assert ctx["resourcePath"] == "/invoices/{invoice_id}"
-    assert ctx["path"] == "/local/invoices/inv 1"
+    assert ctx["path"] == "/invoices/inv 1"  # as requested: the local URL has no stage prefix
     assert ctx["httpMethod"] == "GET"
     assert ctx["identity"]["sourceIp"] == "10.1.2.3"
     assert ctx["identity"]["userAgent"] == "t"

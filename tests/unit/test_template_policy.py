@@ -7,6 +7,7 @@ function needs (EXPECTED_ACCESS below): an extra permission fails, and so does a
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -69,12 +70,13 @@ EXPECTED_ACCESS: dict[str, set[tuple[str, str]]] = {
     | _grant("dynamodb:BatchGetItem dynamodb:GetItem dynamodb:UpdateItem", T)
     | _grant("sqs:SendMessage", "ReminderQueue"),
     # the reminder worker: ledger claim/sent transactions (ConditionCheck on the invoice), events,
-    # payment links, dunning's transition; pre-signed PDF links in mails; SES
+    # payment links, dunning's transition; pre-signed PDF links in mails; SES; the pay links' base URL
     "ReminderWorkerFunction": _grant(
         "dynamodb:GetItem dynamodb:Query dynamodb:PutItem dynamodb:UpdateItem dynamodb:ConditionCheckItem", T
     )
     | _grant("s3:GetObject", "DocumentsBucket/invoices/*")
-    | _grant("ses:SendEmail", SES),
+    | _grant("ses:SendEmail", SES)
+    | _grant("ssm:GetParameter", "PublicBaseUrlParameter"),
 }
 # granted only when a condition of the template holds: {function: {(parameter overrides): extra pairs}}
 CONDITIONAL_ACCESS: dict[str, dict[tuple[tuple[str, str], ...], set[tuple[str, str]]]] = {
@@ -106,6 +108,11 @@ def _as_list(value: Any) -> list[Any]:
 
 def _symbolic(tpl: Template, resource: str) -> str:
     """A resolved ARN back to `LogicalId[/rest]` (or the parameter-named form for SES and SSM)."""
+    for lid in tpl.of_type("AWS::SSM::Parameter"):
+        if resource == tpl.resolve(
+            {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"}
+        ) + tpl.resolve({"Ref": lid}):
+            return lid
     for lid in tpl.of_type("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket"):
         arn = tpl.resolve({"Fn::GetAtt": [lid, "Arn"]})
         if resource == arn or resource.startswith(f"{arn}/"):
@@ -266,7 +273,79 @@ def _dlqs(tpl: Template) -> set[str]:
         redrive = (tpl.resources[lid].get("Properties") or {}).get("RedrivePolicy")
         if redrive:
             out |= tpl.references(redrive["deadLetterTargetArn"])
+    for function in functions(tpl):
+        props = tpl.resources[function].get("Properties") or {}
+        on_failure = ((props.get("EventInvokeConfig") or {}).get("DestinationConfig") or {}).get("OnFailure")
+        if on_failure:
+            out |= tpl.references(on_failure["Destination"])
+        for event in (props.get("Events") or {}).values():
+            dead_letters = (event.get("Properties") or {}).get("DeadLetterConfig")
+            if dead_letters:
+                out |= tpl.references(dead_letters["Arn"])
     return out
+
+
+def test_scheduled_functions_keep_what_failed_for_good():
+    # Given every function a schedule invokes (asynchronously: nobody waits for the answer)
+    tpl = template()
+    scheduled = [
+        f
+        for f in functions(tpl)
+        if any(e.get("Type") in ("Schedule", "ScheduleV2") for e in (tpl.properties(f).get("Events") or {}).values())
+    ]
+    assert sorted(scheduled) == ["RepairPdfsFunction", "SendRemindersFunction"]
+    for function in scheduled:
+        props = tpl.properties(function)
+        # Then an invocation that still fails after Lambda's retries lands in a queue ...
+        on_failure = props["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+        assert on_failure["Type"] == "SQS"
+        (queue,) = tpl.references(on_failure["Destination"])
+        # ... and so does an event the schedule could not deliver, and that queue's depth is alarmed
+        for event in props["Events"].values():
+            assert tpl.references(event["Properties"]["DeadLetterConfig"]["Arn"]) == {queue}
+        assert tpl.resolve({"Fn::GetAtt": [queue, "QueueName"]}) in _alarmed(
+            tpl, "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName"
+        )
+
+
+def test_schedule_names_are_unique_per_stack():
+    # SAM names a ScheduleV2 after its logical ids unless told: two stacks in one region would collide
+    tpl = template()
+    for function in functions(tpl):
+        for event in (tpl.properties(function).get("Events") or {}).values():
+            if event.get("Type") == "ScheduleV2":
+                assert "AWS::StackName" in json.dumps(event["Properties"]["Name"])
+
+
+def test_access_log_never_holds_a_pay_token():
+    # pay paths carry a bearer token: only the route template may reach the log, never the real path
+    tpl = template()
+    log_format = tpl.resolve(tpl.properties("Api")["AccessLogSetting"]["Format"])
+    entry = json.loads(log_format)  # JSON lines, one per request
+    assert "$context.resourcePath" in entry.values()
+    for leak in ("$context.path", "$context.requestOverride", "$context.identity.userAgent", "$input"):
+        assert leak not in log_format
+
+
+def test_method_settings_paths_are_encoded_as_api_gateway_wants():
+    # every "/" after the first is "~1": API Gateway rejects the stage otherwise, and no linter checks it
+    tpl = template()
+    for setting in tpl.resolve(tpl.properties("Api")["MethodSettings"]):
+        path = setting["ResourcePath"]
+        assert path == "/*" or (path.startswith("/") and "/" not in path[1:]), path
+
+
+def test_alarm_topic_key_lets_cloudwatch_publish():
+    # alias/aws/sns cannot be used by CloudWatch alarms: their notifications would fail with AccessDenied
+    tpl = template()
+    key = tpl.properties("AlarmTopic")["KmsMasterKeyId"]
+    assert key != "alias/aws/sns"
+    (key_id,) = tpl.references(key)
+    statements = tpl.resolve(tpl.properties(key_id)["KeyPolicy"])["Statement"]
+    assert any(
+        st["Principal"].get("Service") == "cloudwatch.amazonaws.com" and "kms:Decrypt" in st["Action"]
+        for st in statements
+    )
 
 
 def test_every_event_source_queue_has_a_dlq_and_a_visibility_timeout_of_six_times_the_function():

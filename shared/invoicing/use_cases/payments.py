@@ -45,6 +45,7 @@ from invoicing.adapters.payments import (
     RefundNotice,
     build_payment_provider,
 )
+from invoicing.adapters.public_url import public_base_url
 from invoicing.domain.events import Actor
 from invoicing.domain.invoice import Invoice, InvoiceStatus
 from invoicing.domain.payments import (
@@ -196,7 +197,7 @@ def list_payments(svc: Services, invoice_id: str) -> list[Payment]:
 
 # ---------------------------------------------------------------- payment links
 def _pay_url(svc: Services, token: str) -> str:
-    return f"{svc.settings.public_base_url.rstrip('/')}/pay/{token}"
+    return f"{public_base_url(svc.settings.public_base_url, svc.settings.public_base_url_param)}/pay/{token}"
 
 
 def _new_link(svc: Services, invoice: Invoice, actor: Actor) -> IssuedLink:
