@@ -62,7 +62,6 @@ from invoicing.domain.reminders import (
     local_date,
     plan_queries,
 )
-from invoicing.emails import ReminderMail, render_reminder
 from invoicing.errors import ConcurrentModification, Conflict, InvalidTransition, InvoiceNotOpen, NotFound
 from invoicing.ids import new_id
 from invoicing.observability import logger, metrics
@@ -372,6 +371,8 @@ def deliver_reminder(svc: Services, req: ReminderRequest, context: MailContext |
         # which dies with the signing role's session even if its expiry is later, hence "up to"
         pdf_url = svc.documents.presigned_get(context.pdf_s3_key, settings.reminder_pdf_url_ttl_seconds)
         pdf_url_days = max(1, settings.reminder_pdf_url_ttl_seconds // 86400)
+    from invoicing.emails import ReminderMail, render_reminder  # Jinja2 + Babel: not on the API's import path
+
     rendered = render_reminder(
         ReminderMail(
             kind=req.kind,
