@@ -50,8 +50,10 @@ invoke: venv ## invoke one function: make invoke FN=ApiFunction EVENT=events/api
 invoke-schedule: venv ## fire every schedule of the running `make dev` stack now
 	$(PY) -m local.invoke_schedule --port $(PORT)
 
-api-key: venv ## create an API key: make api-key NAME=billing-run [SCOPES=invoices:read,invoices:write] [TABLE=...] [ENDPOINT=...]
-	$(PY) scripts/create_api_key.py --name "$(NAME)" $(if $(SCOPES),--scopes "$(SCOPES)") $(if $(TABLE),--table "$(TABLE)") $(if $(ENDPOINT),--endpoint-url "$(ENDPOINT)")
+api-key: venv ## create an API key: make api-key NAME=billing-run [SCOPES=...] [STACK=... REGION=... PROFILE=... | TABLE=...] [ENDPOINT=...]
+	$(PY) scripts/create_api_key.py --name "$(NAME)" $(if $(SCOPES),--scopes "$(SCOPES)") $(if $(TABLE),--table "$(TABLE)") \
+		$(if $(STACK),--stack "$(STACK)") $(if $(REGION),--region "$(REGION)") $(if $(PROFILE),--profile "$(PROFILE)") \
+		$(if $(ENDPOINT),--endpoint-url "$(ENDPOINT)")
 
 # ---------------------------------------------------------------- checks
 lint: venv ## ruff lint + format check

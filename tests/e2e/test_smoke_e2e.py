@@ -17,8 +17,8 @@ pytestmark = pytest.mark.e2e
 STEPS = ("create-customer", "create-draft", "add-line", "finalize", "pdf", "pay-page", "record-payment", "events")
 
 
-def run_smoke(local_stack, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SMOKE_API_KEY": local_stack.api_key}
+def run_smoke(local_stack, *args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SMOKE_API_KEY": key or local_stack.api_key}
     return subprocess.run(
         [sys.executable, str(REPO_ROOT / "scripts" / "smoke.py"), "--url", local_stack.api_url, *args],
         cwd=REPO_ROOT,
@@ -67,19 +67,42 @@ def test_smoke_data_is_marked_as_such(local_stack):
 
 def test_smoke_script_fails_clearly_on_a_wrong_key(local_stack):
     # Given a key the stack does not know
-    env = {**os.environ, "SMOKE_API_KEY": "inv_not-a-key"}
-
     # When the smoke script runs with it
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "smoke.py"), "--url", local_stack.api_url],
+    result = run_smoke(local_stack, key="inv_not-a-key")
+
+    # Then it exits 1 naming the failed step and the status, without echoing the key
+    assert result.returncode == 1
+    assert "FAIL create-customer: POST /customers answered 401" in result.stdout
+    assert "inv_not-a-key" not in result.stdout + result.stderr
+
+
+def test_a_key_made_by_make_api_key_against_the_local_stack_passes_the_smoke_test(local_stack):
+    # Given a key created the way `make api-key ENDPOINT=... TABLE=...` does, from a shell whose
+    # profile region is not the local stack's
+    env = {**os.environ, "AWS_DEFAULT_REGION": "eu-west-1", "AWS_REGION": "eu-west-1"}
+    env.pop("TABLE_NAME", None)
+    created = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "scripts" / "create_api_key.py"),
+            "--name",
+            "smoke-e2e",
+            "--endpoint-url",
+            local_stack.moto_url,
+            "--table",
+            "local-InvoicesTable",
+        ],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
 
-    # Then it exits 1 naming the failed step and the status, without echoing the key
-    assert result.returncode == 1
-    assert "FAIL create-customer: POST /customers answered 401" in result.stdout
-    assert "inv_not-a-key" not in result.stdout + result.stderr
+    # When the smoke test runs with it
+    result = run_smoke(local_stack, key=key)
+
+    # Then it passes
+    assert result.returncode == 0, result.stdout + result.stderr
