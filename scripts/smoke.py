@@ -33,8 +33,8 @@ import requests
 DEFAULT_TIMEOUT = 90.0
 REQUEST_TIMEOUT = 30.0
 POLL_INTERVAL = 1.0
-# API Gateway and Lambda answer these while cold or throttled; the request is repeated (POSTs with
-# the same Idempotency-Key, so a repeat never does the work twice)
+# API Gateway and Lambda answer these while cold or throttled; the request is repeated (every POST
+# carries an Idempotency-Key, so a repeat never does the work twice)
 TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 RETRIES = 3
 PAY_TOKEN = re.compile(r"(/pay/)([^/?#]+)")
@@ -136,6 +136,7 @@ class Smoke:
                 "metadata": {"smoke_test": "true", "smoke_run": self.run_id},
             },
             expect=(201,),
+            idempotency_key=f"smoke-customer-{self.run_id}",
         )
         if customer.get("metadata", {}).get("smoke_test") != "true":
             raise SmokeFailed("create-customer", f"the customer does not keep its metadata: {customer.get('metadata')}")
@@ -153,6 +154,7 @@ class Smoke:
                 "metadata": {"smoke_test": "true", "smoke_run": self.run_id},
             },
             expect=(201,),
+            idempotency_key=f"smoke-draft-{self.run_id}",
         )
         self.invoice_id, self.status = draft["id"], draft["status"]
         if self.status != "draft":
@@ -166,6 +168,7 @@ class Smoke:
             f"/invoices/{self.invoice_id}/lines",
             {"description": "smoke-test line", "quantity": "1", "unit_amount_cents": 100},
             expect=(201,),
+            idempotency_key=f"smoke-line-{self.invoice_id}",
         )
         if draft["total_cents"] <= 0:
             raise SmokeFailed("add-line", f"expected a positive total, got {draft['total_cents']}")
