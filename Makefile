@@ -16,7 +16,7 @@ export CHROMIUM_CACHE_DIR := $(CURDIR)/.cache/chromium
 export AWS_SAM_CLI_TELEMETRY := 0
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv tools chromium dev test test-fast test-slow lint format typecheck validate build bench api-key invoke invoke-schedule deploy clean
+.PHONY: help venv tools chromium dev test test-fast test-slow lint format typecheck validate build bench smoke api-key invoke invoke-schedule deploy clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -50,8 +50,10 @@ invoke: venv ## invoke one function: make invoke FN=ApiFunction EVENT=events/api
 invoke-schedule: venv ## fire every schedule of the running `make dev` stack now
 	$(PY) -m local.invoke_schedule --port $(PORT)
 
-api-key: venv ## create an API key: make api-key NAME=billing-run [SCOPES=invoices:read,invoices:write] [TABLE=...] [ENDPOINT=...]
-	$(PY) scripts/create_api_key.py --name "$(NAME)" $(if $(SCOPES),--scopes "$(SCOPES)") $(if $(TABLE),--table "$(TABLE)") $(if $(ENDPOINT),--endpoint-url "$(ENDPOINT)")
+api-key: venv ## create an API key: make api-key NAME=billing-run [SCOPES=...] [STACK=... REGION=... PROFILE=... | TABLE=...] [ENDPOINT=...]
+	$(PY) scripts/create_api_key.py --name "$(NAME)" $(if $(SCOPES),--scopes "$(SCOPES)") $(if $(TABLE),--table "$(TABLE)") \
+		$(if $(STACK),--stack "$(STACK)") $(if $(REGION),--region "$(REGION)") $(if $(PROFILE),--profile "$(PROFILE)") \
+		$(if $(ENDPOINT),--endpoint-url "$(ENDPOINT)")
 
 # ---------------------------------------------------------------- checks
 lint: venv ## ruff lint + format check
@@ -89,6 +91,12 @@ bench: venv chromium $(VENV)/.bench-stamp ## benchmarks; QUICK=1 for a short run
 	QUICK=$(QUICK) $(PY) -m bench
 
 # ---------------------------------------------------------------- deploy
+# @: make echoes recipes, and this one carries the API key. The key reaches the script through the
+# environment, never its command line (other users can read that in ps).
+smoke: venv ## post-deploy smoke test: make smoke URL=<ApiUrl output> KEY=<api key> [TIMEOUT=90]
+	@test -n "$(URL)" || { echo "usage: make smoke URL=<ApiUrl output> KEY=<api key> [TIMEOUT=90]" >&2; exit 2; }
+	@$(if $(KEY),SMOKE_API_KEY='$(KEY)') $(PY) scripts/smoke.py --url '$(URL)' $(if $(TIMEOUT),--timeout '$(TIMEOUT)')
+
 deploy: build ## sam deploy --guided
 	$(SAM) deploy --guided
 
