@@ -22,8 +22,15 @@ help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 # ---------------------------------------------------------------- bootstrap
-$(VENV)/.stamp: layers/deps/requirements.txt requirements-renderer.txt requirements-dev.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+PYVERSION = import sys; print("%d.%d" % sys.version_info[:2])
+VENV_PY := $(shell $(PY) -c '$(PYVERSION)' 2>/dev/null)
+WANT_PY := $(shell $(PYTHON) -c '$(PYVERSION)' 2>/dev/null)
+.PHONY: FORCE
+FORCE:
+
+# made anew when .venv runs another Python than the one chosen above (e.g. a 3.11 venv from before)
+$(VENV)/.stamp: layers/deps/requirements.txt requirements-renderer.txt requirements-dev.txt $(if $(filter $(WANT_PY),$(VENV_PY)),,FORCE)
+	test "$(VENV_PY)" = "$(WANT_PY)" || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
