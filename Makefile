@@ -42,12 +42,13 @@ $(DEPLOY_TOOLS)/.stamp: requirements-deploy.txt
 	$(DEPLOY_TOOLS)/bin/pip install -q --disable-pip-version-check -r requirements-deploy.txt
 	touch $@
 
-# boto3 as the Lambda python3.12 runtime ships it (outside the layers), at the pin .venv tests with
+# boto3 as the Lambda python3.12 runtime ships it (outside the layers), at the pin .venv tests with;
+# installed by the clean deploy-check venv's pip, whose resolver then sees no unrelated pins
 LAMBDA_BOTO3 := .cache/lambda-runtime/boto3
 BOTO3_PIN := $(shell sed -n 's/^boto3==//p' requirements-dev.txt)
-$(LAMBDA_BOTO3)/.stamp-$(BOTO3_PIN): requirements-dev.txt | $(VENV)/.stamp
+$(LAMBDA_BOTO3)/.stamp-$(BOTO3_PIN): requirements-dev.txt $(DEPLOY_TOOLS)/.stamp
 	rm -rf $(LAMBDA_BOTO3)
-	$(PY) -m pip install -q --disable-pip-version-check --target $(LAMBDA_BOTO3) boto3==$(BOTO3_PIN)
+	$(DEPLOY_TOOLS)/bin/pip install -q --disable-pip-version-check --target $(LAMBDA_BOTO3) boto3==$(BOTO3_PIN)
 	touch $@
 
 deploy-tools: $(DEPLOY_TOOLS)/.stamp $(LAMBDA_BOTO3)/.stamp-$(BOTO3_PIN) ## install cloudformation-validate and the runtime's boto3
