@@ -39,6 +39,10 @@ def _run_json(cmd: list[str]) -> tuple[int, Any, str]:
     return done.returncode, None, (done.stderr or done.stdout).strip()
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def translate(report: Report, sam_python: str, template: Path, out: Path) -> dict[str, Any] | None:
     if not Path(sam_python).is_file():
         report.line("translate", False, f"no {sam_python} (run `make tools`)")
@@ -55,7 +59,7 @@ def translate(report: Report, sam_python: str, template: Path, out: Path) -> dic
     report.line(
         "translate",
         True,
-        f"{result['resources']} cloudformation resources -> {out.relative_to(REPO)} "
+        f"{result['resources']} cloudformation resources -> {_shown(out)} "
         f"({result['placeholders']} code uris as s3 placeholders, {result['policy_loader_calls']} managed-policy look-ups)",
     )
     return json.loads(out.read_text())
