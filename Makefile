@@ -16,7 +16,7 @@ export CHROMIUM_CACHE_DIR := $(CURDIR)/.cache/chromium
 export AWS_SAM_CLI_TELEMETRY := 0
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv tools chromium dev test test-fast test-slow lint format typecheck validate build bench smoke api-key invoke invoke-schedule deploy clean
+.PHONY: help venv tools deploy-tools chromium dev test test-fast test-slow lint format typecheck validate build deploy-check bench smoke api-key invoke invoke-schedule deploy clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -41,6 +41,24 @@ $(SAM):
 	.tools/sam/bin/pip install -q --disable-pip-version-check aws-sam-cli==1.170.0
 
 tools: $(SAM) ## install the SAM CLI into .tools/sam (its own venv: its pins clash with moto's)
+
+# AWS's offline CloudFormation validator, in its own venv so it can never move a pin of .venv
+DEPLOY_TOOLS := .tools/deploy-check
+$(DEPLOY_TOOLS)/.stamp: requirements-deploy.txt
+	test -x $(DEPLOY_TOOLS)/bin/python || $(PYTHON) -m venv $(DEPLOY_TOOLS)
+	$(DEPLOY_TOOLS)/bin/pip install -q --disable-pip-version-check -r requirements-deploy.txt
+	touch $@
+
+# boto3 as the Lambda python3.12 runtime ships it (outside the layers), at the pin .venv tests with;
+# installed by the clean deploy-check venv's pip, whose resolver then sees no unrelated pins
+LAMBDA_BOTO3 := .cache/lambda-runtime/boto3
+BOTO3_PIN := $(shell sed -n 's/^boto3==//p' requirements-dev.txt)
+$(LAMBDA_BOTO3)/.stamp-$(BOTO3_PIN): requirements-dev.txt $(DEPLOY_TOOLS)/.stamp
+	rm -rf $(LAMBDA_BOTO3)
+	$(DEPLOY_TOOLS)/bin/pip install -q --disable-pip-version-check --target $(LAMBDA_BOTO3) boto3==$(BOTO3_PIN)
+	touch $@
+
+deploy-tools: $(DEPLOY_TOOLS)/.stamp $(LAMBDA_BOTO3)/.stamp-$(BOTO3_PIN) ## install cloudformation-validate and the runtime's boto3
 
 $(CHROMIUM_DIR)/chromium: scripts/prepare_chromium.py shared/invoicing/adapters/chromium.py | $(VENV)/.stamp
 	$(PY) scripts/prepare_chromium.py --version $(CHROMIUM_VERSION) --dest $(CHROMIUM_DIR)
@@ -77,10 +95,18 @@ typecheck: venv ## mypy on shared/
 validate: tools ## sam validate --lint (cfn-lint)
 	$(SAM) validate --lint --region us-east-1
 
-build: tools ## sam build (offline; makefile builds for layers)
+build: tools ## sam build (offline; makefile builds for layers), then .pyc for python3.12 in every function
 	$(SAM) build --parallel
+	@test -n "$(PY312)" || { echo "no python3.12 on this machine: the functions ship without .pyc"; exit 0; }; \
+	for fn in .aws-sam/build/*Function; do \
+		$(PY312) -m compileall -q -j 0 --invalidation-mode unchecked-hash "$$fn" || exit 1; \
+	done
 
-test: venv tools chromium lint typecheck validate build ## lint, types, sam validate, sam build, every test (the README's test command)
+deploy-check: venv tools deploy-tools build ## prove offline what `sam deploy` needs: translate, lint, cycles, imports, sizes (docs/deploy-check.md)
+	PY312="$(PY312)" SAM_PYTHON=.tools/sam/bin/python CFN_VALIDATE_PYTHON=$(DEPLOY_TOOLS)/bin/python \
+		LAMBDA_BOTO3=$(LAMBDA_BOTO3) $(PY) -m scripts.deploy_check
+
+test: venv tools chromium lint typecheck validate build deploy-check ## lint, types, sam validate, sam build, every test (the README's test command)
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-fast: venv ## unit + integration only, no build

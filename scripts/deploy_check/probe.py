@@ -1,0 +1,66 @@
+"""Runs inside a Lambda-like layout under CPython 3.12: `python3.12 -I -S -B probe.py ...`.
+
+-I ignores PYTHON* variables and the user's site, -S skips the interpreter's own site-packages (Lambda's
+/var/lang has none we rely on), -B writes no .pyc into the read-only task and layer folders. sys.path
+is set here exactly as the Lambda python3.12 runtime sets it, then the stdlib:
+
+    probe.py import <task> <opt> <runtime_dir> <module> <handler> [--render OUT.pdf]
+    probe.py baseline <runtime_dir>
+
+Prints one JSON line: the import time of the handler's module (or of boto3 from the runtime folder),
+wall clock and this process's CPU time (user + system; the figure that stays put on a busy machine).
+Imports nothing from this repo; the layout is all it sees.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+
+
+def _set_path(*entries: str) -> None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    stdlib = [entry for entry in sys.path if entry != here and "site-packages" not in entry]
+    sys.path[:] = [*entries, *stdlib]
+
+
+def main(argv: list[str]) -> int:
+    if argv[1] == "baseline":
+        _set_path(argv[2])
+        started, cpu = time.perf_counter(), time.process_time()
+        import boto3
+
+        timing = {"import_s": time.perf_counter() - started, "import_cpu_s": time.process_time() - cpu}
+        print(json.dumps({**timing, "boto3": boto3.__version__, "python": sys.version.split()[0]}))
+        return 0
+    task, opt, runtime_dir, module_name, handler_name = argv[2:7]
+    _set_path(task, f"{opt}/python", f"{opt}/python/lib/python3.12/site-packages", runtime_dir)
+    started, cpu = time.perf_counter(), time.process_time()
+    module = importlib.import_module(module_name)
+    timing = {"import_s": time.perf_counter() - started, "import_cpu_s": time.process_time() - cpu}
+    handler = getattr(module, handler_name)
+    if not callable(handler):
+        raise TypeError(f"{module_name}.{handler_name} is not callable")
+    result: dict[str, object] = {**timing, "module_file": module.__file__}
+    if "--render" in argv:
+        out = argv[argv.index("--render") + 1]
+        from invoicing.adapters.chromium import render_pdf
+
+        started = time.perf_counter()
+        pdf = render_pdf(
+            "<!doctype html><html><body style=\"font-family:'Open Sans'\"><h1>Invoice INV-0001</h1>"
+            "<p>deploy-check: rendered by the ChromiumLayer inside the Lambda layout.</p></body></html>",
+            footer_text="INV-0001",
+        )
+        with open(out, "wb") as handle:
+            handle.write(pdf)
+        result.update(render_s=time.perf_counter() - started, pdf_bytes=len(pdf), pdf_head=pdf[:5].decode("latin-1"))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
