@@ -107,7 +107,7 @@ deploy-check: venv tools deploy-tools build ## prove offline what `sam deploy` n
 		LAMBDA_BOTO3=$(LAMBDA_BOTO3) $(PY) -m scripts.deploy_check
 
 test: venv tools chromium lint typecheck validate build deploy-check ## lint, types, sam validate, sam build, every test (the README's test command)
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:cacheprovider -n auto $(PYTEST_ARGS)
 
 test-fast: venv ## unit + integration only, no build
 	$(PY) -m pytest -q tests/unit tests/integration $(PYTEST_ARGS)
