@@ -633,8 +633,8 @@ class LocalRuntime:
             (
                 f"  DynamoDB     {self.dynamodb_url}  (DynamoDB Local; AWS_ENDPOINT_URL_DYNAMODB)"
                 if self.dynamodb_local is not None
-                else "  DynamoDB     moto, above, one request at a time"
-                + (" (DynamoDB Local unavailable: see the warning above)" if self.options.dynamodb != "moto" else "")
+                else "  DynamoDB     moto (Local AWS), one request at a time"
+                + (" (the fallback: see the warning above)" if self.options.dynamodb != "moto" else "")
             ),
             f"  Resources    {self.api_url}/_local/resources",
         ]
