@@ -10,7 +10,8 @@ Baseline in the same run: a route that does not exist, answered by the gateway e
 (404, no authorizer, no function): the HTTP floor of the local runtime.
 
 Growth: after the fixed cases, drafts are created until the table holds GROWTH invoices (10,000; QUICK
-1,000; env BENCH_LOCAL_INVOICES), then FINALIZE of them are finalized (1,000; QUICK 100). Both rows
+1,000; env BENCH_LOCAL_INVOICES), then FINALIZE of them are finalized (1,000; QUICK 100; env
+BENCH_LOCAL_FINALIZE). Both rows
 compare the p50 of the first 10% of their requests with the last 10% (flat: at most 1.5x).
 """
 
@@ -85,7 +86,7 @@ def run(report: Report, quick: bool) -> None:
 
     total = 100 if quick else 300
     growth = int(os.environ.get("BENCH_LOCAL_INVOICES") or (GROWTH_QUICK if quick else GROWTH))
-    finalizations = min(growth, FINALIZE_QUICK if quick else FINALIZE)
+    finalizations = min(growth, int(os.environ.get("BENCH_LOCAL_FINALIZE") or (FINALIZE_QUICK if quick else FINALIZE)))
     try:
         # no SQS pollers: the PDF jobs finalize enqueues wait in the queue, so the figures are the API's
         stack = start_local_stack(
