@@ -7,7 +7,12 @@ downloaded at run time.
 
 The runtime owns the Java process: it starts in :meth:`DynamoDBLocal.start`, stops in
 :meth:`DynamoDBLocal.stop`, at interpreter exit, and, on Linux, dies with the process that started
-it (``PR_SET_PDEATHSIG``), so a crashed or killed runtime leaves no orphan ``java`` behind.
+it (``PR_SET_PDEATHSIG``), so a crashed or killed runtime leaves no orphan ``java`` behind. Linux sends
+that signal when the *thread* that started the process ends: start the runtime from a thread that
+lives as long as it (``python -m local`` and the tests use the main thread).
+
+DynamoDB Local listens on every interface (it has no bind option), on a free port; clients use
+127.0.0.1.
 """
 
 from __future__ import annotations
