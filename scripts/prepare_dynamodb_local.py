@@ -115,12 +115,6 @@ def main(argv: list[str] | None = None) -> int:
     tarball = fetch_tarball(args.version, args.cache_dir.resolve())
     jar = unpack(tarball, args.dest.resolve(), KNOWN_JARS.get(args.version))
     print(f"prepare_dynamodb_local: {jar} ready", file=sys.stderr)
-    if shutil.which("java") is None:
-        print(
-            "prepare_dynamodb_local: java is not installed, so `make dev` will serve DynamoDB from moto "
-            "(apt-get install default-jre-headless for DynamoDB Local)",
-            file=sys.stderr,
-        )
     print(f"prepare_dynamodb_local: done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return 0
 
