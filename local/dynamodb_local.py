@@ -33,6 +33,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: version of the npm package `amplify-dynamodb-simulator` that carries DynamoDB Local 1.25.1 (the Makefile's
@@ -89,7 +90,8 @@ class DynamoDBLocal:
         self.port = 0
         self.db_path: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
-        self._log: tempfile._TemporaryFileWrapper[bytes] | None = None
+        self._log: BinaryIO | None = None
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- availability
@@ -131,14 +133,19 @@ class DynamoDBLocal:
             str(self.directory / JAR),
             *storage,
             "-sharedDb",  # one database whatever the credentials and region of a client
-            "-disableTelemetry",  # it sends usage data to AWS otherwise
+            "-disableTelemetry",  # it would send usage data to AWS (see DDB_LOCAL_TELEMETRY below)
             "-port",
             str(self.port),
         ]
-        self._log = tempfile.NamedTemporaryFile(prefix="dynamodb-local-", suffix=".log")  # noqa: SIM115
+        # its working folder (and its output): temporary, so the shared cache folder stays read-only
+        self._workdir = tempfile.TemporaryDirectory(prefix="dynamodb-local-")
+        self._log = open(Path(self._workdir.name) / "output.log", "wb")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             command,
-            cwd=str(self.directory),
+            # -disableTelemetry alone still sets telemetry up (an installation id written to the working
+            # folder, a Pinpoint client); DDB_LOCAL_TELEMETRY=0 skips all of it
+            env={**os.environ, "DDB_LOCAL_TELEMETRY": "0"},
+            cwd=self._workdir.name,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -193,6 +200,9 @@ class DynamoDBLocal:
                 with contextlib.suppress(OSError):
                     self._log.close()
                 self._log = None
+            if self._workdir is not None:
+                self._workdir.cleanup()
+                self._workdir = None
         atexit.unregister(self.stop)
 
     def output(self) -> str:
@@ -200,6 +210,7 @@ class DynamoDBLocal:
         if self._log is None:
             return ""
         try:
+            self._log.flush()
             return Path(self._log.name).read_text(encoding="utf-8", errors="replace")
         except OSError:
             return ""

@@ -5,6 +5,7 @@ the runtime."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import boto3
 import pytest
 import requests
 
-from local.dynamodb_local import DynamoDBLocal, default_dir
+from local.dynamodb_local import DynamoDBLocal, DynamoDBLocalUnavailable, default_dir
 from local.testing import LocalStack, start_local_stack
 
 from .conftest import FIXTURE_TEMPLATE
@@ -95,6 +96,8 @@ def test_tables_with_gsi_ttl_and_stream_are_created_in_dynamodb_local(fixture_st
     assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
     assert _tables_in_moto(fixture_stack) == []
+    # and with telemetry off, it wrote no installation id next to the jar (its working folder is temporary)
+    assert not (default_dir() / "dynamodb-local-metadata.json").exists()
 
 
 @needs_dynamodb_local
@@ -167,6 +170,19 @@ def test_unavailable_reason_names_what_is_missing(tmp_path: Path) -> None:
     assert default_dir().name == "2.9.30" or os.environ.get("DYNAMODB_LOCAL_DIR")
 
 
+@pytest.mark.skipif(not shutil.which("java"), reason="needs java")
+def test_an_engine_that_dies_at_start_says_why(tmp_path: Path) -> None:
+    # Given a jar java cannot run
+    (tmp_path / "DynamoDBLocal.jar").write_bytes(b"not a jar")
+    engine = DynamoDBLocal(tmp_path)
+    # When it is started
+    with pytest.raises(DynamoDBLocalUnavailable) as failed:
+        engine.start(timeout=WAIT)
+    # Then the error carries java's own last line, and nothing is left running
+    assert "exited with code" in str(failed.value) and "jarfile" in str(failed.value).lower()
+    assert engine.process is not None and engine.process.poll() is not None
+
+
 # -------------------------------------------------------------------------------------- no orphans
 @needs_dynamodb_local
 def test_stopping_the_runtime_stops_java(started: list[LocalStack]) -> None:
@@ -186,11 +202,13 @@ def test_a_killed_runtime_leaves_no_orphan_java(started: list[LocalStack]) -> No
     stack = _start(started)
     pid = stack.dynamodb_pid
     assert pid is not None and not _gone(pid)
+    workdir = os.readlink(f"/proc/{pid}/cwd")  # its temporary folder, which nobody will clean up now
     # When the runtime dies without running any clean-up (SIGKILL, an OOM kill)
     os.kill(stack.pid, signal.SIGKILL)
     stack.process.wait(WAIT)
     # Then the kernel kills its java too (PR_SET_PDEATHSIG)
     assert _eventually_gone(pid)
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 @needs_dynamodb_local
