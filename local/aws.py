@@ -1,5 +1,9 @@
 """The embedded AWS: moto's threaded server on loopback, with every request serialized.
 
+DynamoDB is served by DynamoDB Local (dynamodb_local.py) when the runtime runs it: then
+``dynamodb_url`` points boto3 there (``AWS_ENDPOINT_URL_DYNAMODB``), and no DynamoDB request reaches
+moto or its lock. Without it (no Java), moto serves DynamoDB too, serialized like everything else.
+
 moto checks a DynamoDB condition and then writes without a lock, so two concurrent conditional
 writes to one item can both succeed under a threaded server. One lock around the dispatch of every
 request restores DynamoDB's per-item atomicity locally (and makes the whole local AWS linearizable).
@@ -244,6 +248,8 @@ class EmbeddedAWS:
         self.region = region
         self.account_id = account_id
         self.app: SerializedMotoApp | None = None
+        #: DynamoDB Local's endpoint when it serves DynamoDB (set by the runtime), else None: moto serves it
+        self.dynamodb_url: str | None = None
         self._server: ThreadedMotoServer | None = None
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
@@ -287,8 +293,14 @@ class EmbeddedAWS:
 
     def environment(self) -> dict[str, str]:
         """The variables that make botocore (boto3, PynamoDB, Powertools) use this local AWS."""
+        dynamodb = (
+            {"AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url, "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": self.dynamodb_url}
+            if self.dynamodb_url
+            else {}
+        )
         return {
             "AWS_ENDPOINT_URL": self.url,
+            **dynamodb,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": self.region,
@@ -306,6 +318,11 @@ class EmbeddedAWS:
                 del environ[name]
         environ.update(self.environment())
 
+    def endpoint_for(self, service: str) -> str:
+        if self.dynamodb_url and service in ("dynamodb", "dynamodbstreams"):
+            return self.dynamodb_url
+        return self.url
+
     def client(self, service: str) -> Any:
         """A boto3 client bound explicitly to this local AWS (independent of the process env)."""
         with self._clients_lock:
@@ -315,7 +332,7 @@ class EmbeddedAWS:
 
                 self._clients[service] = boto3.session.Session().client(
                     service,
-                    endpoint_url=self.url,
+                    endpoint_url=self.endpoint_for(service),
                     region_name=self.region,
                     aws_access_key_id="testing",
                     aws_secret_access_key="testing",

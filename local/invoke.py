@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             enforce_timeouts=not args.no_timeouts,
             persist_dir=Path(args.persist) if args.persist else None,
             only_functions=[args.function],
+            dynamodb=args.dynamodb or "auto",
         )
     )
     # like `sam local invoke`: the function's own output goes to stderr, only the result to stdout

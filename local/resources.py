@@ -4,6 +4,11 @@ Supported: ``AWS::DynamoDB::Table`` (keys, GSIs, LSIs, TTL, streams), ``AWS::S3:
 ``AWS::SQS::Queue`` (redrive policy, visibility timeout, FIFO ...), ``AWS::SNS::Topic``, and
 ``AWS::SSM::Parameter`` once the local API's URL is known (``create_parameters``). Everything else
 (IAM, log groups, alarms, bucket policies ...) has no local effect.
+
+Tables are created wherever ``aws.client("dynamodb")`` points: DynamoDB Local or moto. When DynamoDB
+Local keeps its own database file (``--persist DIR``: ``DIR/dynamodb``), its tables and items outlive
+the runtime, so ``tables_in_engine`` makes dump/restore leave tables alone, and a table that already
+exists is kept as long as its keys and indexes are still the template's.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from .aws import EmbeddedAWS
 from .cfn import Template, TemplateError
 
 log = logging.getLogger("local")
+
+#: the folder of a persist directory that holds DynamoDB Local's database (-dbPath)
+ENGINE_DIR = "dynamodb"
 
 CREATABLE = ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::SNS::Topic")
 
@@ -80,9 +88,11 @@ def dynamodb_create_params(props: dict[str, Any], name: str) -> dict[str, Any]:
 class ResourceManager:
     """Creates every supported resource of a template and records its physical ids in the registry."""
 
-    def __init__(self, template: Template, aws: EmbeddedAWS) -> None:
+    def __init__(self, template: Template, aws: EmbeddedAWS, *, tables_in_engine: bool = False) -> None:
         self.template = template
         self.aws = aws
+        #: the DynamoDB engine persists tables itself (DynamoDB Local's -dbPath): no dump/restore of items
+        self.tables_in_engine = tables_in_engine
         self.created: dict[str, dict[str, Any]] = {}
 
     def create_all(self) -> None:
@@ -108,18 +118,39 @@ class ResourceManager:
     def _table(self, logical_id: str, props: dict[str, Any]) -> None:
         ddb = self.aws.client("dynamodb")
         name = self.template.registry.refs[logical_id]
-        table = ddb.create_table(**dynamodb_create_params(props, name))["TableDescription"]
+        params = dynamodb_create_params(props, name)
+        table = self._existing_table(name, params)
+        if table is None:
+            table = ddb.create_table(**params)["TableDescription"]
         ttl = props.get("TimeToLiveSpecification")
         if ttl and _str(ttl.get("Enabled")).lower() == "true":
-            ddb.update_time_to_live(
-                TableName=name,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
-            )
+            current = ddb.describe_time_to_live(TableName=name).get("TimeToLiveDescription") or {}
+            if current.get("TimeToLiveStatus") != "ENABLED" or current.get("AttributeName") != ttl["AttributeName"]:
+                ddb.update_time_to_live(
+                    TableName=name,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+                )
         attrs = {"Arn": table["TableArn"]}
         if table.get("LatestStreamArn"):
             attrs["StreamArn"] = table["LatestStreamArn"]
         self.template.registry.set(logical_id, name, **attrs)
         self.created[logical_id] = {"type": "table", "name": name, **attrs}
+
+    def _existing_table(self, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        """A table kept by a persistent engine: reused when its keys and indexes are the template's,
+        else dropped (with a warning) so that it is created anew."""
+        if not self.tables_in_engine:
+            return None
+        ddb = self.aws.client("dynamodb")
+        try:
+            table: dict[str, Any] = ddb.describe_table(TableName=name)["Table"]
+        except ddb.exceptions.ResourceNotFoundException:
+            return None
+        if _table_shape(table) == _table_shape(params):
+            return table
+        log.warning("persist: the keys or indexes of table %s changed in the template: it starts empty", name)
+        ddb.delete_table(TableName=name)
+        return None
 
     def _bucket(self, logical_id: str, props: dict[str, Any]) -> None:
         s3 = self.aws.client("s3")
@@ -205,7 +236,7 @@ class ResourceManager:
         ddb = self.aws.client("dynamodb")
         s3 = self.aws.client("s3")
         for logical_id, info in self.created.items():
-            if info["type"] == "table":
+            if info["type"] == "table" and not self.tables_in_engine:
                 items = []
                 for page in ddb.get_paginator("scan").paginate(TableName=info["name"]):
                     items.extend(_encode_item(item) for item in page["Items"])
@@ -230,18 +261,23 @@ class ResourceManager:
                         )
                 (bucket_dir / "index.json").write_text(json.dumps(index), encoding="utf-8")
                 counts[logical_id] = len(index)
-        (tmp / "manifest.json").write_text(
-            json.dumps({"format": 1, "stack": self.template.stack_name, "counts": counts}), encoding="utf-8"
-        )
+        manifest: dict[str, Any] = {"format": 1, "stack": self.template.stack_name, "counts": counts}
+        if self.tables_in_engine:
+            manifest["tables"] = f"DynamoDB Local's database in {ENGINE_DIR}/"
+        (tmp / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
         old = directory.with_name(directory.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
+        if (directory / ENGINE_DIR).exists():
+            # DynamoDB Local's own database (stopped before the dump): it moves with the new dump
+            os.replace(directory / ENGINE_DIR, tmp / ENGINE_DIR)
         if directory.exists():
             os.replace(directory, old)
         os.replace(tmp, directory)
         shutil.rmtree(old, ignore_errors=True)
         return counts
 
-    def restore(self, directory: str | Path) -> dict[str, int]:
+    def restore(self, directory: str | Path, *, tables: bool = True) -> dict[str, int]:
+        """Load a dump. ``tables=False``: the engine already holds the tables (its own database file)."""
         directory = Path(directory)
         counts: dict[str, int] = {}
         if not (directory / "manifest.json").exists():
@@ -249,7 +285,7 @@ class ResourceManager:
         ddb = self.aws.client("dynamodb")
         s3 = self.aws.client("s3")
         for logical_id, info in self.created.items():
-            if info["type"] == "table":
+            if info["type"] == "table" and tables:
                 path = directory / f"table-{logical_id}.json"
                 if not path.exists():
                     continue
@@ -279,6 +315,23 @@ class ResourceManager:
                     s3.put_object(**kwargs)
                 counts[logical_id] = len(index)
         return counts
+
+
+def _table_shape(description: dict[str, Any]) -> tuple[Any, ...]:
+    """Keys and index names of a CreateTable request or a DescribeTable answer, comparable."""
+
+    def keys(schema: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
+        return tuple((k["AttributeName"], k["KeyType"]) for k in schema)
+
+    def indexes(name: str) -> tuple[Any, ...]:
+        return tuple(
+            sorted(
+                (i["IndexName"], keys(i["KeySchema"]), (i.get("Projection") or {}).get("ProjectionType"))
+                for i in description.get(name) or []
+            )
+        )
+
+    return keys(description["KeySchema"]), indexes("GlobalSecondaryIndexes"), indexes("LocalSecondaryIndexes")
 
 
 def _encode_value(value: dict[str, Any]) -> dict[str, Any]:

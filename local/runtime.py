@@ -18,9 +18,10 @@ from typing import Any
 from .apigw import ApiConfig, ApiGateway, AuthorizerConfig, Route, Router
 from .aws import EmbeddedAWS
 from .cfn import IMPLICIT_API, SERVERLESS_API, SERVERLESS_FUNCTION, Template, TemplateError, _cfn_str
+from .dynamodb_local import DynamoDBLocal, DynamoDBLocalUnavailable
 from .functions import FunctionError, FunctionSpec, LocalFunction
 from .outbox import outbox
-from .resources import ResourceManager
+from .resources import ENGINE_DIR, ResourceManager
 from .schedules import ScheduledTarget, ScheduleError, Scheduler, parse_schedule
 from .sqs import SqsPoller, SqsSource
 
@@ -50,6 +51,13 @@ class RuntimeOptions:
     api_key_scopes: list[str] | None = None
     enforce_timeouts: bool = True
     only_functions: list[str] | None = None  # load just these (make invoke)
+    #: "local": DynamoDB Local (fail if it cannot run); "moto": moto, serialized; "auto": local when
+    #: Java and the jar are there, else moto with one warning line
+    dynamodb: str = "auto"
+    dynamodb_local_dir: Path | None = None  # default: dynamodb_local.default_dir()
+
+
+DYNAMODB_ENGINES = ("auto", "local", "moto")
 
 
 class LocalRuntime:
@@ -71,6 +79,11 @@ class LocalRuntime:
         self.api_key_note: str = ""
         self.warnings: list[str] = []
         self.restored: dict[str, int] = {}
+        if options.dynamodb not in DYNAMODB_ENGINES:
+            raise ValueError(f"dynamodb must be one of {', '.join(DYNAMODB_ENGINES)}, not {options.dynamodb!r}")
+        #: the Java server when DynamoDB Local serves DynamoDB, else None (moto serves it)
+        self.dynamodb_local: DynamoDBLocal | None = None
+        self.dynamodb_note = ""
         self._saved_environ: dict[str, str] | None = None
         self._saved_path: list[str] | None = None
         self._stopped = threading.Event()
@@ -90,15 +103,26 @@ class LocalRuntime:
 
     def _start(self) -> None:
         opts = self.options
+        engine_db = Path(opts.persist_dir) / ENGINE_DIR if opts.persist_dir is not None else None
+        had_engine_db = engine_db is not None and any(engine_db.glob("*.db"))
+        self._launch_dynamodb_local(engine_db)  # Java starts in ~2 s: meanwhile moto starts, the template loads
         self.aws.start()
-        self.aws.apply_environment()
         self.template = Template(
             opts.template, parameter_overrides=opts.parameter_overrides, stack_name=opts.stack_name
         )
-        self.resources = ResourceManager(self.template, self.aws)
+        self._await_dynamodb_local()
+        self.aws.apply_environment()
+        in_engine = self.dynamodb_local is not None and engine_db is not None
+        self.resources = ResourceManager(self.template, self.aws, tables_in_engine=in_engine)
         self.resources.create_all()
         if opts.persist_dir is not None and Path(opts.persist_dir).exists():
-            self.restored = self.resources.restore(opts.persist_dir)
+            if had_engine_db and self.dynamodb_local is None:
+                self._warn(
+                    f"{engine_db} holds DynamoDB Local's tables, which moto cannot read: "
+                    "tables start from the last dump made with moto, if any"
+                )
+            # items dumped by moto (an older runtime, or the fallback) move into a new DynamoDB Local database once
+            self.restored = self.resources.restore(opts.persist_dir, tables=not (in_engine and had_engine_db))
 
         if opts.serve_http:
             from .server import LocalHttpServer
@@ -143,6 +167,13 @@ class LocalRuntime:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        try:
+            self._stop(persist)
+        finally:
+            if self.dynamodb_local is not None:  # whatever failed above: no orphan java
+                self.dynamodb_local.stop()
+
+    def _stop(self, persist: bool) -> None:
         if self.scheduler is not None:
             self.scheduler.stop()
         for poller in self.pollers:
@@ -151,6 +182,8 @@ class LocalRuntime:
             poller.stop()
         if self.http is not None:
             self.http.stop()
+        if self.dynamodb_local is not None:
+            self.dynamodb_local.stop()  # before the dump: its database file is complete and can move
         if persist and self._started and self.options.persist_dir is not None and self.resources is not None:
             try:
                 counts = self.resources.dump(self.options.persist_dir)
@@ -172,6 +205,55 @@ class LocalRuntime:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # ================================================================= DynamoDB engine
+    def _launch_dynamodb_local(self, db_path: Path | None) -> None:
+        choice = self.options.dynamodb
+        if choice == "moto":
+            self.dynamodb_note = "chosen with --dynamodb moto"
+            return
+        engine = DynamoDBLocal(self.options.dynamodb_local_dir)
+        try:
+            self.dynamodb_local = engine.launch(db_path)
+        except DynamoDBLocalUnavailable as exc:
+            self._fall_back_to_moto(str(exc))
+
+    def _await_dynamodb_local(self) -> None:
+        if self.dynamodb_local is None:
+            return
+        try:
+            self.dynamodb_local.wait_ready()
+        except DynamoDBLocalUnavailable as exc:
+            self.dynamodb_local = None
+            self._fall_back_to_moto(str(exc))
+            return
+        self.aws.dynamodb_url = self.dynamodb_local.url
+
+    def _fall_back_to_moto(self, reason: str) -> None:
+        if self.options.dynamodb == "local":
+            raise DynamoDBLocalUnavailable(f"--dynamodb local: {reason}")
+        self.dynamodb_note = f"DynamoDB Local unavailable: {reason}"
+        # one line, on purpose: the stack still works, only slower (every DynamoDB request serialized)
+        log.warning("%s; DynamoDB is served by moto instead, one request at a time", self.dynamodb_note)
+
+    @property
+    def dynamodb_engine(self) -> str:
+        return "dynamodb-local" if self.dynamodb_local is not None else "moto"
+
+    @property
+    def dynamodb_url(self) -> str:
+        return self.aws.dynamodb_url or self.aws.url
+
+    def _describe_dynamodb(self) -> dict[str, Any]:
+        engine = self.dynamodb_local
+        return {
+            "engine": self.dynamodb_engine,
+            "url": self.dynamodb_url,
+            "serialized": engine is None,
+            "pid": engine.pid if engine is not None else None,
+            "db_path": str(engine.db_path) if engine is not None and engine.db_path else None,
+            "note": self.dynamodb_note,
+        }
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -488,6 +570,7 @@ class LocalRuntime:
         return {
             "api_url": self.api_url,
             "moto_url": self.aws.url,
+            "dynamodb": self._describe_dynamodb(),
             "stack_name": self.tpl.stack_name,
             "template": str(self.tpl.path),
             "parameters": self.tpl.parameters,
@@ -522,6 +605,9 @@ class LocalRuntime:
             "api_url": self.api_url,
             "api_key": self.api_key,
             "moto_url": self.aws.url,
+            "dynamodb_url": self.dynamodb_url,
+            "dynamodb_engine": self.dynamodb_engine,
+            "dynamodb_pid": self.dynamodb_local.pid if self.dynamodb_local is not None else None,
             "outbox_url": self.outbox_url,
             "pid": os.getpid(),
         }
@@ -545,6 +631,12 @@ class LocalRuntime:
         lines += [
             f"  Outbox       {self.api_url}/_local/outbox.html  (JSON: {self.outbox_url})",
             f"  Local AWS    {self.aws.url}  (AWS_ENDPOINT_URL for boto3 / aws --endpoint-url)",
+            (
+                f"  DynamoDB     {self.dynamodb_url}  (DynamoDB Local; AWS_ENDPOINT_URL_DYNAMODB)"
+                if self.dynamodb_local is not None
+                else "  DynamoDB     moto (Local AWS), one request at a time"
+                + (" (the fallback: see the warning above)" if self.options.dynamodb != "moto" else "")
+            ),
             f"  Resources    {self.api_url}/_local/resources",
         ]
         if self.schedule_targets:

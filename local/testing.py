@@ -37,6 +37,11 @@ class LocalStack:
     pid: int
     process: subprocess.Popen[bytes] = field(repr=False)
     log_path: Path = field(repr=False)
+    #: where DynamoDB requests go: DynamoDB Local's endpoint, or moto's when moto serves DynamoDB
+    dynamodb_url: str = ""
+    dynamodb_engine: str = "moto"
+    #: the DynamoDB Local java process (None with moto)
+    dynamodb_pid: int | None = None
 
     def log(self) -> str:
         try:
@@ -45,12 +50,12 @@ class LocalStack:
             return ""
 
     def client(self, service: str) -> Any:
-        """A boto3 client bound to this stack's local AWS."""
+        """A boto3 client bound to this stack's local AWS (DynamoDB: its DynamoDB engine)."""
         import boto3
 
         return boto3.client(
             service,
-            endpoint_url=self.moto_url,
+            endpoint_url=self.dynamodb_url if service in ("dynamodb", "dynamodbstreams") else self.moto_url,
             region_name="us-east-1",
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
@@ -115,4 +120,7 @@ def start_local_stack(
         pid=int(info["pid"]),
         process=process,
         log_path=log_path,
+        dynamodb_url=info.get("dynamodb_url") or info["moto_url"],
+        dynamodb_engine=info.get("dynamodb_engine", "moto"),
+        dynamodb_pid=info.get("dynamodb_pid"),
     )

@@ -1,4 +1,4 @@
-"""Access through the whole local stack (API Gateway emulation + the real authorizer + moto), over HTTP.
+"""Access through the whole local stack (API Gateway emulation + the real authorizer + its local AWS), over HTTP.
 
 - Every admin route of template.yaml answers 401 to a revoked key and 403 to a key without the
   route's scope (GET needs invoices:read, everything else invoices:write), in our error shape.
@@ -8,8 +8,8 @@
 - No API key and no payment token appears in any log line of the stack (its output log), except the
   dev banner that prints the stack's own local key on purpose (`make dev` shows it to the user).
 
-Keys are made with invoicing.use_cases.api_keys.create_api_key against the stack's moto
-(AWS_ENDPOINT_URL = local_stack.moto_url, TABLE_NAME from /_local/resources).
+Keys are made with invoicing.use_cases.api_keys.create_api_key against the stack's own table
+(AWS_ENDPOINT_URL_DYNAMODB = local_stack.dynamodb_url, TABLE_NAME from /_local/resources).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def keys(local_stack) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped-de
     resources = requests.get(f"{local_stack.api_url}/_local/resources", timeout=10).json()["resources"]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AWS_ENDPOINT_URL", local_stack.moto_url)
+        patch.setenv("AWS_ENDPOINT_URL_DYNAMODB", local_stack.dynamodb_url)
         patch.setenv("TABLE_NAME", resources["InvoicesTable"]["name"])
         get_settings.cache_clear()
         get_services.cache_clear()

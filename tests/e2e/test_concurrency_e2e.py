@@ -1,5 +1,6 @@
 """Concurrency over HTTP against the stack `make dev` runs (`python -m local`, on 127.0.0.1 only):
-API Gateway emulation, the real authorizer and functions, DynamoDB in the serialized moto server.
+API Gateway emulation, the real authorizer and functions, DynamoDB in DynamoDB Local (AWS's own
+engine, no lock; moto, serialized, only where Java or the jar is missing: see local/dynamodb_local.py).
 
 Every loop is bounded in count (fixed lists of requests) and in time (pool.map timeouts, HTTP
 timeouts, a bounded number of client retries). Each test prints its figures (the `report` fixture).
@@ -27,6 +28,7 @@ from typing import Any
 import pytest
 import requests
 
+from local.dynamodb_local import DynamoDBLocal
 from local.testing import REPO_ROOT, LocalStack, free_port, start_local_stack
 from tests.support.stripe_events import WEBHOOK_SECRET, session_event, sign
 
@@ -53,6 +55,8 @@ def _stack(*parameters: str) -> Iterator[LocalStack]:
     # figures are the API's and the table's, not Chromium's
     stack = start_local_stack([*args, "--no-queues", "--no-schedules"], port=free_port(), cwd=REPO_ROOT, timeout=60)
     try:
+        if DynamoDBLocal().unavailable_reason() is None:  # what `make dev` runs: never moto by accident
+            assert stack.dynamodb_engine == "dynamodb-local", stack.log()
         yield stack
     finally:
         code = stack.stop()
@@ -143,7 +147,7 @@ def _number(invoice_number: str) -> int:
     return int(invoice_number.rsplit("-", 1)[1])
 
 
-def test_concurrent_finalizations_give_gapless_unique_numbers(api: Api, report: Report) -> None:
+def test_concurrent_finalizations_give_gapless_unique_numbers(stack: LocalStack, api: Api, report: Report) -> None:
     customers = [_customer(api, f"Finalizer{i}") for i in range(CUSTOMERS)]
     with ThreadPoolExecutor(THREADS) as pool:
         drafts = list(pool.map(lambda c: (c, _draft(api, c)), customers * PER_CUSTOMER, timeout=POOL_TIMEOUT))
@@ -165,7 +169,8 @@ def test_concurrent_finalizations_give_gapless_unique_numbers(api: Api, report: 
     missing = sum(len(set(range(1, PER_CUSTOMER + 1)) - set(seq)) for seq in answered.values())
     retries = sum(r for *_, r in results)
     report(
-        f"\nHTTP concurrent finalizations: {len(results)} across {CUSTOMERS} customers, {THREADS} clients, "
+        f"\nHTTP concurrent finalizations ({stack.dynamodb_engine}): {len(results)} across {CUSTOMERS} customers, "
+        f"{THREADS} clients, "
         f"{elapsed:.1f}s ({len(results) / elapsed:.1f}/s); duplicates={duplicates} missing={missing} "
         f"client retries on 409 concurrent_modification={retries}"
     )

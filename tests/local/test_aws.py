@@ -32,6 +32,21 @@ def test_environment_points_botocore_at_loopback(aws: EmbeddedAWS) -> None:
     assert fake["HOME"] == "/root" and fake["AWS_ENDPOINT_URL"] == env["AWS_ENDPOINT_URL"]
 
 
+def test_dynamodb_goes_to_its_own_endpoint_when_one_is_set() -> None:
+    # Given an embedded AWS (not started: no request is made) whose DynamoDB is DynamoDB Local's
+    aws = EmbeddedAWS()
+    aws._server = type("Started", (), {"get_host_and_port": lambda self: ("127.0.0.1", 4566)})()  # type: ignore[assignment]
+    aws.dynamodb_url = "http://127.0.0.1:8000"
+    # When the functions' environment and the runtime's own clients are made
+    env = aws.environment()
+    # Then botocore's per-service variable sends DynamoDB (and its streams) there, the rest to moto
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
+    assert env["AWS_ENDPOINT_URL_DYNAMODB"] == env["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] == "http://127.0.0.1:8000"
+    assert aws.client("dynamodb").meta.endpoint_url == "http://127.0.0.1:8000"
+    assert aws.client("sqs").meta.endpoint_url == "http://127.0.0.1:4566"
+    aws._server = None
+
+
 def test_concurrent_conditional_writes_stay_atomic(aws: EmbeddedAWS) -> None:
     ddb = aws.client("dynamodb")
     ddb.create_table(
