@@ -184,8 +184,8 @@ class InvoiceOut(BaseModel):
     customer: CustomerSnapshotOut | None
     lines: list[LineOut] | None = Field(description="Omitted (null) in list responses")
     pdf_status: str | None
-    reissue_of: str | None
-    reissued_as: str | None
+    reissue_of: str | None = Field(description="The voided invoice this draft corrects")
+    reissued_as: str | None = Field(description="Void with reissue: the id of the corrected draft made from this one")
     metadata: dict[str, str]
     version: int
     created_at: str
@@ -203,11 +203,6 @@ class InvoiceList(BaseModel):
     data: list[InvoiceOut]
     has_more: bool
     next_cursor: str | None = Field(description="Pass as starting_after to get the next page")
-
-
-class VoidOut(BaseModel):
-    invoice: InvoiceOut
-    reissued: InvoiceOut | None
 
 
 class EventOut(BaseModel):

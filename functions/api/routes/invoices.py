@@ -24,7 +24,6 @@ from schemas import (
     LineIn,
     LineUpdate,
     Status,
-    VoidOut,
     VoidRequest,
     error_responses,
     event_out,
@@ -159,14 +158,15 @@ def handle_finalize_invoice(invoice_id: Annotated[Id, Path()]) -> InvoiceOut:
 
 @router.post(
     "/invoices/<invoice_id>/void",
-    summary="Void an open or uncollectible invoice",
+    summary="Void an open or uncollectible invoice; with reissue, `reissued_as` names the new corrected draft",
     responses=error_responses(404, 409, 422),
 )
 def handle_void_invoice(
     invoice_id: Annotated[Id, Path()], body: Annotated[VoidRequest | None, Body()] = None
-) -> VoidOut:
-    voided, copy = lifecycle.void_invoice(get_services(), _actor(), invoice_id, reissue=bool(body and body.reissue))
-    return VoidOut(invoice=invoice_out(voided), reissued=invoice_out(copy) if copy else None)
+) -> InvoiceOut:
+    # the voided invoice itself, like every other transition; the reissued draft is read by its id
+    voided, _copy = lifecycle.void_invoice(get_services(), _actor(), invoice_id, reissue=bool(body and body.reissue))
+    return invoice_out(voided)
 
 
 @router.post(
