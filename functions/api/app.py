@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from invoicing.http.content_type import check_json_body
+from invoicing.http.content_type import check_json_body, check_utf8_body
 from invoicing.http.errors import register_error_handlers
 from invoicing.http.idempotency import idempotency_middleware
 from invoicing.observability import logger, metrics, tracer
@@ -48,7 +48,8 @@ app.enable_swagger(path="/docs", title=OPENAPI_TITLE, version="1.0.0")
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handle_api_request(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    refused = check_json_body(event)  # before the resolver: its validation reads the body by type
+    # before the resolver: its validation reads the body by type, and decodes it as UTF-8
+    refused = check_json_body(event) or check_utf8_body(event)
     if refused is not None:
         return refused
     return app.resolve(event, context)
