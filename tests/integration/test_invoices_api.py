@@ -133,7 +133,7 @@ class TestFinalize:
     def test_empty_draft_cannot_be_finalized(self, api, customer):
         _, draft, _ = api("POST", "/invoices", {"customer_id": customer["id"]})
         status, body, _ = api("POST", f"/invoices/{draft['id']}/finalize")
-        assert status == 422 and body["error"]["code"] == "validation_error"
+        assert status == 409 and body["error"]["code"] == "invoice_has_no_lines"  # the draft's state
 
     def test_negative_total_is_rejected_and_nothing_changes(self, api, customer):
         _, draft, _ = api(
@@ -145,7 +145,7 @@ class TestFinalize:
             },
         )
         status, body, _ = api("POST", f"/invoices/{draft['id']}/finalize")
-        assert status == 422 and "below zero" in body["error"]["message"]
+        assert status == 409 and "below zero" in body["error"]["message"]
         _, still, _ = api("GET", f"/invoices/{draft['id']}")
         assert still["status"] == "draft" and still["invoice_number"] is None
 
