@@ -99,7 +99,14 @@ StartingAfter = Annotated[
 ]
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 Text = Annotated[str, Field(max_length=500)]
-Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# Whitespace spelled out: `\s` means three different sets in Python (str.strip), ECMA-262 (JSON Schema
+# validators and generators) and pydantic's Rust regex engine, so a pattern with it admits text the
+# server refuses. These escapes read alike in all three.
+SPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+NOT_BLANK = f"[^{SPACE}]"  # somewhere a character that str.strip() keeps: the text is not blank
+_EMAIL_PART = rf"[^@\x00-\x08\x7f{SPACE}]+"
+Email = Annotated[str, Field(min_length=3, max_length=254, pattern=rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$")]
+LineDescription = Annotated[str, Field(min_length=1, max_length=500, pattern=NOT_BLANK)]
 ShortText = Annotated[str, Field(max_length=200)]
 # keys are DynamoDB map keys: an empty one cannot be stored (and broke every later read of the item)
 Metadata = Annotated[
@@ -202,14 +209,14 @@ class CustomerOut(BaseModel):
 
 
 class LineIn(Strict):
-    description: Annotated[str, Field(min_length=1, max_length=500)]
+    description: LineDescription
     quantity: Quantity = "1"
     unit_amount_cents: Cents
     tax_rate_id: Id | None = None
 
 
 class LineUpdate(Strict):
-    description: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    description: LineDescription | None = None
     quantity: Quantity | None = None
     unit_amount_cents: Cents | None = None
     tax_rate_id: Id | None = None

@@ -29,8 +29,10 @@ from invoicing.use_cases import credit_notes as uc
 from invoicing.use_cases import refunds as refunds_uc
 from invoicing.use_cases.services import get_services
 from schemas import (
+    NOT_BLANK,
     Id,
     Instant,
+    LineDescription,
     Quantity,
     StartingAfter,
     Strict,
@@ -65,7 +67,7 @@ class CreditLineIn(Strict):
         },
     )
 
-    description: Annotated[str, Field(min_length=1, max_length=500)] = _absent()
+    description: LineDescription = _absent()
     amount_cents: PositiveCents = _absent()
     line_id: Id = _absent()
     quantity: Quantity = _absent()
@@ -135,7 +137,7 @@ class RefundOut(BaseModel):
 
 
 class CompleteRefundIn(Strict):
-    reference: Annotated[str, Field(min_length=1, max_length=MAX_REFUND_REFERENCE)] = Field(
+    reference: Annotated[str, Field(min_length=1, max_length=MAX_REFUND_REFERENCE, pattern=NOT_BLANK)] = Field(
         description="How the money went back, e.g. the bank transfer's reference"
     )
     paid_at: Instant | None = Field(

@@ -14,7 +14,17 @@ from invoicing.store.tax_rates import ExchangeRate, TaxRate
 from invoicing.use_cases import rates
 from invoicing.use_cases.services import get_services
 from rules import COUNTRIES
-from schemas import AwareInstant, Currency, ForeignCurrency, Id, Strict, code_type, decimal_type, error_responses
+from schemas import (
+    NOT_BLANK,
+    AwareInstant,
+    Currency,
+    ForeignCurrency,
+    Id,
+    Strict,
+    code_type,
+    decimal_type,
+    error_responses,
+)
 
 router = Router()
 
@@ -36,7 +46,7 @@ RateToUsd = decimal_type(
     description="USD per one unit of the currency: a decimal string greater than 0, at most 1000000, with at most "
     '12 decimals ("0.0067"), or an integer',
 )
-DisplayName = Annotated[str, Field(min_length=1, max_length=rates.MAX_DISPLAY_NAME)]
+DisplayName = Annotated[str, Field(min_length=1, max_length=rates.MAX_DISPLAY_NAME, pattern=NOT_BLANK)]
 # "" clears the country like null does
 TaxCountry = code_type(("", *COUNTRIES), 'an ISO 3166-1 alpha-2 country code, upper case, e.g. DE (or "" for none)')
 Jurisdiction = Annotated[str, Field(max_length=rates.MAX_JURISDICTION)]
@@ -90,7 +100,9 @@ class TaxRateList(BaseModel):
 
 class ExchangeRatePut(Strict):
     rate_to_usd: RateToUsd
-    source: Annotated[str, Field(min_length=1, max_length=100, description="Where the rate comes from, e.g. ecb")]
+    source: Annotated[
+        str, Field(min_length=1, max_length=100, pattern=NOT_BLANK, description="Where the rate comes from, e.g. ecb")
+    ]
     as_of: AwareInstant = Field(description="When the rate was published, with a timezone")
 
 
