@@ -204,8 +204,8 @@ def compute_credit(invoice: Invoice, *, amount_cents: int | None, lines: list[Li
         )
     total = sum(ln.total_cents for ln in out)
     tax = sum(ln.tax_cents for ln in out)
-    if total <= 0:
-        raise ValidationFailed("the credit must be greater than 0", details={"field": "lines"})
+    if total <= 0:  # only lines of the invoice can sum to 0 or less: their state, not the request's form
+        raise Conflict("the credit must be greater than 0", code="credit_not_positive", details={"field": "lines"})
     return CreditAmounts(lines=tuple(out), subtotal_cents=total - tax, tax_cents=tax, total_cents=total)
 
 
