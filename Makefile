@@ -122,7 +122,7 @@ test: venv tools chromium dynamodb-local lint typecheck validate build deploy-ch
 test-fast: venv ## unit + integration only, no build
 	$(PY) -m pytest -q tests/unit tests/integration $(PYTEST_ARGS)
 
-test-slow: venv tools chromium dynamodb-local ## long reliability runs: 3,000 fuzzed requests, the big state machine, 200 finalizations over HTTP (CI runs it)
+test-slow: venv tools chromium dynamodb-local ## long reliability runs: 3,000 fuzzed requests, schemathesis run on the local stack, the big state machine, 200 finalizations over HTTP (CI runs it)
 	RUN_SLOW=1 $(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 	RUN_SLOW=1 $(PY) -m pytest -q tests/integration/test_concurrency.py tests/integration/test_fuzz_public.py tests/e2e/test_concurrency_e2e.py
 

@@ -156,6 +156,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, CONNECT, PROPFIND...) goes to the gateway too, which answers it like
+        # API Gateway answers a method no route declares (MISSING_AUTHENTICATION_TOKEN, mapped by the
+        # template's GatewayResponses), not with http.server's own 501 HTML page.
+        if name.startswith("do_") and name[3:].isalpha() and name[3:].isupper():
+            return self._dispatch
+        raise AttributeError(name)
+
 
 class _Server(ThreadingHTTPServer):
     # the listen backlog (socketserver's default is 5): a billing run or a test opening 50

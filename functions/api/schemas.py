@@ -6,29 +6,143 @@ Amounts are integer minor units (`*_cents`); quantities are decimal strings ("1.
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StrictInt,
+    WithJsonSchema,
+)
 
+from invoicing.domain import money
 from invoicing.domain.events import InvoiceEvent
 from invoicing.domain.invoice import Invoice, InvoiceLine
-from invoicing.store.repository import Customer
+from invoicing.store.repository import CURSOR_PATTERN, Customer
+from rules import (
+    COUNTRIES,
+    CURRENCIES,
+    FOREIGN_CURRENCIES,
+    LOCALES,
+    TIMEZONES,
+    decimal_pattern,
+)
 
+
+def _json_integer(value: object) -> object:
+    # JSON has one number type: to a JSON Schema validator (and so to every client) 2.0 is the integer 2
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _iso_text(value: object) -> object:
+    # a JSON string only: pydantic would also read a number as a Unix timestamp, which the document's
+    # format (date, date-time) does not allow
+    if isinstance(value, str | date):
+        return value
+    raise ValueError("must be an ISO 8601 string")
+
+
+Day = Annotated[date, BeforeValidator(_iso_text)]
+Instant = Annotated[datetime, BeforeValidator(_iso_text)]
+AwareInstant = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+
+
+def without_default(schema: dict[str, Any]) -> None:
+    # optional, but null is not a value: the document shows no default: null
+    schema.pop("default", None)
+
+
+def json_int(**bounds: int) -> Any:
+    """A JSON integer within `bounds` (ge, gt, le): 2 or 2.0, never "2" nor true. The bounds come before
+    the validator that turns 2.0 into 2, so they stay minimum/maximum in the JSON schema."""
+    return Annotated[StrictInt, Field(**bounds), BeforeValidator(_json_integer)]  # type: ignore[arg-type]
+
+
+def decimal_type(name: str, int_digits: int, places: int, *, positive: bool, high: int, description: str) -> Any:
+    """A decimal as a string (the exact text the domain parses) or a JSON integer, with the one pattern and
+    the bounds that the spec states and this validator enforces (a float cannot carry an exact decimal)."""
+    pattern = decimal_pattern(int_digits, places, zero=not positive, maximum=high)
+    low = 1 if positive else 0
+
+    def check(value: object) -> str | int:
+        value = _json_integer(value)
+        if isinstance(value, str) and re.fullmatch(pattern, value):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+            return value
+        raise ValueError(f"{name} must be {description}")
+
+    schema = {
+        "anyOf": [
+            {"type": "string", "pattern": f"^{pattern}$"},
+            {"type": "integer", "minimum": low, "maximum": high},
+        ],
+        "description": f"{description[0].upper()}{description[1:]}",
+    }
+    return Annotated[str | int, PlainValidator(check), WithJsonSchema(schema)]
+
+
+# a page's next_cursor; any text of its pattern is a position in any listing (repository.py)
+StartingAfter = Annotated[
+    str | None,
+    Query(pattern=CURSOR_PATTERN, description="A page's next_cursor: the next page starts after it (created_at~id)"),
+]
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 Text = Annotated[str, Field(max_length=500)]
-Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# Whitespace spelled out: `\s` means three different sets in Python (str.strip), ECMA-262 (JSON Schema
+# validators and generators) and pydantic's Rust regex engine, so a pattern with it admits text the
+# server refuses. These escapes read alike in all three.
+SPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+NOT_BLANK = f"[^{SPACE}]"  # somewhere a character that str.strip() keeps: the text is not blank
+_EMAIL_PART = rf"[^@\x00-\x08\x7f{SPACE}]+"
+Email = Annotated[str, Field(min_length=3, max_length=254, pattern=rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$")]
+LineDescription = Annotated[str, Field(min_length=1, max_length=500, pattern=NOT_BLANK)]
 ShortText = Annotated[str, Field(max_length=200)]
 # keys are DynamoDB map keys: an empty one cannot be stored (and broke every later read of the item)
 Metadata = Annotated[
     dict[Annotated[str, Field(min_length=1, max_length=40)], Annotated[str, Field(max_length=500)]],
     Field(max_length=50),
 ]
-Cents = Annotated[StrictInt, Field(ge=-(10**12), le=10**12)]
-Quantity = Annotated[
-    StrictStr | StrictInt | StrictFloat,
-    Field(description='Decimal, e.g. "1.5" or 2; at most 6 integer digits and 4 decimals'),
-]
+Cents = json_int(ge=-money.MAX_UNIT_AMOUNT, le=money.MAX_UNIT_AMOUNT)
+Quantity = decimal_type(
+    "quantity",
+    6,
+    4,
+    positive=True,
+    high=int(money.MAX_QUANTITY),
+    description='a decimal string greater than 0 with at most 6 integer digits and 4 decimals ("1.5", "0.25"), or an integer',
+)
+
+
+def code_type(values: tuple[str, ...], what: str) -> Any:
+    """One of `values`, spelled exactly so (the document lists them as an enum); the error names the
+    rule instead of listing hundreds of values."""
+    allowed = frozenset(values)
+
+    def check(value: object) -> str:
+        if isinstance(value, str) and value in allowed:
+            return value
+        raise ValueError(f"must be {what}")
+
+    return Annotated[str, PlainValidator(check), WithJsonSchema({"type": "string", "enum": list(values)})]
+
+
+Currency = code_type(CURRENCIES, "an ISO 4217 code of a current currency, upper case, e.g. EUR")
+ForeignCurrency = code_type(FOREIGN_CURRENCIES, "an ISO 4217 code of a current currency other than USD, e.g. EUR")
+Country = code_type(COUNTRIES, "an ISO 3166-1 alpha-2 country code, upper case, e.g. DE")
+Locale = code_type(LOCALES, "a CLDR locale identifier, e.g. en_US or de_DE")
+Timezone = code_type(TIMEZONES, "an IANA time zone, e.g. Europe/Berlin")
+DaysUntilDue = json_int(ge=0, le=3650)
 Status = Literal["draft", "open", "paid", "void", "uncollectible"]
 
 
@@ -49,9 +163,9 @@ class CustomerCreate(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     email: Email
     address: AddressIn | None = None
-    currency: Annotated[str, Field(min_length=3, max_length=3)] = "USD"
-    locale: Annotated[str, Field(min_length=2, max_length=20)] = "en_US"
-    timezone: Annotated[str, Field(min_length=1, max_length=64)] = "UTC"
+    currency: Currency = "USD"
+    locale: Locale = "en_US"
+    timezone: Timezone = "UTC"
     tax_id: Annotated[str, Field(max_length=64)] = ""
     reminders_enabled: StrictBool = True
     metadata: Metadata | None = None
@@ -61,9 +175,9 @@ class CustomerUpdate(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     email: Email | None = None
     address: AddressIn | None = None
-    currency: Annotated[str, Field(min_length=3, max_length=3)] | None = None
-    locale: Annotated[str, Field(min_length=2, max_length=20)] | None = None
-    timezone: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    currency: Currency | None = None
+    locale: Locale | None = None
+    timezone: Timezone | None = None
     tax_id: Annotated[str, Field(max_length=64)] | None = None
     reminders_enabled: StrictBool | None = None
     metadata: Metadata | None = None
@@ -95,36 +209,51 @@ class CustomerOut(BaseModel):
 
 
 class LineIn(Strict):
-    description: Annotated[str, Field(min_length=1, max_length=500)]
+    description: LineDescription
     quantity: Quantity = "1"
     unit_amount_cents: Cents
     tax_rate_id: Id | None = None
 
 
 class LineUpdate(Strict):
-    description: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    description: LineDescription | None = None
     quantity: Quantity | None = None
     unit_amount_cents: Cents | None = None
     tax_rate_id: Id | None = None
 
 
 class InvoiceCreate(Strict):
+    """A billing run's invoice names subscription_id, period_start and period_end together (all or none;
+    null is not "none" for them, so that the document's dependentRequired is the whole rule), and
+    period_end is not before period_start."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "dependentRequired": {
+                "subscription_id": ["period_start", "period_end"],
+                "period_start": ["subscription_id", "period_end"],
+                "period_end": ["subscription_id", "period_start"],
+            }
+        },
+    )
+
     customer_id: Id
-    currency: Annotated[str, Field(min_length=3, max_length=3)] | None = None
+    currency: Currency | None = None
     lines: Annotated[list[LineIn], Field(max_length=95)] = []
-    subscription_id: Id | None = None
-    period_start: date | None = None
-    period_end: date | None = None
-    due_date: date | None = None
-    days_until_due: Annotated[StrictInt, Field(ge=0, le=3650)] | None = None
+    subscription_id: Id = Field(default=None, json_schema_extra=without_default)  # type: ignore[assignment]
+    period_start: Day = Field(default=None, json_schema_extra=without_default)  # type: ignore[assignment]
+    period_end: Day = Field(default=None, json_schema_extra=without_default, description="Not before period_start")  # type: ignore[assignment]
+    due_date: Day | None = None
+    days_until_due: DaysUntilDue | None = None
     memo: Text = ""
     metadata: Metadata | None = None
 
 
 class InvoiceUpdate(Strict):
-    currency: Annotated[str, Field(min_length=3, max_length=3)] | None = None
-    due_date: date | None = None
-    days_until_due: Annotated[StrictInt, Field(ge=0, le=3650)] | None = None
+    currency: Currency | None = None
+    due_date: Day | None = None
+    days_until_due: DaysUntilDue | None = None
     memo: Text | None = None
     metadata: Metadata | None = None
 
@@ -184,8 +313,8 @@ class InvoiceOut(BaseModel):
     customer: CustomerSnapshotOut | None
     lines: list[LineOut] | None = Field(description="Omitted (null) in list responses")
     pdf_status: str | None
-    reissue_of: str | None
-    reissued_as: str | None
+    reissue_of: str | None = Field(description="The voided invoice this draft corrects")
+    reissued_as: str | None = Field(description="Void with reissue: the id of the corrected draft made from this one")
     metadata: dict[str, str]
     version: int
     created_at: str
@@ -203,11 +332,6 @@ class InvoiceList(BaseModel):
     data: list[InvoiceOut]
     has_more: bool
     next_cursor: str | None = Field(description="Pass as starting_after to get the next page")
-
-
-class VoidOut(BaseModel):
-    invoice: InvoiceOut
-    reissued: InvoiceOut | None
 
 
 class EventOut(BaseModel):

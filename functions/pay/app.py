@@ -14,6 +14,7 @@ logged, and the correlation id is API Gateway's request id.
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 from urllib.parse import parse_qs
@@ -66,7 +67,7 @@ def _form_amount() -> int | None:
     """The amount the payer saw (the form's hidden field); None when missing or malformed."""
     try:
         fields = parse_qs(app.current_event.decoded_body or "", max_num_fields=10)
-    except ValueError:
+    except ValueError:  # also a body that is not UTF-8 (UnicodeDecodeError): no amount, the form is refused
         return None
     raw = (fields.get("amount_cents") or [""])[0]
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 15 else None
@@ -147,6 +148,16 @@ def _json(status: int, body: dict[str, Any]) -> Response[str]:
     )
 
 
+def _text_body(event: Any) -> str:
+    """The body as text; bytes that are not UTF-8 (Stripe signs UTF-8 JSON) become U+FFFD, so the
+    signature check refuses them with its 400 instead of a UnicodeDecodeError (a 500, retried)."""
+    if not event.body:
+        return ""
+    if not event.is_base64_encoded:
+        return str(event.body)
+    return base64.b64decode(event.body).decode("utf-8", "replace")
+
+
 @app.post("/webhooks/stripe")
 def handle_stripe_webhook() -> Response[str]:
     svc = get_services()
@@ -155,7 +166,7 @@ def handle_stripe_webhook() -> Response[str]:
     event = app.current_event
     signature = event.headers.get("Stripe-Signature") or event.headers.get("stripe-signature")
     try:
-        outcome = uc.handle_payment_webhook(svc, event.decoded_body or "", signature)
+        outcome = uc.handle_payment_webhook(svc, _text_body(event), signature)
     except WebhookSignatureInvalid as exc:
         metrics.add_metric(name="StripeWebhookBadSignature", unit="Count", value=1)
         logger.warning("stripe webhook rejected: bad signature")

@@ -245,12 +245,14 @@ class TestRules:
         status, out, _ = api("POST", f"/invoices/{inv['id']}/credit-notes", body)
         assert status == 422 and out["error"]["code"] == "validation_error", out
 
-    def test_bad_line_reference_and_quantity_are_422(self, api, customer):
+    def test_an_unknown_line_is_404_and_more_than_the_line_is_409(self, api, customer):
+        # well-formed requests that the invoice's lines refuse: like any missing item or state, not a 422
         inv = open_invoice(api, customer)
         status, out = credit(api, inv["id"], lines=[{"line_id": "il_unknown", "quantity": "1"}])
-        assert status == 422 and out["error"]["details"][0]["field"] == "lines.0.line_id"
+        assert status == 404 and out["error"]["code"] == "line_not_found"
+        assert out["error"]["details"][0]["field"] == "lines.0.line_id"
         status, out = credit(api, inv["id"], lines=[{"line_id": inv["lines"][0]["id"], "quantity": "3"}])
-        assert status == 422
+        assert status == 409 and out["error"]["code"] == "credit_exceeds_line"
 
     def test_unknown_ids_are_404(self, api, customer):
         assert credit(api, "in_missing", amount_cents=1)[0] == 404

@@ -171,6 +171,10 @@ class Pool:
         line = {"description": "Seat", "quantity": "2", "unit_amount_cents": 1250, "tax_rate_id": self.tax_rate_id}
         status, draft, _ = self.api("POST", "/invoices", {"customer_id": self.customer_id, "lines": [line]})
         assert status == 201, draft
+        # a fuzzed PATCH may have given the customer any real currency: finalizing needs its rate
+        if draft["currency"] != "USD":
+            body = {"rate_to_usd": "1.5", "source": "fuzz", "as_of": "2026-01-01T00:00:00Z"}
+            assert self.api("PUT", f"/exchange-rates/{draft['currency']}", body)[0] == 200
         return draft["id"]
 
     def _status(self, invoice_id: str) -> str | None:

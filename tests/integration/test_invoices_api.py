@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import boto3
 import pytest
 
+from tests.integration.conftest import LambdaContext, load_function, rest_event
+
+AUTHORIZER = {"principalId": "tester", "principal": "api_key:tester", "scopes": "invoices:read invoices:write"}
 LINE = {"description": "Consulting, November", "quantity": "1.5", "unit_amount_cents": 10000}
 
 
@@ -127,7 +133,7 @@ class TestFinalize:
     def test_empty_draft_cannot_be_finalized(self, api, customer):
         _, draft, _ = api("POST", "/invoices", {"customer_id": customer["id"]})
         status, body, _ = api("POST", f"/invoices/{draft['id']}/finalize")
-        assert status == 422 and body["error"]["code"] == "validation_error"
+        assert status == 409 and body["error"]["code"] == "invoice_has_no_lines"  # the draft's state
 
     def test_negative_total_is_rejected_and_nothing_changes(self, api, customer):
         _, draft, _ = api(
@@ -139,7 +145,7 @@ class TestFinalize:
             },
         )
         status, body, _ = api("POST", f"/invoices/{draft['id']}/finalize")
-        assert status == 422 and "below zero" in body["error"]["message"]
+        assert status == 409 and "below zero" in body["error"]["message"]
         _, still, _ = api("GET", f"/invoices/{draft['id']}")
         assert still["status"] == "draft" and still["invoice_number"] is None
 
@@ -176,7 +182,8 @@ class TestTransitions:
         inv = finalize(api, create_draft(api, customer)["id"])
         status, body, _ = api("POST", f"/invoices/{inv['id']}/void", {"reissue": True})
         assert status == 200, body
-        voided, copy = body["invoice"], body["reissued"]
+        voided = body  # the invoice itself, like every other transition; reissued_as names the new draft
+        _, copy, _ = api("GET", f"/invoices/{voided['reissued_as']}")
         assert voided["status"] == "void" and voided["invoice_number"] == inv["invoice_number"]
         assert copy["status"] == "draft" and copy["reissue_of"] == inv["id"]
         assert voided["reissued_as"] == copy["id"]
@@ -190,7 +197,7 @@ class TestTransitions:
         status, body, _ = api("POST", f"/invoices/{inv['id']}/mark-uncollectible")
         assert status == 200 and body["status"] == "uncollectible"
         status, body, _ = api("POST", f"/invoices/{inv['id']}/void")
-        assert status == 200 and body["invoice"]["status"] == "void"
+        assert status == 200 and body["status"] == "void" and body["reissued_as"] is None
 
     @pytest.mark.parametrize("action", ["void", "mark-uncollectible"])
     def test_draft_cannot_be_voided_or_written_off(self, api, customer, action):
@@ -320,6 +327,27 @@ class TestBadInput:
         assert "application/json" in err["error"]["message"] and headers["Content-Type"] == "application/json"
         scan = boto3.client("dynamodb", region_name="us-east-1").scan(TableName=aws.table_name, Select="COUNT")
         assert scan["Count"] == 0
+
+    @pytest.mark.parametrize("raw", [b"\xff\xfe\x11", b'{"name": "\xe9"}'])
+    def test_a_body_that_is_not_utf8_gets_422_not_a_502(self, aws, raw):
+        # Given bytes that are not UTF-8, which API Gateway hands on base64-encoded
+        event = rest_event("POST", "/customers", headers={"Content-Type": "application/json"}, authorizer=AUTHORIZER)
+        event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode(), True
+        # When the API reads them
+        response = load_function("api").handle_api_request(event, LambdaContext())
+        # Then it refuses them like any unreadable JSON, in our error shape, and writes nothing
+        err = json.loads(response["body"])
+        assert response["statusCode"] == 422 and err["error"]["code"] == "validation_error", err
+        assert "UTF-8" in err["error"]["message"]
+        scan = boto3.client("dynamodb", region_name="us-east-1").scan(TableName=aws.table_name, Select="COUNT")
+        assert scan["Count"] == 0
+
+    def test_a_base64_encoded_utf8_body_is_read(self, aws):
+        event = rest_event("POST", "/customers", headers={"Content-Type": "application/json"}, authorizer=AUTHORIZER)
+        raw = '{"name": "Müller AG", "email": "ap@mueller.test"}'.encode()
+        event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode(), True
+        response = load_function("api").handle_api_request(event, LambdaContext())
+        assert response["statusCode"] == 201 and json.loads(response["body"])["name"] == "Müller AG"
 
     @pytest.mark.parametrize("content_type", [None, "application/json", "Application/JSON; charset=utf-8"])
     def test_json_is_read_with_any_spelling_of_its_media_type_or_none(self, api, content_type):

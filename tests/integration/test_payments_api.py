@@ -86,7 +86,7 @@ class TestRecordPayment:
         inv = open_invoice(api, customer)
         pay(api, inv["id"], 10000)
         status, body, _ = pay(api, inv["id"], 5001)
-        assert status == 422 and body["error"]["code"] == "payment_exceeds_amount_due"
+        assert status == 409 and body["error"]["code"] == "payment_exceeds_amount_due"
         _, after, _ = api("GET", f"/invoices/{inv['id']}")
         assert after["amount_remaining_cents"] == 5000 and after["status"] == "open"
         _, listed, _ = api("GET", f"/invoices/{inv['id']}/payments")

@@ -57,9 +57,14 @@ class TestCreateAndRead:
         _, inactive, _ = api("GET", "/tax-rates", query={"active": "false"})
         assert {r["id"] for r in inactive["data"]} == {archived["id"]}
 
-    def test_percentage_accepts_a_number_and_lowercase_country(self, api):
-        rate = create_rate(api, percentage=7.65, country="at", inclusive=True)
-        assert rate["percentage"] == "7.6500" and rate["country"] == "AT" and rate["inclusive"] is True
+    def test_percentage_accepts_an_integer_and_codes_are_spelled_as_the_document_lists_them(self, api):
+        rate = create_rate(api, percentage=7, country="AT", inclusive=True)
+        assert rate["percentage"] == "7.0000" and rate["country"] == "AT" and rate["inclusive"] is True
+        # a float cannot carry an exact decimal, and "at" is not in the document's enum: both refused
+        for overrides in ({"percentage": 7.65}, {"country": "at"}):
+            body = {"display_name": "VAT", "percentage": "19", "inclusive": False, **overrides}
+            status, err, _ = api("POST", "/tax-rates", body)
+            assert status == 422 and err["error"]["details"][0]["field"] == next(iter(overrides)), err
 
     def test_unknown_rate_is_404(self, api):
         status, body, _ = api("GET", "/tax-rates/txr_nope")
@@ -167,24 +172,24 @@ class TestArchivedRateOnDraftLines:
         # Given an archived rate and an active one
         archived = create_rate(api, active=False)
         active = create_rate(api)
-        # When it is put on a new invoice's line, Then 422 naming the line's field
+        # When it is put on a new invoice's line, Then 409 (the rate's state) naming the line's field
         status, body, _ = api("POST", "/invoices", {"customer_id": customer["id"], "lines": [line(archived["id"])]})
-        assert status == 422 and body["error"]["code"] == "tax_rate_archived"
+        assert status == 409 and body["error"]["code"] == "tax_rate_archived"
         assert body["error"]["details"][0]["field"] == "lines.0.tax_rate_id"
         # ... on an added line
         draft = create_draft(api, customer, line(active["id"]))
         status, body, _ = api("POST", f"/invoices/{draft['id']}/lines", line(archived["id"]))
-        assert status == 422 and body["error"]["code"] == "tax_rate_archived"
+        assert status == 409 and body["error"]["code"] == "tax_rate_archived"
         # ... or on an edited line
         line_id = draft["lines"][0]["id"]
         status, body, _ = api("PATCH", f"/invoices/{draft['id']}/lines/{line_id}", {"tax_rate_id": archived["id"]})
-        assert status == 422 and body["error"]["code"] == "tax_rate_archived"
+        assert status == 409 and body["error"]["code"] == "tax_rate_archived"
         _, unchanged, _ = api("GET", f"/invoices/{draft['id']}")
         assert unchanged["lines"] == draft["lines"] and unchanged["version"] == draft["version"]
 
-    def test_unknown_rate_on_a_line_is_422(self, api, customer):
+    def test_unknown_rate_on_a_line_is_404(self, api, customer):
         status, body, _ = api("POST", "/invoices", {"customer_id": customer["id"], "lines": [line("txr_nope")]})
-        assert status == 422 and body["error"]["code"] == "tax_rate_not_found"
+        assert status == 404 and body["error"]["code"] == "tax_rate_not_found"
 
     def test_a_line_keeps_a_rate_archived_meanwhile(self, api, customer):
         # Given a draft line with a rate that is archived afterwards
@@ -210,17 +215,22 @@ class TestExchangeRates:
         status, got, _ = api("GET", "/exchange-rates/JPY")
         assert status == 200 and got == body
 
-    def test_put_replaces_and_normalizes_code_and_rate(self, api):
+    def test_put_replaces_and_normalizes_the_rate(self, api):
         api("PUT", "/exchange-rates/EUR", {"rate_to_usd": "1.05", "source": "ecb", "as_of": "2026-11-23T00:00:00Z"})
         status, body, _ = api(
             "PUT",
-            "/exchange-rates/eur",
+            "/exchange-rates/EUR",
             {"rate_to_usd": "1.0800", "source": "manual", "as_of": "2026-11-24T01:00:00+01:00"},
         )
         assert status == 200 and body["currency"] == "EUR" and body["rate_to_usd"] == "1.08"
         assert body["as_of"] == "2026-11-24T00:00:00.000Z" and body["source"] == "manual"
         _, got, _ = api("GET", "/exchange-rates/EUR")
         assert got["rate_to_usd"] == "1.08"
+
+    def test_a_code_in_lower_case_is_refused_as_the_document_says(self, api):
+        body = {"rate_to_usd": "1.05", "source": "ecb", "as_of": "2026-11-23T00:00:00Z"}
+        status, err, _ = api("PUT", "/exchange-rates/eur", body)
+        assert status == 422 and err["error"]["details"][0]["field"] == "currency", err
 
     def test_usd_is_the_base(self, api):
         status, body, _ = api(

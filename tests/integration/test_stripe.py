@@ -3,6 +3,7 @@ and webhooks are signed the way Stripe signs them (t=..., v1=HMAC-SHA256(secret,
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -14,6 +15,7 @@ import pytest
 import stripe
 
 from tests.conftest import ROOT
+from tests.integration.conftest import LambdaContext, load_function, rest_event
 from tests.support import payments as support
 from tests.support.payments import open_invoice, put_exchange_rate, token_of
 from tests.support.stripe_events import WEBHOOK_SECRET, refund_event, session_event, sign
@@ -350,6 +352,21 @@ class TestWebhook:
         payload = json.dumps({"id": "evt_x", "type": "checkout.session.completed"})
         status, body = webhook(pay, payload, sign(payload))
         assert status == 404
+
+    def test_a_body_that_is_not_utf8_is_a_400_not_a_500(self, aws, stripe_http):
+        # Given bytes that are not UTF-8 (API Gateway hands them on base64-encoded) with a signature
+        raw = b'{"id": "evt_1", "type": "checkout.session.completed", "x": "\xff"}'
+        headers = {"Content-Type": "application/json", "Stripe-Signature": sign(raw.decode("latin-1"))}
+        event = rest_event("POST", "/webhooks/stripe", headers=headers)
+        event["resource"] = "/webhooks/stripe"
+        event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode(), True
+        before = table_items(aws)
+        # When the webhook reads them
+        response = load_function("pay").handle_pay_request(event, LambdaContext())
+        # Then they are not what Stripe signed: the signature's 400 (a 500 would be retried for days)
+        assert response["statusCode"] == 400, response
+        assert json.loads(response["body"])["error"]["code"] == "invalid_signature"
+        assert table_items(aws) == before
 
     def test_sample_event_is_rejected_for_its_placeholder_signature(self, aws, pay, stripe_http):
         from tests.integration.conftest import LambdaContext, load_function

@@ -165,7 +165,7 @@ class TestFinalizeWithTaxRates:
         draft = create_draft(api, customer, line(1000, rate["id"]), line(-1100, rate["id"]))
         before = snapshot(api, draft["id"])
         status, body, _ = api("POST", f"/invoices/{draft['id']}/finalize")
-        assert status == 422 and "below zero" in body["error"]["message"]
+        assert status == 409 and "below zero" in body["error"]["message"]
         assert snapshot(api, draft["id"]) == before
 
 

@@ -32,7 +32,7 @@ from invoicing.domain.credit import (
 )
 from invoicing.domain.invoice import Invoice, InvoiceLine, InvoiceStatus, LineTax
 from invoicing.domain.payments import PaymentExceedsAmountDue, apply_payment
-from invoicing.errors import Conflict, InvoiceNotOpen, ValidationFailed
+from invoicing.errors import Conflict, InvoiceNotOpen
 
 
 def _invoice(total: int, status: InvoiceStatus = InvoiceStatus.OPEN, **extra) -> Invoice:
@@ -70,8 +70,9 @@ def test_line_credit_takes_the_frozen_tax_in_proportion():
     assert (amounts.subtotal_cents, amounts.tax_cents, amounts.total_cents) == (3335, 334, 3669)
     whole = compute_credit(inv, amount_cents=None, lines=[LineCredit(line_id="il_1", quantity=Decimal("3"))])
     assert whole.total_cents == 11006 and whole.tax_cents == 1001
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(Conflict) as over:  # more than the line holds: its state, a 409
         compute_credit(inv, amount_cents=None, lines=[LineCredit(line_id="il_1", quantity=Decimal("3.0001"))])
+    assert over.value.code == "credit_exceeds_line"
 
 
 def test_inclusive_line_credit_keeps_the_tax_inside():

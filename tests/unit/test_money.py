@@ -22,7 +22,7 @@ from invoicing.domain.invoice import (
     ensure_finalizable,
     tax_for_line,
 )
-from invoicing.errors import ValidationFailed
+from invoicing.errors import Conflict, ValidationFailed
 from invoicing.store.repository import _tax_to_map, invoice_to_item, line_from_item, line_to_item
 
 
@@ -201,7 +201,7 @@ class TestTotals:
         )
         totals = compute_totals(lines, taxes)
         if not lines or totals.total_cents < 0:
-            with pytest.raises(ValidationFailed):
+            with pytest.raises(Conflict):  # the draft's content refuses it: 409
                 ensure_finalizable(draft, totals)
         else:
             ensure_finalizable(draft, totals)

@@ -69,7 +69,7 @@ class TestApplyPayment:
     def test_overpayment_is_refused(self):
         with pytest.raises(PaymentExceedsAmountDue) as exc:
             apply_payment(invoice(paid=10000), 5001)
-        assert exc.value.code == "payment_exceeds_amount_due" and exc.value.http_status == 422
+        assert exc.value.code == "payment_exceeds_amount_due" and exc.value.http_status == 409
 
     @pytest.mark.parametrize(
         "status,error",

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from pydantic import BaseModel, Field, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from invoicing.domain import money
 from invoicing.domain.credit import (
@@ -29,22 +28,49 @@ from invoicing.observability import logger
 from invoicing.use_cases import credit_notes as uc
 from invoicing.use_cases import refunds as refunds_uc
 from invoicing.use_cases.services import get_services
-from schemas import Id, Quantity, Strict, error_responses
+from schemas import (
+    NOT_BLANK,
+    Id,
+    Instant,
+    LineDescription,
+    Quantity,
+    StartingAfter,
+    Strict,
+    error_responses,
+    json_int,
+    without_default,
+)
 
 router = Router()
 
 Reason = Literal["duplicate", "fraudulent", "order_change", "product_unsatisfactory", "other"]
 Method = Literal["customer_balance", "refund", "out_of_band"]
-PositiveCents = Annotated[StrictInt, Field(gt=0, le=10**12, description="Minor units, > 0")]
+PositiveCents = Annotated[json_int(gt=0, le=10**12), Field(description="Minor units, > 0")]
+
+
+def _absent(**extra: str) -> Any:
+    # optional but not nullable: the document's oneOf reads "present", and so does the validator
+    return Field(default=None, json_schema_extra=without_default, **extra)  # type: ignore[arg-type]
 
 
 class CreditLineIn(Strict):
-    """Either a free line (description + amount_cents) or a quantity of an original line."""
+    """Either a free line (description + amount_cents) or a quantity of an original line (line_id +
+    quantity), never both kinds: the document's oneOf is the whole rule."""
 
-    description: Annotated[str, Field(min_length=1, max_length=500)] | None = None
-    amount_cents: PositiveCents | None = None
-    line_id: Id | None = None
-    quantity: Quantity | None = None
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["description", "amount_cents"], "not": {"required": ["line_id"]}},
+                {"required": ["line_id", "quantity"], "not": {"required": ["amount_cents"]}},
+            ]
+        },
+    )
+
+    description: LineDescription = _absent()
+    amount_cents: PositiveCents = _absent()
+    line_id: Id = _absent()
+    quantity: Quantity = _absent()
 
     @model_validator(mode="after")
     def _one_kind(self) -> CreditLineIn:
@@ -60,8 +86,14 @@ class CreditLineIn(Strict):
 
 
 class CreditNoteIn(Strict):
-    amount_cents: PositiveCents | None = Field(default=None, description="The credit, tax included")
-    lines: Annotated[list[CreditLineIn], Field(min_length=1, max_length=MAX_CREDIT_LINES)] | None = None
+    """amount_cents (the credit, tax included) or lines, exactly one of them."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"oneOf": [{"required": ["amount_cents"]}, {"required": ["lines"]}]}
+    )
+
+    amount_cents: PositiveCents = _absent(description="The credit, tax included")
+    lines: Annotated[list[CreditLineIn], Field(min_length=1, max_length=MAX_CREDIT_LINES)] = _absent()
     reason: Reason
     memo: Annotated[str, Field(max_length=MAX_MEMO)] = ""
     method: Method = "customer_balance"
@@ -105,10 +137,10 @@ class RefundOut(BaseModel):
 
 
 class CompleteRefundIn(Strict):
-    reference: Annotated[str, Field(min_length=1, max_length=MAX_REFUND_REFERENCE)] = Field(
+    reference: Annotated[str, Field(min_length=1, max_length=MAX_REFUND_REFERENCE, pattern=NOT_BLANK)] = Field(
         description="How the money went back, e.g. the bank transfer's reference"
     )
-    paid_at: datetime | None = Field(
+    paid_at: Instant | None = Field(
         default=None, description="ISO timestamp with a time zone; not in the future. Default: now"
     )
 
@@ -334,7 +366,7 @@ def handle_get_credit_note_pdf(credit_note_id: Annotated[Id, Path()]) -> PdfLink
 def handle_list_balance_transactions(
     customer_id: Annotated[Id, Path()],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    starting_after: Annotated[str | None, Query(max_length=2000)] = None,
+    starting_after: StartingAfter = None,
 ) -> BalanceTransactionList:
     txns, next_cursor = uc.balance_transactions_page(
         get_services(), customer_id, limit=limit, starting_after=starting_after

@@ -23,8 +23,8 @@ from schemas import (
     InvoiceUpdate,
     LineIn,
     LineUpdate,
+    StartingAfter,
     Status,
-    VoidOut,
     VoidRequest,
     error_responses,
     event_out,
@@ -51,7 +51,7 @@ def _line_input(line: LineIn, field_prefix: str = "") -> uc.LineInput:
 @router.post(
     "/invoices",
     summary="Create a draft invoice (idempotent for billing runs)",
-    responses=error_responses(404, 422, success=(201, 200)),
+    responses=error_responses(404, 409, 422, success=(201, 200)),
 )
 def handle_create_invoice(body: Annotated[InvoiceCreate, Body()]) -> Response[InvoiceOut]:
     lines = [_line_input(line, f"lines.{i}.") for i, line in enumerate(body.lines)]
@@ -79,7 +79,7 @@ def handle_list_invoices(
     customer_id: Annotated[Id | None, Query()] = None,
     status: Annotated[Status | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    starting_after: Annotated[str | None, Query(max_length=2000)] = None,
+    starting_after: StartingAfter = None,
 ) -> InvoiceList:
     page = uc.list_invoices(
         get_services(), customer_id=customer_id, status=status, limit=limit, starting_after=starting_after
@@ -100,7 +100,10 @@ def handle_get_invoice(invoice_id: Annotated[Id, Path()]) -> InvoiceOut:
 
 @router.patch("/invoices/<invoice_id>", summary="Update a draft", responses=error_responses(404, 409, 422))
 def handle_update_invoice(invoice_id: Annotated[Id, Path()], body: Annotated[InvoiceUpdate, Body()]) -> InvoiceOut:
-    return invoice_out(uc.update_invoice(get_services(), _actor(), invoice_id, body.model_dump(exclude_unset=True)))
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("currency", "") is None:
+        changes.pop("currency")  # null means "leave as is" for a required field
+    return invoice_out(uc.update_invoice(get_services(), _actor(), invoice_id, changes))
 
 
 @router.delete(
@@ -159,14 +162,15 @@ def handle_finalize_invoice(invoice_id: Annotated[Id, Path()]) -> InvoiceOut:
 
 @router.post(
     "/invoices/<invoice_id>/void",
-    summary="Void an open or uncollectible invoice",
+    summary="Void an open or uncollectible invoice; with reissue, `reissued_as` names the new corrected draft",
     responses=error_responses(404, 409, 422),
 )
 def handle_void_invoice(
     invoice_id: Annotated[Id, Path()], body: Annotated[VoidRequest | None, Body()] = None
-) -> VoidOut:
-    voided, copy = lifecycle.void_invoice(get_services(), _actor(), invoice_id, reissue=bool(body and body.reissue))
-    return VoidOut(invoice=invoice_out(voided), reissued=invoice_out(copy) if copy else None)
+) -> InvoiceOut:
+    # the voided invoice itself, like every other transition; the reissued draft is read by its id
+    voided, _copy = lifecycle.void_invoice(get_services(), _actor(), invoice_id, reissue=bool(body and body.reissue))
+    return invoice_out(voided)
 
 
 @router.post(

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field
 
 from invoicing.domain.payments import MAX_PAYMENT_CENTS, MAX_REFERENCE, Payment, PaymentMethod
 from invoicing.http.actor import actor_from_event
 from invoicing.observability import logger
 from invoicing.use_cases import payments as uc
 from invoicing.use_cases.services import get_services
-from schemas import Id, InvoiceOut, Strict, error_responses, invoice_out
+from schemas import Id, Instant, InvoiceOut, Strict, error_responses, invoice_out, json_int
 
 router = Router()
 
@@ -23,10 +22,10 @@ Method = Literal["bank_transfer", "card", "cash", "other"]
 
 
 class PaymentIn(Strict):
-    amount_cents: Annotated[StrictInt, Field(gt=0, le=MAX_PAYMENT_CENTS, description="Minor units, > 0")]
+    amount_cents: Annotated[json_int(gt=0, le=MAX_PAYMENT_CENTS), Field(description="Minor units, > 0")]
     method: Method
     reference: Annotated[str, Field(max_length=MAX_REFERENCE)] = ""
-    paid_at: datetime | None = Field(
+    paid_at: Instant | None = Field(
         default=None, description="ISO timestamp with a time zone; not in the future. Default: now"
     )
 

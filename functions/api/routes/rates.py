@@ -7,44 +7,62 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from pydantic import AwareDatetime, BaseModel, Field, PlainValidator, StrictBool
+from pydantic import BaseModel, Field, StrictBool
 
+from invoicing.domain import money
 from invoicing.store.tax_rates import ExchangeRate, TaxRate
 from invoicing.use_cases import rates
 from invoicing.use_cases.services import get_services
-from schemas import Id, Strict, error_responses
+from rules import COUNTRIES
+from schemas import (
+    NOT_BLANK,
+    AwareInstant,
+    Currency,
+    ForeignCurrency,
+    Id,
+    Strict,
+    code_type,
+    decimal_type,
+    error_responses,
+)
 
 router = Router()
 
 
-def _decimal_input(value: object) -> str | int | float:
-    # one check instead of a StrictStr | StrictInt | StrictFloat union, whose errors would name
-    # "percentage.str" rather than the field; the use case parses the text exactly (never as a float)
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError("must be a decimal string (or a JSON number)")
-    return value
-
-
-DecimalIn = Annotated[str | int | float, PlainValidator(_decimal_input, json_schema_input_type=str | int | float)]
-Percentage = Annotated[
-    DecimalIn, Field(description='Decimal string from 0 to 100 with at most 4 decimals, e.g. "19" or "7.6500"')
-]
-DisplayName = Annotated[str, Field(min_length=1, max_length=rates.MAX_DISPLAY_NAME)]
-Country = Annotated[str, Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2, e.g. DE")]
+Percentage = decimal_type(
+    "percentage",
+    3,
+    4,
+    positive=False,
+    high=int(money.MAX_PERCENT),
+    description='a decimal string from 0 to 100 with at most 4 decimals ("19", "7.65"), or an integer',
+)
+RateToUsd = decimal_type(
+    "rate_to_usd",
+    7,
+    money.RATE_MAX_PLACES,
+    positive=True,
+    high=int(money.MAX_RATE),
+    description="USD per one unit of the currency: a decimal string greater than 0, at most 1000000, with at most "
+    '12 decimals ("0.0067"), or an integer',
+)
+DisplayName = Annotated[str, Field(min_length=1, max_length=rates.MAX_DISPLAY_NAME, pattern=NOT_BLANK)]
+# "" clears the country like null does
+TaxCountry = code_type(("", *COUNTRIES), 'an ISO 3166-1 alpha-2 country code, upper case, e.g. DE (or "" for none)')
 Jurisdiction = Annotated[str, Field(max_length=rates.MAX_JURISDICTION)]
 Description = Annotated[str, Field(max_length=rates.MAX_DESCRIPTION)]
 # three letters: a path segment the router matches whatever the characters (a free-form value could
 # carry characters outside the route pattern and end up as a 404 route_not_found instead of a 422)
-CurrencyPath = Annotated[
-    str, Path(min_length=3, max_length=3, pattern=r"^[A-Za-z]{3}$", description="ISO 4217 code, e.g. EUR")
-]
+CurrencyPath = Annotated[Currency, Path(description="ISO 4217 code, e.g. EUR (USD answers the identity)")]
+# USD is the base currency: its rate is always 1 and cannot be set
+ForeignCurrencyPath = Annotated[ForeignCurrency, Path(description="ISO 4217 code other than USD, e.g. EUR")]
 
 
 class TaxRateCreate(Strict):
     display_name: DisplayName
     percentage: Percentage
     inclusive: StrictBool
-    country: Country | None = None
+    country: TaxCountry | None = None
     jurisdiction: Jurisdiction | None = None
     description: Description | None = None
     active: StrictBool = True
@@ -56,7 +74,7 @@ class TaxRateUpdate(Strict):
     display_name: DisplayName | None = None
     percentage: Percentage | None = None
     inclusive: StrictBool | None = None
-    country: Country | None = None
+    country: TaxCountry | None = None
     jurisdiction: Jurisdiction | None = None
     description: Description | None = None
     active: StrictBool | None = Field(default=None, description="false archives the rate, true restores it")
@@ -81,11 +99,11 @@ class TaxRateList(BaseModel):
 
 
 class ExchangeRatePut(Strict):
-    rate_to_usd: Annotated[
-        DecimalIn, Field(description='USD per one unit of the currency, as a decimal string, e.g. "0.0067"')
+    rate_to_usd: RateToUsd
+    source: Annotated[
+        str, Field(min_length=1, max_length=100, pattern=NOT_BLANK, description="Where the rate comes from, e.g. ecb")
     ]
-    source: Annotated[str, Field(min_length=1, max_length=100, description="Where the rate comes from, e.g. ecb")]
-    as_of: AwareDatetime = Field(description="When the rate was published, with a timezone")
+    as_of: AwareInstant = Field(description="When the rate was published, with a timezone")
 
 
 class ExchangeRateOut(BaseModel):
@@ -156,7 +174,9 @@ def handle_update_tax_rate(tax_rate_id: Annotated[Id, Path()], body: Annotated[T
     summary="Set the rate to USD of a currency (finalized invoices keep the rate they locked)",
     responses=error_responses(422),
 )
-def handle_put_exchange_rate(currency: CurrencyPath, body: Annotated[ExchangeRatePut, Body()]) -> ExchangeRateOut:
+def handle_put_exchange_rate(
+    currency: ForeignCurrencyPath, body: Annotated[ExchangeRatePut, Body()]
+) -> ExchangeRateOut:
     rate = rates.put_exchange_rate(
         get_services(), currency, rate_to_usd=body.rate_to_usd, source=body.source, as_of=body.as_of
     )

@@ -27,7 +27,7 @@ from fractions import Fraction
 
 from invoicing.domain import money
 from invoicing.domain.invoice import Invoice, InvoiceLine, InvoiceStatus, ensure_transition
-from invoicing.errors import Conflict, ValidationFailed
+from invoicing.errors import Conflict, NotFound, ValidationFailed
 
 MAX_CREDIT_LINES = 50
 MAX_MEMO = 500
@@ -133,9 +133,13 @@ def ensure_creditable(invoice: Invoice) -> None:
 
 
 def _credit_of_line(line: InvoiceLine, quantity: Decimal, description: str | None) -> CreditLine:
-    if quantity <= 0 or quantity > line.quantity:
-        raise ValidationFailed(
-            f"quantity must be more than 0 and at most the line's {line.quantity}", details={"field": "quantity"}
+    if quantity <= 0:
+        raise ValidationFailed("quantity must be more than 0", details={"field": "quantity"})
+    if quantity > line.quantity:  # the line's state, not the request's form: 409 like credit_exceeds_creditable
+        raise Conflict(
+            f"quantity must be at most the line's {line.quantity}",
+            code="credit_exceeds_line",
+            details={"field": "quantity"},
         )
     amount = money.line_amount(quantity, line.unit_amount_cents)
     tax = line.tax
@@ -171,9 +175,11 @@ def compute_credit(invoice: Invoice, *, amount_cents: int | None, lines: list[Li
     for i, spec in enumerate(lines):
         if spec.line_id is not None:
             original = by_id.get(spec.line_id)
-            if original is None:
-                raise ValidationFailed(
-                    f"line {spec.line_id} is not a line of this invoice", details={"field": f"lines.{i}.line_id"}
+            if original is None:  # a reference to a missing item: 404 like invoice_not_found
+                raise NotFound(
+                    f"line {spec.line_id} is not a line of this invoice",
+                    code="line_not_found",
+                    details={"field": f"lines.{i}.line_id"},
                 )
             if spec.quantity is None:
                 raise ValidationFailed("quantity is required with line_id", details={"field": f"lines.{i}.quantity"})
@@ -198,8 +204,8 @@ def compute_credit(invoice: Invoice, *, amount_cents: int | None, lines: list[Li
         )
     total = sum(ln.total_cents for ln in out)
     tax = sum(ln.tax_cents for ln in out)
-    if total <= 0:
-        raise ValidationFailed("the credit must be greater than 0", details={"field": "lines"})
+    if total <= 0:  # only lines of the invoice can sum to 0 or less: their state, not the request's form
+        raise Conflict("the credit must be greater than 0", code="credit_not_positive", details={"field": "lines"})
     return CreditAmounts(lines=tuple(out), subtotal_cents=total - tax, tax_cents=tax, total_cents=total)
 
 

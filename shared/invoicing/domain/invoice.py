@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from invoicing.domain import money
-from invoicing.errors import InvalidTransition, InvoiceNotDraft, ValidationFailed
+from invoicing.errors import Conflict, InvalidTransition, InvoiceNotDraft, ValidationFailed
 
 MAX_LINES = 500
 MAX_DESCRIPTION = 500
@@ -220,11 +220,18 @@ class Invoice:
 
 def ensure_finalizable(invoice: Invoice, totals: Totals) -> None:
     invoice.require_draft()
+    # the draft's content, not the (empty) request, stands in the way: 409 like any other state
     if not invoice.lines:
-        raise ValidationFailed("an invoice needs at least one line to be finalized", details={"field": "lines"})
+        raise Conflict(
+            "an invoice needs at least one line to be finalized",
+            code="invoice_has_no_lines",
+            details={"field": "lines"},
+        )
     if totals.total_cents < 0:
-        raise ValidationFailed(
-            "the invoice total is below zero; add lines or remove discounts", details={"field": "lines"}
+        raise Conflict(
+            "the invoice total is below zero; add lines or remove discounts",
+            code="invoice_total_below_zero",
+            details={"field": "lines"},
         )
 
 

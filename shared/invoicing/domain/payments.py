@@ -47,7 +47,9 @@ class PaymentSource(StrEnum):
     STRIPE = "stripe"
 
 
-class PaymentExceedsAmountDue(ValidationFailed):
+class PaymentExceedsAmountDue(Conflict):
+    """409: the invoice's amount due (its state) refuses a well-formed amount, like credit_exceeds_creditable."""
+
     code = "payment_exceeds_amount_due"
 
 

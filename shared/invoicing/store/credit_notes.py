@@ -54,12 +54,12 @@ from invoicing.store.repository import (
     Transaction,
     _plain,
     customer_pk,
-    decode_cursor,
-    encode_cursor,
     event_to_item,
     header_key,
     invoice_pk,
+    parse_position,
     pdf_pending_pk,
+    position_cursor,
 )
 
 CREDIT_NOTE_SK = "CREDITNOTE#"
@@ -360,7 +360,8 @@ class CreditNoteStore:
     ) -> tuple[list[BalanceTransaction], str | None]:
         """One page of the ledger, newest first, and the cursor of the next page (None at the end)."""
         pk = customer_pk(customer_id)
-        last_key = decode_cursor(cursor, scope={"pk": pk}, keys=("sk",), prefixes={"sk": BALTXN_SK})
+        position = parse_position(cursor)  # a position: the item need not exist, nor be this customer's
+        last_key = {"pk": {"S": pk}, "sk": {"S": f"{BALTXN_SK}{position[0]}#{position[1]}"}} if position else None
         items = [
             balance_txn_from_item(i)
             for i in TableItem.query(
@@ -377,7 +378,7 @@ class CreditNoteStore:
             return items, None
         items = items[:limit]
         last = items[-1]
-        return items, encode_cursor({"pk": {"S": pk}, "sk": {"S": balance_txn_sk(last)}})
+        return items, position_cursor(last.created_at, last.id)
 
     def list_balance_transactions(self, customer_id: str) -> list[BalanceTransaction]:
         """The whole ledger (reconciliation, tests); the API pages with balance_transactions_page."""

@@ -6,8 +6,7 @@ errors. Every state change is written together with its audit event in one Trans
 
 from __future__ import annotations
 
-import base64
-import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -440,52 +439,29 @@ def header_key(invoice_id: str) -> tuple[str, str]:
     return (invoice_pk(invoice_id), "INVOICE")
 
 
-def encode_cursor(key: dict[str, Any] | None) -> str | None:
-    if not key:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode().rstrip("=")
+# A cursor is a position in a newest-first listing: the created_at and the id of the last item shown,
+# "2026-11-24T10:00:00.123Z~in_01J...". The next page starts just after that position, in whichever
+# listing the cursor is used with (another customer's, another status'), so any text of this shape is
+# a valid cursor and the API document's pattern is the whole rule. (A cursor used to be a DynamoDB key
+# in base64: most strings of its documented shape were refused with a 422.)
+CURSOR_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z~[A-Za-z0-9_\-]{1,64}$"
+_CURSOR = re.compile(CURSOR_PATTERN)
 
 
-def decode_cursor(
-    cursor: str | None,
-    *,
-    scope: dict[str, str] | None = None,
-    keys: tuple[str, ...] = (),
-    prefixes: dict[str, str] | None = None,
-) -> dict[str, Any] | None:
-    """The key a cursor carries, checked against the listing it is used with: `scope` are the key
-    attributes that must equal (the partition being listed), `keys` those that must be there, and
-    `prefixes` what some of them must start with (the item kind listed in a shared partition). A
-    cursor from another listing (another customer, status, index or item kind) would otherwise reach
-    DynamoDB as an invalid ExclusiveStartKey: a 500 instead of a 422."""
-    key = _decode_cursor(cursor)
-    if key is None:
-        return None
-    if not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()):
-        raise ValidationFailed("starting_after is not a valid cursor", details={"field": "starting_after"})
-    wanted = {**{k: None for k in keys}, **(scope or {})}
-    if (
-        set(key) != set(wanted)
-        or any(v is not None and key[k]["S"] != v for k, v in wanted.items())
-        or any(not key[k]["S"].startswith(p) for k, p in (prefixes or {}).items() if k in key)
-    ):
-        raise ValidationFailed(
-            "starting_after belongs to another listing; start again without it", details={"field": "starting_after"}
-        )
-    return key
+def position_cursor(created_at: str, item_id: str) -> str:
+    return f"{created_at}~{item_id}"
 
 
-def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+def parse_position(cursor: str | None) -> tuple[str, str] | None:
+    """(created_at, id) of a cursor; None for no cursor; a 422 for text that is not a cursor."""
     if not cursor:
         return None
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(key, dict) or not all(isinstance(v, dict) for v in key.values()):
-            raise ValueError
-        return key
-    except (ValueError, json.JSONDecodeError, UnicodeDecodeError):
-        raise ValidationFailed("starting_after is not a valid cursor", details={"field": "starting_after"}) from None
+    if not _CURSOR.fullmatch(cursor):
+        raise ValidationFailed(
+            "starting_after is not a cursor (the next_cursor of a page)", details={"field": "starting_after"}
+        )
+    created_at, _, item_id = cursor.partition("~")
+    return created_at, item_id
 
 
 # ---------------------------------------------------------------- repository
@@ -554,8 +530,9 @@ class Repository:
         return invoice_from_item(item)
 
     def list_invoices(self, *, customer_id: str | None, status: str | None, limit: int, cursor: str | None) -> Page:
+        position = parse_position(cursor)
         if customer_id:
-            last_key = decode_cursor(cursor, scope={"gsi1pk": customer_pk(customer_id)}, keys=("pk", "sk", "gsi1sk"))
+            last_key = self._invoice_index_key(*position, customer_id=customer_id) if position else None
             results = TableItem.gsi1.query(
                 customer_pk(customer_id),
                 TableItem.gsi1sk.startswith("INVOICE#"),
@@ -565,7 +542,7 @@ class Repository:
                 last_evaluated_key=last_key,
             )
         elif status:
-            last_key = decode_cursor(cursor, scope={"gsi2pk": f"STATUS#{status}"}, keys=("pk", "sk", "gsi2sk"))
+            last_key = self._invoice_index_key(*position, status=status) if position else None
             results = TableItem.gsi2.query(
                 f"STATUS#{status}",
                 scan_index_forward=False,
@@ -577,21 +554,25 @@ class Repository:
         # PynamoDB's `limit` keeps reading pages of the partition until that many items matched the
         # filter; one more than asked tells whether another page exists.
         items = [invoice_from_item(item) for item in results if isinstance(item, InvoiceItem)]
-        next_key = None
+        next_cursor = None
         if len(items) > limit:
             items = items[:limit]
-            next_key = self._invoice_index_key(items[-1], by_customer=bool(customer_id))
-        return Page(items=items, next_cursor=encode_cursor(next_key))
+            next_cursor = position_cursor(items[-1].created_at, items[-1].id)
+        return Page(items=items, next_cursor=next_cursor)
 
     @staticmethod
-    def _invoice_index_key(inv: Invoice, *, by_customer: bool) -> dict[str, Any]:
-        key = {"pk": {"S": invoice_pk(inv.id)}, "sk": {"S": "INVOICE"}}
-        if by_customer:
-            key["gsi1pk"] = {"S": customer_pk(inv.customer_id)}
-            key["gsi1sk"] = {"S": f"INVOICE#{inv.created_at}#{inv.id}"}
+    def _invoice_index_key(
+        created_at: str, invoice_id: str, *, customer_id: str | None = None, status: str | None = None
+    ) -> dict[str, Any]:
+        """The ExclusiveStartKey of a position in the customer's (gsi1) or the status' (gsi2) listing: a
+        position, the item need not exist (DynamoDB starts after the key wherever it would sort)."""
+        key = {"pk": {"S": invoice_pk(invoice_id)}, "sk": {"S": "INVOICE"}}
+        if customer_id:
+            key["gsi1pk"] = {"S": customer_pk(customer_id)}
+            key["gsi1sk"] = {"S": f"INVOICE#{created_at}#{invoice_id}"}
         else:
-            key["gsi2pk"] = {"S": f"STATUS#{inv.status.value}"}
-            key["gsi2sk"] = {"S": f"{inv.created_at}#{inv.id}"}
+            key["gsi2pk"] = {"S": f"STATUS#{status}"}
+            key["gsi2sk"] = {"S": f"{created_at}#{invoice_id}"}
         return key
 
     def list_events(self, invoice_id: str) -> list[InvoiceEvent]:

@@ -25,7 +25,7 @@ from invoicing.domain.invoice import (
     compute_totals,
     validate_line_fields,
 )
-from invoicing.errors import NotFound, ServiceUnavailable, ValidationFailed
+from invoicing.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from invoicing.ids import new_id
 from invoicing.observability import logger
 from invoicing.store.repository import BillingRunExists, Customer, Page, billing_run_pk
@@ -245,8 +245,8 @@ def _write_line(
 def add_line(svc: Services, actor: Actor, invoice_id: str, data: LineInput) -> Invoice:
     invoice = svc.repo.get_invoice(invoice_id)
     invoice.require_draft()
-    if len(invoice.lines) >= MAX_LINES:
-        raise ValidationFailed(f"an invoice has at most {MAX_LINES} lines", details={"field": "lines"})
+    if len(invoice.lines) >= MAX_LINES:  # the draft's state, not the request's form: 409
+        raise Conflict(f"an invoice has at most {MAX_LINES} lines", code="invoice_full", details={"field": "lines"})
     customer = svc.repo.get_customer(invoice.customer_id)
     check_rates_assignable(svc, {"tax_rate_id": data.tax_rate_id})
     line = _with_previews(svc, invoice, [_new_line(data, clock.iso(clock.now()))], customer)[0]

@@ -2,7 +2,7 @@
 
 record_payment — who: invoices:write. Open or uncollectible invoices only (a draft is
   `invoice_not_open`, paid/void `invalid_transition`, 409). amount_cents > 0 and at most the amount
-  due (else 422 `payment_exceeds_amount_due`); paid_at optional, not in the future. One transaction:
+  due (else 409 `payment_exceeds_amount_due`); paid_at optional, not in the future. One transaction:
   the Payment item, the invoice's amounts (and `paid` + paid_at when the remainder reaches zero, off
   the due index), the `invoice.payment_recorded` event. The invoice write is conditioned on its status
   and remainder, so concurrent payments can never overpay; a lost race is re-read and re-decided.

@@ -184,12 +184,12 @@ def check_rates_assignable(svc: Services, rate_ids: Mapping[str, str | None]) ->
     found = svc.tax_rates.get_many(sorted(set(wanted.values())))
     for field, rid in wanted.items():
         rate = found.get(rid)
+        # a well-formed request that names a missing or archived rate: 404 and 409 like any reference to
+        # another item (customer_not_found, ...), not a 422, which would say the request itself is malformed
         if rate is None:
-            raise ValidationFailed(
-                f"tax rate {rid} does not exist", code="tax_rate_not_found", details={"field": field}
-            )
+            raise NotFound(f"tax rate {rid} does not exist", code="tax_rate_not_found", details={"field": field})
         if not rate.active:
-            raise ValidationFailed(
+            raise Conflict(
                 f"tax rate {rid} is archived and cannot be put on a line; use an active rate",
                 code="tax_rate_archived",
                 details={"field": field},
