@@ -19,6 +19,8 @@ import json
 from functools import lru_cache
 from typing import Any
 
+from invoicing.adapters.public_url import base_url_of_request
+
 SECURITY_SCHEME = "ApiKey"
 TAGS: list[dict[str, str]] = [
     {"name": "customers", "description": "Who is billed"},
@@ -193,17 +195,8 @@ def _base_document(spec_json: str) -> str:
 
 
 def server_url(event: dict[str, Any]) -> str:
-    """Where the caller reached this API: scheme and host, then the path prefix in front of our routes.
-
-    The prefix is requestContext.path with the route's path cut off its end: "/<stage>" on the
-    execute-api URL, "" locally and on a custom domain mapped without a base path."""
-    context = event.get("requestContext") or {}
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if isinstance(v, str)}
-    host = context.get("domainName") or headers.get("host") or "localhost"
-    scheme = (headers.get("x-forwarded-proto") or "https").split(",")[0].strip()
-    full, path = str(context.get("path") or ""), str(event.get("path") or "")
-    prefix = full[: -len(path)] if path and full.endswith(path) else ""
-    return f"{scheme}://{host}{prefix.rstrip('/')}"
+    """Where the caller reached this API: the same base URL payment links are made from."""
+    return base_url_of_request(event) or ""
 
 
 def openapi_document(spec_json: str, event: dict[str, Any]) -> str:

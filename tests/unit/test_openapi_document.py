@@ -15,7 +15,8 @@ _spec.loader.exec_module(openapi)
 
 def event(path: str, context_path: str, domain: str, proto: str | None) -> dict[str, Any]:
     headers = {"Host": domain, **({"X-Forwarded-Proto": proto} if proto else {})}
-    return {"path": path, "headers": headers, "requestContext": {"path": context_path, "domainName": domain}}
+    context = {"path": context_path, "domainName": domain, "stage": "prod"}
+    return {"path": path, "headers": headers, "requestContext": context}
 
 
 def test_on_the_execute_api_url_the_stage_is_the_prefix():
