@@ -88,7 +88,7 @@ def test_a_key_made_by_make_api_key_against_the_local_stack_passes_the_smoke_tes
             "--name",
             "smoke-e2e",
             "--endpoint-url",
-            local_stack.moto_url,
+            local_stack.dynamodb_url,  # DynamoDB Local (or moto when Java is missing), as make dev prints
             "--table",
             "local-InvoicesTable",
         ],
