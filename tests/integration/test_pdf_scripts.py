@@ -8,6 +8,7 @@ print as nothing: these tests fail.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -163,6 +164,16 @@ def test_japanese_customer_and_every_script_in_the_lines_print(browser_ready, tm
     folded = unicodedata.normalize("NFKC", text)
     for expected in [CUSTOMER_NAME, *CUSTOMER_ADDRESS]:
         assert unicodedata.normalize("NFKC", expected) in folded
+
+
+def test_a_japanese_seller_name_prints_in_the_footer_of_every_page(browser_ready, tmp_path):
+    # Given a Japanese seller (its name is in every page's footer, which Chromium lays out apart)
+    doc = dataclasses.replace(japanese_customer_invoice(), seller=Party("株式会社請求サービス", "", ["大阪府"], ""))
+    # When it is printed
+    path = print_to_file(doc, tmp_path)
+    # Then the footer's name is read back and nothing is drawn blank
+    assert blank_glyphs(path) == 0
+    assert "株式会社請求サービス" in unicodedata.normalize("NFKC", pdf_text(path)).split("INV-2025-0042")[-1]
 
 
 def test_yen_amounts_print_with_the_yen_sign(browser_ready, tmp_path):

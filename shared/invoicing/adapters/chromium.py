@@ -103,10 +103,15 @@ BLOCKED_URL_PATTERNS = ("http://*", "https://*", "ws://*", "wss://*", "ftp://*",
 PAGE_MARGINS = {"top": "16mm", "right": "14mm", "bottom": "20mm", "left": "14mm"}
 # Chromium renders header/footer templates in their own context: the document's CSS does not apply,
 # sizes must be explicit, and only <span class="pageNumber|totalPages|..."> are filled in.
+# The footer carries the seller's name, in any script: the same font chain as the documents' CSS.
+_FOOTER_FONTS = (
+    "'Open Sans','Noto Sans Arabic','Noto Sans Hebrew','Noto Sans Thai','Noto Sans Devanagari',"
+    "'Noto Sans CJK JP','Noto Sans CJK KR','Noto Sans CJK SC','Noto Sans CJK TC',sans-serif"
+)
 _FOOTER_TEMPLATE = (
-    "<div style=\"width:100%;margin:0 14mm;font-family:'Open Sans',sans-serif;font-size:7.5pt;"
+    f'<div style="width:100%;margin:0 14mm;font-family:{_FOOTER_FONTS};font-size:7.5pt;'
     'color:#6b7280;display:flex;justify-content:space-between;-webkit-print-color-adjust:exact;">'
-    "<span>{left}</span>"
+    '<span dir="auto">{left}</span>'
     '<span>Page <span class="pageNumber"></span> of <span class="totalPages"></span></span>'
     "</div>"
 )
