@@ -10,17 +10,20 @@ PY := $(VENV)/bin/python
 SAM := .tools/sam/bin/sam
 CHROMIUM_VERSION := 153.0.0
 CHROMIUM_DIR := .cache/chromium/$(CHROMIUM_VERSION)
+# Noto fonts for every script Open Sans lacks (scripts/prepare_fonts.py; FONTS_DIRNAME in the chromium adapter)
+FONTS_DIR := .cache/fonts/noto-20220127
 # DynamoDB Local 1.25.1, carried by this npm package (local/dynamodb_local.py PACKAGE_VERSION)
 DYNAMODB_LOCAL_VERSION := 2.9.30
 DYNAMODB_LOCAL_DIR := .cache/dynamodb-local/$(DYNAMODB_LOCAL_VERSION)
 PORT ?= 3000
 export PYTHONPATH := $(CURDIR)/shared:$(CURDIR)
 export CHROMIUM_CACHE_DIR := $(CURDIR)/.cache/chromium
+export FONTS_CACHE_DIR := $(CURDIR)/.cache/fonts
 export DYNAMODB_LOCAL_DIR := $(CURDIR)/$(DYNAMODB_LOCAL_DIR)
 export AWS_SAM_CLI_TELEMETRY := 0
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv tools deploy-tools chromium dynamodb-local dev test test-fast test-slow lint format typecheck validate build deploy-check bench smoke api-key invoke invoke-schedule deploy clean
+.PHONY: help venv tools deploy-tools chromium fonts dynamodb-local dev test test-fast test-slow lint format typecheck validate build deploy-check bench smoke api-key invoke invoke-schedule deploy clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -67,7 +70,13 @@ deploy-tools: $(DEPLOY_TOOLS)/.stamp $(LAMBDA_BOTO3)/.stamp-$(BOTO3_PIN) ## inst
 $(CHROMIUM_DIR)/chromium: scripts/prepare_chromium.py shared/invoicing/adapters/chromium.py | $(VENV)/.stamp
 	$(PY) scripts/prepare_chromium.py --version $(CHROMIUM_VERSION) --dest $(CHROMIUM_DIR)
 
-chromium: $(CHROMIUM_DIR)/chromium ## fetch @sparticuz/chromium from npm and unpack it into .cache/
+chromium: $(CHROMIUM_DIR)/chromium fonts ## fetch @sparticuz/chromium from npm and unpack it into .cache/ (+ fonts)
+
+# stdlib only: needs apt-get download (Debian) the first time
+$(FONTS_DIR)/.fonts-complete: scripts/prepare_fonts.py
+	$(PYTHON) scripts/prepare_fonts.py --dest $(FONTS_DIR)
+
+fonts: $(FONTS_DIR)/.fonts-complete ## fetch the Noto fonts (CJK, Arabic, Hebrew, Thai, Devanagari) into .cache/fonts
 
 # stdlib only: needs npm the first time, never Java (without Java `make dev` serves DynamoDB from moto)
 $(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar: scripts/prepare_dynamodb_local.py

@@ -75,7 +75,7 @@ def unpack(tarball: Path, dest: Path) -> Path:
     from invoicing.adapters.chromium import is_unpacked, unpack_bundle
 
     if is_unpacked(dest):
-        executable = unpack_bundle(dest, dest).executable  # a no-op that also refreshes fonts.conf
+        executable = unpack_bundle(dest, dest).executable  # a no-op: the bundle is complete
         executable.touch()  # newer than this script, so make sees the target as up to date
         return executable
     with tempfile.TemporaryDirectory(dir=tarball.parent) as tmp:

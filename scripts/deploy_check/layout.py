@@ -177,6 +177,8 @@ def lambda_environment(spec: FunctionSpec, layout: Layout, runtime_dir: Path) ->
         "_HANDLER": f"{spec.module}.{spec.handler}",
         "PYTHONDONTWRITEBYTECODE": "1",
         "CHROMIUM_BUNDLE_DIR": str(layout.opt / "chromium"),
+        # the ChromiumLayer's fonts, where Lambda has them at /opt/fonts
+        "INVOICE_FONTS_DIR": str(layout.opt / "fonts"),
     }
     env.update(spec.environment)
     return env

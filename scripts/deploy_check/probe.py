@@ -52,7 +52,8 @@ def main(argv: list[str]) -> int:
         started = time.perf_counter()
         pdf = render_pdf(
             "<!doctype html><html><body style=\"font-family:'Open Sans'\"><h1>Invoice INV-0001</h1>"
-            "<p>deploy-check: rendered by the ChromiumLayer inside the Lambda layout.</p></body></html>",
+            "<p>deploy-check: rendered by the ChromiumLayer inside the Lambda layout.</p>"
+            "<p>\u682a\u5f0f\u4f1a\u793e \u0627\u0644\u0639\u0631\u0628\u064a\u0629</p></body></html>",
             footer_text="INV-0001",
         )
         with open(out, "wb") as handle:

@@ -188,12 +188,27 @@ def _imports(
         finally:
             shutil.rmtree(work / "lambda" / spec.name, ignore_errors=True)
         head_ok = out.is_file() and out.read_bytes()[:4] == b"%PDF"
+        fonts_ok, fonts_note = _layer_fonts_used(out) if head_ok else (False, "")
         report.line(
             "render",
-            head_ok,
+            head_ok and fonts_ok,
             f"{spec.name} printed a {result['pdf_bytes']} byte pdf with its layers' chromium in "
-            f"{result['render_s']:.2f} s (cold: unpack to tmp + launch) -> {out}",
+            f"{result['render_s']:.2f} s (cold: unpack to tmp + launch){fonts_note} -> {out}",
         )
+
+
+def _layer_fonts_used(pdf: Path) -> tuple[bool, str]:
+    """The probe prints Japanese and Arabic: the layer's Noto fonts must be what drew them.
+
+    Noto Sans Arabic shows by name; Noto Sans CJK (CFF outlines) is embedded as Type 3 fonts.
+    """
+    if shutil.which("pdffonts") is None:
+        return True, "; fonts not checked (no pdffonts: apt-get install poppler-utils)"
+    listing = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=False).stdout
+    arabic, cjk = "NotoSansArabic" in listing, "Type 3" in listing
+    if arabic and cjk:
+        return True, "; Japanese and Arabic drawn with the layer's Noto fonts"
+    return False, f"; the layer's Noto fonts were not used (Arabic font: {arabic}, CJK font: {cjk})"
 
 
 def _bytecode(report: Report, specs: list[FunctionSpec], build_dir: Path) -> None:

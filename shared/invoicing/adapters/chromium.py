@@ -20,6 +20,12 @@ Rendered documents get no network: every http(s)/ws/file request is blocked, so 
 use inline CSS and `data:` URLs. That keeps output deterministic and closes any SSRF path through
 content that ends up in a document.
 
+Fonts: the bundle's only font is Open Sans (Latin, Greek, Cyrillic). The Noto fonts for every other
+script (scripts/prepare_fonts.py) sit in /opt/fonts in Lambda (ChromiumLayer), in
+`$FONTS_CACHE_DIR/noto-20220127` locally (`make fonts`), or wherever env `INVOICE_FONTS_DIR` says.
+Chromium's fontconfig is pointed at both folders by a fonts.conf written under the temp folder, never
+into the bundle (a shared, possibly read-only cache).
+
 No AWS imports here.
 """
 
@@ -29,6 +35,7 @@ import asyncio
 import atexit
 import contextlib
 import fcntl
+import hashlib
 import html as html_lib
 import io
 import logging
@@ -59,6 +66,9 @@ CHROMIUM_VERSION = "153.0.0"
 # right after "DevTools listening" (seen on Debian 12).
 BUNDLE_FILES = ("chromium.br", "al2023.tar.br", "fonts.tar.br", "swiftshader.tar.br")
 DEFAULT_LAMBDA_BUNDLE_DIR = Path("/opt/chromium")
+# scripts/prepare_fonts.py fills this folder (its name carries the Debian fonts-noto-cjk version)
+FONTS_DIRNAME = "noto-20220127"
+DEFAULT_LAMBDA_FONTS_DIR = Path("/opt/fonts")
 _REPO_ROOT = Path(__file__).resolve().parents[3]
 _COMPLETE_MARKER = ".complete"
 # What the marker holds: a bundle unpacked by an older version of this code is unpacked again.
@@ -93,10 +103,15 @@ BLOCKED_URL_PATTERNS = ("http://*", "https://*", "ws://*", "wss://*", "ftp://*",
 PAGE_MARGINS = {"top": "16mm", "right": "14mm", "bottom": "20mm", "left": "14mm"}
 # Chromium renders header/footer templates in their own context: the document's CSS does not apply,
 # sizes must be explicit, and only <span class="pageNumber|totalPages|..."> are filled in.
+# The footer carries the seller's name, in any script: the same font chain as the documents' CSS.
+_FOOTER_FONTS = (
+    "'Open Sans','Noto Sans Arabic','Noto Sans Hebrew','Noto Sans Thai','Noto Sans Devanagari',"
+    "'Noto Sans CJK JP','Noto Sans CJK KR','Noto Sans CJK SC','Noto Sans CJK TC',sans-serif"
+)
 _FOOTER_TEMPLATE = (
-    "<div style=\"width:100%;margin:0 14mm;font-family:'Open Sans',sans-serif;font-size:7.5pt;"
+    f'<div style="width:100%;margin:0 14mm;font-family:{_FOOTER_FONTS};font-size:7.5pt;'
     'color:#6b7280;display:flex;justify-content:space-between;-webkit-print-color-adjust:exact;">'
-    "<span>{left}</span>"
+    '<span dir="auto">{left}</span>'
     '<span>Page <span class="pageNumber"></span> of <span class="totalPages"></span></span>'
     "</div>"
 )
@@ -140,28 +155,67 @@ class ChromiumInstall:
             if lib_dir.is_dir():
                 inherited = source.get("LD_LIBRARY_PATH", "")
                 env["LD_LIBRARY_PATH"] = f"{lib_dir}:{inherited}" if inherited else str(lib_dir)
-            fonts_conf = self.bundle_root / "fonts.conf"
-            if fonts_conf.is_file():
-                env["FONTCONFIG_FILE"] = str(fonts_conf)
-                env["FONTCONFIG_PATH"] = str(self.bundle_root)
+            if (self.bundle_root / "fonts").is_dir():
+                conf = write_fonts_conf([self.bundle_root / "fonts", *locate_fonts(source)])
+                env["FONTCONFIG_FILE"] = str(conf)
+                env["FONTCONFIG_PATH"] = str(conf.parent)
         return env
 
 
-def fonts_conf(root: Path) -> str:
-    """A fontconfig file that finds only the bundled fonts, so output is identical on every machine.
+def locate_fonts(env: Mapping[str, str] | None = None) -> list[Path]:
+    """The folder of extra (Noto) fonts, if there is one: see the module docstring for where."""
+    env = os.environ if env is None else env
+    explicit = env.get("INVOICE_FONTS_DIR", "").strip()
+    if explicit:
+        candidates = [Path(explicit)]
+    elif env.get("AWS_LAMBDA_FUNCTION_NAME"):
+        candidates = [DEFAULT_LAMBDA_FONTS_DIR]
+    else:
+        candidates = [Path(env.get("FONTS_CACHE_DIR") or _REPO_ROOT / ".cache" / "fonts") / FONTS_DIRNAME]
+    found = [path for path in candidates if path.is_dir()]
+    if not found:
+        logger.warning("no fonts beyond open sans: run `make fonts`", extra={"looked_in": str(candidates[0])})
+    return found
+
+
+def fonts_conf(font_dirs: list[Path], cache_dir: Path) -> str:
+    """A fontconfig file that finds only the given fonts, so output is identical on every machine.
 
     The bundle's own fonts.conf looks in /var/task/fonts, /opt/fonts and /tmp/fonts; ours points at
-    the unpacked folder wherever it is (.cache locally, /tmp in Lambda).
+    the unpacked bundle's fonts wherever they are (.cache locally, /tmp in Lambda) and the Noto fonts.
     """
+    dirs = "".join(f"  <dir>{html_lib.escape(str(path))}</dir>\n" for path in font_dirs)
     return (
         '<?xml version="1.0"?>\n'
         '<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n'
         "<fontconfig>\n"
-        f"  <dir>{html_lib.escape(str(root / 'fonts'))}</dir>\n"
-        f"  <cachedir>{html_lib.escape(str(root / 'fonts-cache'))}</cachedir>\n"
+        f"{dirs}"
+        f"  <cachedir>{html_lib.escape(str(cache_dir))}</cachedir>\n"
         "  <config></config>\n"
         "</fontconfig>\n"
     )
+
+
+def write_fonts_conf(font_dirs: list[Path], base: Path | None = None) -> Path:
+    """Write the fonts.conf for `font_dirs` into a folder of its own under the temp folder; return its path.
+
+    The folder is named after the folders it lists, so each checkout (and Lambda's /tmp) keeps one
+    fontconfig cache that later browsers reuse: the cache is built once, by the first launch.
+    """
+    key = hashlib.sha256("\n".join(str(path) for path in font_dirs).encode()).hexdigest()[:16]
+    folder = (base or Path(tempfile.gettempdir())) / f"invoicing-fontconfig-{os.getuid()}-{key}"
+    conf = folder / "fonts.conf"
+    wanted = fonts_conf(font_dirs, folder / "cache")
+    try:
+        if conf.read_text() == wanted:
+            return conf
+    except OSError:
+        pass
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".fonts.conf.{os.getpid()}"
+    partial.write_text(wanted)
+    partial.replace(conf)  # atomic: a concurrent launch reads the old file or the new one, never half
+    return conf
 
 
 def _inflate_file(source: Path, target: Path) -> None:
@@ -210,7 +264,8 @@ def unpack_bundle(bundle_dir: Path, dest: Path) -> ChromiumInstall:
             (staging / "chromium").chmod(0o755)
             for name in BUNDLE_FILES[1:]:
                 _inflate_tar(bundle_dir / name, staging)
-            (staging / "fonts.conf").write_text(fonts_conf(dest))
+            # marks the folder as a bundle (see _bundle_root_of); Chromium gets write_fonts_conf's file
+            (staging / "fonts.conf").write_text(fonts_conf([dest / "fonts"], dest / "fonts-cache"))
             (staging / _COMPLETE_MARKER).write_text(_BUNDLE_ID)
             if dest.exists():  # left over from an interrupted run
                 shutil.rmtree(dest)
@@ -232,13 +287,7 @@ def is_unpacked(root: Path) -> bool:
 
 
 def _installed(root: Path) -> ChromiumInstall:
-    """An unpacked bundle; its fonts.conf is rewritten if the folder was moved since unpacking."""
-    conf, wanted = root / "fonts.conf", fonts_conf(root)
-    try:
-        if conf.read_text() != wanted:
-            conf.write_text(wanted)
-    except OSError:  # read-only or missing: Chromium still runs, with fontconfig's defaults
-        logger.warning("cannot refresh fonts.conf", extra={"path": str(conf)})
+    """An unpacked bundle. Nothing is written into it: it may be a cache shared by several checkouts."""
     return ChromiumInstall(root / "chromium", root)
 
 
