@@ -44,6 +44,19 @@ MARKER = ".fonts-complete"
 FONTS_ID = "".join(f"{name}={version}: {' '.join(FILES[name])}\n" for name, version in PACKAGES.items())
 
 
+def _apt_download(name: str, version: str, into: Path) -> None:
+    """`apt-get download`; on a machine whose package lists are empty or stale (a fresh Debian), refresh
+    them once when we may (root), else say what to run."""
+    command = ["apt-get", "download", "-q", f"{name}={version}"]
+    if subprocess.run(command, cwd=into, stdout=subprocess.DEVNULL).returncode == 0:
+        return
+    if os.geteuid() != 0:
+        sys.exit(f"prepare_fonts: apt-get could not download {name}={version}; run `sudo apt-get update` and retry")
+    print("prepare_fonts: apt-get update (the package lists do not know the fonts yet)", file=sys.stderr)
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(command, cwd=into, stdout=subprocess.DEVNULL, check=True)
+
+
 def fetch_debs(cache_dir: Path) -> dict[str, Path]:
     """`apt-get download` each pinned package into the cache once; later runs reuse the files."""
     debs: dict[str, Path] = {}
@@ -55,12 +68,7 @@ def fetch_debs(cache_dir: Path) -> dict[str, Path]:
                 sys.exit("prepare_fonts: apt-get is not available (Debian or Ubuntu needed to fetch the fonts)")
             with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
                 print(f"prepare_fonts: apt-get download {name}={version}", file=sys.stderr)
-                subprocess.run(
-                    ["apt-get", "download", "-q", f"{name}={version}"],
-                    check=True,
-                    cwd=tmp,
-                    stdout=subprocess.DEVNULL,
-                )
+                _apt_download(name, version, Path(tmp))
                 fetched = list(Path(tmp).glob("*.deb"))
                 if len(fetched) != 1:
                     sys.exit(f"prepare_fonts: apt-get download produced {fetched}, expected one .deb")
