@@ -29,7 +29,7 @@ def test_concurrent_finalizations_give_gapless_unique_numbers(served_aws, report
     from invoicing.domain.events import Actor
     from invoicing.domain.numbering import parse_number
     from invoicing.use_cases.customers import create_customer
-    from invoicing.use_cases.lifecycle import finalize_invoice
+    from invoicing.use_cases.finalize import finalize_invoice
 
     svc = served_aws
     customers = [create_customer(svc, name=f"C{i}", email=f"c{i}@example.test").id for i in range(CUSTOMERS)]
@@ -38,7 +38,7 @@ def test_concurrent_finalizations_give_gapless_unique_numbers(served_aws, report
 
     def finalize(pair):
         customer_id, invoice_id = pair
-        return customer_id, finalize_invoice(svc, Actor("api_key:test"), invoice_id).invoice_number
+        return customer_id, finalize_invoice(svc, Actor("api_key:test"), invoice_id).invoice.invoice_number
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(finalize, drafts, timeout=600))

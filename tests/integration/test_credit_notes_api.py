@@ -525,7 +525,6 @@ class FakeStripeRefunds(stripe.HTTPClient):
 def test_stripe_refund_goes_through_the_sdk(api, customer, settings_env):
     from invoicing.adapters.payments import build_payment_provider
     from invoicing.domain.payments import Payment, PaymentMethod, PaymentSource
-    from invoicing.use_cases.payments import payment_store
     from invoicing.use_cases.services import get_services
 
     # Given an invoice paid by a Stripe checkout (payment intent pi_3Fake)
@@ -554,7 +553,7 @@ def test_stripe_refund_goes_through_the_sdk(api, customer, settings_env):
     from invoicing.domain.events import Actor
 
     _settle(svc, Actor("system:stripe_webhook"), inv["id"], make)
-    assert payment_store(svc).list_payments(inv["id"])[0].source is PaymentSource.STRIPE
+    assert svc.payment_store.list_payments(inv["id"])[0].source is PaymentSource.STRIPE
     # When 25.00 is credited as a refund
     status, note = credit(api, inv["id"], amount_cents=2500, method="refund", reason="product_unsatisfactory")
     # Then Stripe was asked to refund 2500 of the payment intent, idempotently, and it is recorded

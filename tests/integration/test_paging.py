@@ -91,7 +91,7 @@ class TestBalanceLedgerPaging:
         other = _other_customer(api)
         _drafts(api, customer["id"], 2)
         _, invoices, _ = api("GET", "/invoices", query={"customer_id": customer["id"], "limit": "1"})
-        from invoicing.store.repository import encode_cursor
+        from invoicing.store.cursor import encode_cursor
 
         # a key of the customer's own partition, but of another item kind (its invoice counter)
         own_counter = encode_cursor({"pk": {"S": f"CUSTOMER#{other['id']}"}, "sk": {"S": "SEQ#INV#2026"}})
