@@ -444,22 +444,6 @@ class Repository:
             revoked_at=item.revoked_at,
         )
 
-    def list_api_keys(self) -> list[ApiKey]:
-        out = []
-        for item in TableItem.gsi2.query("APIKEYS"):
-            if isinstance(item, ApiKeyItem):
-                out.append(
-                    ApiKey(
-                        key_hash=item.pk.removeprefix("APIKEY#"),
-                        name=item.name,
-                        scopes=tuple(str(scope) for scope in item.scopes or []),
-                        hint=item.hint,
-                        created_at=item.created_at,
-                        revoked_at=item.revoked_at,
-                    )
-                )
-        return out
-
     def revoke_api_key(self, key_hash: str, at: str) -> None:
         try:
             ApiKeyItem(f"APIKEY#{key_hash}", "APIKEY").update(

@@ -68,7 +68,3 @@ def authorize(repo, authorization_header: str | None) -> Principal | None:  # ty
     if key is None or key.revoked_at:
         return None
     return Principal(name=key.name, scopes=key.scopes)
-
-
-def required_scope(http_method: str) -> str:
-    return "invoices:read" if http_method.upper() in ("GET", "HEAD", "OPTIONS") else "invoices:write"
