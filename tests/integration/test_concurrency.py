@@ -11,18 +11,15 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+from tests.support.builders import draft_of
+
 # make test: 3 customers x 12; make test-slow (RUN_SLOW=1): 5 customers x 40 = 200 finalizations
 SLOW = bool(os.environ.get("RUN_SLOW"))
 CUSTOMERS, PER_CUSTOMER = (5, 40) if SLOW else (3, 12)
 
 
 def _draft(svc, customer_id):
-    from invoicing.domain.events import Actor
-    from invoicing.use_cases.invoices import CreateInvoice, LineInput, create_invoice
-
-    line = LineInput(description="Seat", quantity=__import__("decimal").Decimal("1"), unit_amount_cents=1000)
-    invoice, _ = create_invoice(svc, Actor("api_key:test"), CreateInvoice(customer_id=customer_id, lines=(line,)))
-    return invoice.id
+    return draft_of(svc, customer_id, 1000).id
 
 
 def test_concurrent_finalizations_give_gapless_unique_numbers(served_aws, report):

@@ -6,27 +6,11 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
+from tests.support.builders import open_invoice_of
+
 
 def _open_paid_invoice(svc, customer_id, amount=10000, *, pay=True):
-    from invoicing.domain.events import Actor
-    from invoicing.use_cases.finalize import finalize_invoice
-    from invoicing.use_cases.invoices import CreateInvoice, LineInput, create_invoice
-    from invoicing.use_cases.payments import RecordPayment, record_payment
-
-    actor = Actor("api_key:test")
-    line = LineInput(description="Seat", quantity=Decimal("1"), unit_amount_cents=amount)
-    draft, _ = create_invoice(svc, actor, CreateInvoice(customer_id=customer_id, lines=(line,)))
-    invoice = finalize_invoice(svc, actor, draft.id).invoice
-    if pay and invoice.amount_remaining_cents:
-        from invoicing.domain.payments import PaymentMethod
-
-        record_payment(
-            svc,
-            actor,
-            invoice.id,
-            RecordPayment(amount_cents=invoice.amount_remaining_cents, method=PaymentMethod.CASH),
-        )
-    return invoice.id
+    return open_invoice_of(svc, customer_id, amount, paid=pay).id
 
 
 def _attempt(fn):

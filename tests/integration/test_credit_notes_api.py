@@ -12,6 +12,7 @@ import stripe
 
 from tests.conftest import ROOT
 from tests.support import payments as support
+from tests.support.builders import create_draft, finalize
 
 settings_env = support.settings_env  # fixture
 serialized_moto = support.serialized_moto  # fixture
@@ -20,15 +21,7 @@ LINE = {"description": "Consulting", "quantity": "2", "unit_amount_cents": 5000}
 
 
 def draft(api, customer, lines=None, **extra) -> dict:
-    status, body, _ = api("POST", "/invoices", {"customer_id": customer["id"], "lines": lines or [LINE], **extra})
-    assert status == 201, body
-    return body
-
-
-def finalize(api, invoice_id) -> dict:
-    status, body, _ = api("POST", f"/invoices/{invoice_id}/finalize")
-    assert status == 200, body
-    return body
+    return create_draft(api, customer, *(lines or [LINE]), **extra)  # this module's amounts: 100.00
 
 
 def open_invoice(api, customer, lines=None) -> dict:

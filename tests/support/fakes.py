@@ -18,14 +18,23 @@ from types import TracebackType
 from typing import Any
 
 from invoicing.domain.balance import BalanceChange
+from invoicing.domain.credit import CreditNote, CreditSplit
 from invoicing.domain.customer import Customer
 from invoicing.domain.events import InvoiceEvent
 from invoicing.domain.invoice import Invoice, InvoiceLine, InvoiceStatus, LineTax
 from invoicing.domain.numbering import NumberClaim
-from invoicing.domain.payments import PaymentLink
+from invoicing.domain.payments import (
+    PAYABLE_STATUSES,
+    Payment,
+    PaymentAlreadyRecorded,
+    PaymentApplication,
+    PaymentLink,
+)
 from invoicing.errors import InvoiceNotDraft, NotFound, NumberTaken, StaleBalance, StaleInvoice
 from invoicing.services import Services
 from invoicing.settings import Settings
+from invoicing.store.credit_notes import CreditNoteRace
+from invoicing.store.payments import InvoiceNotPayableNow
 
 Write = tuple[str, Any]
 
@@ -191,6 +200,120 @@ class FakeUnitOfWork:
                 self.memory.balance_changes.append(value)
             elif kind == "add_link":
                 self.memory.links.append(value)
+
+
+class FakePaymentStore:
+    """store/payments.PaymentStore's payment transaction, with its conditions: the invoice still takes
+    payments and its remainder is the one the payment was decided on (`=` when it settles, `>` else)."""
+
+    def __init__(self, memory: Memory) -> None:
+        self.memory = memory
+        self.payments: dict[str, Payment] = {}
+
+    def record_payment(
+        self,
+        *,
+        invoice: Invoice,
+        payment: Payment,
+        application: PaymentApplication,
+        event: InvoiceEvent,
+        link: Any = None,
+    ) -> None:
+        if self.memory._losses:
+            raise self.memory._losses.pop(0)
+        if payment.id in self.payments:
+            raise PaymentAlreadyRecorded(f"payment {payment.id} is already recorded")
+        current = self.memory.invoices[invoice.id]
+        amount = application.amount_cents
+        remaining_ok = (
+            current.amount_remaining_cents == amount
+            if application.becomes_paid
+            else current.amount_remaining_cents > amount
+        )
+        if current.status not in PAYABLE_STATUSES or not remaining_ok:
+            raise InvoiceNotPayableNow(f"invoice {invoice.id} changed meanwhile")
+        self.memory.invoices[invoice.id] = replace(
+            current,
+            amount_paid_cents=current.amount_paid_cents + amount,
+            amount_remaining_cents=current.amount_remaining_cents - amount,
+            version=current.version + 1,
+            status=InvoiceStatus.PAID if application.becomes_paid else current.status,
+            paid_at=payment.paid_at if application.becomes_paid else current.paid_at,
+        )
+        self.payments[payment.id] = payment
+        self.memory.events.append(event)
+        self.memory.commits.append([("record_payment", payment), ("add_event", event)])
+
+    def list_payments(self, invoice_id: str) -> list[Payment]:
+        return [p for p in self.payments.values() if p.invoice_id == invoice_id]
+
+    def list_links(self, invoice_id: str) -> list[PaymentLink]:
+        return [link for link in self.memory.links if link.invoice_id == invoice_id]
+
+
+class FakeCreditNoteStore:
+    """store/credit_notes.CreditNoteStore's issue transaction, with its conditions: the invoice's
+    version and credited amount as read, the CN counter, the customer's balance as read."""
+
+    def __init__(self, memory: Memory) -> None:
+        self.memory = memory
+        self.notes: dict[str, CreditNote] = {}
+
+    def issue(
+        self,
+        *,
+        invoice: Invoice,
+        note: CreditNote,
+        split: CreditSplit,
+        sequence_year: int,
+        sequence_next: int,
+        event: InvoiceEvent,
+        balance: BalanceChange | None,
+        refunds: list[Any],
+        paid_at: str | None,
+    ) -> None:
+        if self.memory._losses:
+            raise self.memory._losses.pop(0)
+        current = self.memory.invoices[invoice.id]
+        counter = (invoice.customer_id, "CN", sequence_year)
+        customer = self.memory.customers.get(invoice.customer_id)
+        if (
+            current.version != invoice.version
+            or current.credited_cents != invoice.credited_cents
+            or self.memory.sequences.get(counter, 1) != sequence_next
+            or (
+                balance is not None
+                and customer is not None
+                and customer.balances.get(note.currency, 0) != balance.old_cents
+            )
+        ):
+            raise CreditNoteRace("the invoice, a counter or a balance changed meanwhile; retry")
+        self.memory.invoices[invoice.id] = replace(
+            current,
+            version=current.version + 1,
+            credited_cents=current.credited_cents + note.total_cents,
+            pre_payment_credited_cents=current.pre_payment_credited_cents + split.pre_payment_cents,
+            post_payment_credited_cents=current.post_payment_credited_cents + split.post_payment_cents,
+            amount_remaining_cents=current.amount_remaining_cents - split.pre_payment_cents,
+            status=InvoiceStatus.PAID if split.settles_invoice else current.status,
+            paid_at=(paid_at or note.created_at) if split.settles_invoice else current.paid_at,
+        )
+        self.memory.sequences[counter] = sequence_next + 1
+        writes: list[Write] = [("issue_credit_note", note), ("add_event", event)]
+        if balance is not None and customer is not None:
+            balances = {**customer.balances, note.currency: balance.new_cents}
+            self.memory.customers[customer.id] = replace(customer, balances=balances)
+            self.memory.balance_changes.append(balance)
+            writes.append(("change_balance", balance))
+        self.notes[note.id] = note
+        self.memory.events.append(event)
+        self.memory.commits.append(writes)
+
+    def get(self, credit_note_id: str) -> CreditNote:
+        return self.notes[credit_note_id]
+
+    def payment_refunds(self, invoice_id: str) -> dict[str, tuple[int, int, str | None, str]]:
+        return {}
 
 
 class NoTax:
