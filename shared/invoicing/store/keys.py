@@ -13,6 +13,13 @@ Key = tuple[str, str]
 
 INVOICE_SK = "INVOICE"
 CUSTOMER_SK = "CUSTOMER"
+API_KEY_SK = "APIKEY"
+BILLING_RUN_SK = "BILLINGRUN"
+CUSTOMERS_LIST = "CUSTOMERS"  # gsi1: every customer
+EVENT_PREFIX = "EVENT#"
+CUSTOMER_INVOICE_PREFIX = "INVOICE#"  # gsi1sk of invoices under their customer
+LINES_END = "LINE#~"  # a header and its lines: sk between INVOICE_SK and this
+API_KEYS_LIST = "APIKEYS"  # gsi2: every API key
 PDF_PENDING_SHARDS = 4
 
 
@@ -45,7 +52,12 @@ def line_sk(line_id: str) -> str:
 
 
 def event_sk(at: str, event_id: str) -> str:
-    return f"EVENT#{at}#{event_id}"
+    return f"{EVENT_PREFIX}{at}#{event_id}"
+
+
+def customer_invoice_sk(created_at: str, invoice_id: str) -> str:
+    """gsi1 under CUSTOMER#{cid}: a customer's invoices, newest first (listing pattern 2)."""
+    return f"{CUSTOMER_INVOICE_PREFIX}{created_at}#{invoice_id}"
 
 
 def status_pk(status: str) -> str:
@@ -86,3 +98,7 @@ def token_gsi1pk(token_hash: str) -> str:
 
 def balance_txn_sk(created_at: str, txn_id: str) -> str:
     return f"BALTXN#{created_at}#{txn_id}"
+
+
+def api_key_pk(key_hash: str) -> str:
+    return f"APIKEY#{key_hash}"

@@ -150,7 +150,7 @@ def customer_to_item(c: Customer) -> CustomerItem:
         metadata=dict(c.metadata),
         created_at=c.created_at,
         updated_at=c.updated_at,
-        gsi1pk="CUSTOMERS",
+        gsi1pk=keys.CUSTOMERS_LIST,
         gsi1sk=f"{c.created_at}#{c.id}",
     )
 
@@ -277,7 +277,7 @@ def invoice_to_item(inv: Invoice) -> InvoiceItem:
         reissue_of=inv.reissue_of,
         metadata=dict(inv.metadata) or None,
         gsi1pk=keys.customer_pk(inv.customer_id),
-        gsi1sk=f"INVOICE#{inv.created_at}#{inv.id}",
+        gsi1sk=keys.customer_invoice_sk(inv.created_at, inv.id),
         gsi2pk=keys.status_pk(inv.status.value),
         gsi2sk=f"{inv.created_at}#{inv.id}",
     )

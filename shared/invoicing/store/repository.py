@@ -18,7 +18,6 @@ from pynamodb.exceptions import (
     TransactWriteError,
     UpdateError,
 )
-from pynamodb.expressions.update import Action
 
 from invoicing.domain.customer import Customer
 from invoicing.domain.events import InvoiceEvent
@@ -33,6 +32,7 @@ from invoicing.errors import (
     ValidationFailed,
 )
 from invoicing.store import keys
+from invoicing.store.api_keys import ApiKey, ApiKeyRecords
 from invoicing.store.cursor import decode_cursor, encode_cursor
 from invoicing.store.mapping import (
     customer_from_item,
@@ -46,7 +46,6 @@ from invoicing.store.mapping import (
     set_value,
 )
 from invoicing.store.models import (
-    ApiKeyItem,
     BillingRunItem,
     CustomerItem,
     EventItem,
@@ -56,20 +55,11 @@ from invoicing.store.models import (
     TableItem,
     bind,
 )
+from invoicing.store.pdfs import InvoiceNotOpenForPdf, PdfRecords, PendingPdf
 from invoicing.store.transaction import Transaction, is_condition_failure
 from invoicing.store.uow import UnitOfWork
 
 TRANSACTION_LIMIT = 100
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    key_hash: str
-    name: str
-    scopes: tuple[str, ...]
-    hint: str
-    created_at: str
-    revoked_at: str | None
 
 
 @dataclass(frozen=True)
@@ -79,7 +69,10 @@ class Page:
 
 
 # ---------------------------------------------------------------- repository
-class Repository:
+class Repository(PdfRecords, ApiKeyRecords):
+    """Customers, invoices, lines and events here; PDFs (store/pdfs.py) and API keys (store/api_keys.py)
+    are the same table's other records, mixed in so callers keep one `svc.repo`."""
+
     def __init__(self, table_name: str, region: str) -> None:
         bind(table_name, region)
         self.table_name = table_name
@@ -108,13 +101,13 @@ class Repository:
 
     def get_customer(self, customer_id: str) -> Customer:
         try:
-            item = CustomerItem.get(keys.customer_pk(customer_id), "CUSTOMER", consistent_read=True)
+            item = CustomerItem.get(*keys.customer_key(customer_id), consistent_read=True)
         except DoesNotExist:
             raise NotFound(f"customer {customer_id} not found", code="customer_not_found") from None
         return customer_from_item(item)
 
     def update_customer(self, customer_id: str, changes: dict[str, Any], updated_at: str) -> Customer:
-        item = CustomerItem(keys.customer_pk(customer_id), "CUSTOMER")
+        item = CustomerItem(*keys.customer_key(customer_id))
         actions = [set_value(getattr(CustomerItem, k), v) for k, v in changes.items()]
         actions.append(CustomerItem.updated_at.set(updated_at))
         try:
@@ -130,7 +123,9 @@ class Repository:
         header: InvoiceItem | None = None
         lines: list[InvoiceLine] = []
         for item in TableItem.query(
-            keys.invoice_pk(invoice_id), TableItem.sk.between("INVOICE", "LINE#~"), consistent_read=consistent
+            keys.invoice_pk(invoice_id),
+            TableItem.sk.between(keys.INVOICE_SK, keys.LINES_END),
+            consistent_read=consistent,
         ):
             if isinstance(item, InvoiceItem):
                 header = item
@@ -142,7 +137,7 @@ class Repository:
 
     def get_invoice_header(self, invoice_id: str) -> Invoice:
         try:
-            item = InvoiceItem.get(keys.invoice_pk(invoice_id), "INVOICE", consistent_read=True)
+            item = InvoiceItem.get(*keys.header_key(invoice_id), consistent_read=True)
         except DoesNotExist:
             raise NotFound(f"invoice {invoice_id} not found", code="invoice_not_found") from None
         return invoice_from_item(item)
@@ -154,7 +149,7 @@ class Repository:
             )
             results = TableItem.gsi1.query(
                 keys.customer_pk(customer_id),
-                TableItem.gsi1sk.startswith("INVOICE#"),
+                TableItem.gsi1sk.startswith(keys.CUSTOMER_INVOICE_PREFIX),
                 filter_condition=(InvoiceItem.status == status) if status else None,
                 scan_index_forward=False,
                 limit=limit + 1,
@@ -181,10 +176,10 @@ class Repository:
 
     @staticmethod
     def _invoice_index_key(inv: Invoice, *, by_customer: bool) -> dict[str, Any]:
-        key = {"pk": {"S": keys.invoice_pk(inv.id)}, "sk": {"S": "INVOICE"}}
+        key = {"pk": {"S": keys.invoice_pk(inv.id)}, "sk": {"S": keys.INVOICE_SK}}
         if by_customer:
             key["gsi1pk"] = {"S": keys.customer_pk(inv.customer_id)}
-            key["gsi1sk"] = {"S": f"INVOICE#{inv.created_at}#{inv.id}"}
+            key["gsi1sk"] = {"S": keys.customer_invoice_sk(inv.created_at, inv.id)}
         else:
             key["gsi2pk"] = {"S": keys.status_pk(inv.status.value)}
             key["gsi2sk"] = {"S": f"{inv.created_at}#{inv.id}"}
@@ -193,13 +188,13 @@ class Repository:
     def list_events(self, invoice_id: str) -> list[InvoiceEvent]:
         return [
             event_from_item(item)
-            for item in TableItem.query(keys.invoice_pk(invoice_id), TableItem.sk.startswith("EVENT#"))
+            for item in TableItem.query(keys.invoice_pk(invoice_id), TableItem.sk.startswith(keys.EVENT_PREFIX))
             if isinstance(item, EventItem)
         ]
 
     def get_billing_run_invoice_id(self, pk: str) -> str | None:
         try:
-            return BillingRunItem.get(pk, "BILLINGRUN", consistent_read=True).invoice_id
+            return BillingRunItem.get(pk, keys.BILLING_RUN_SK, consistent_read=True).invoice_id
         except DoesNotExist:
             return None
 
@@ -223,16 +218,16 @@ class Repository:
                 tx.save(event_to_item(event))
                 if billing_run_pk:
                     tx.save(
-                        BillingRunItem(billing_run_pk, "BILLINGRUN", invoice_id=invoice.id),
+                        BillingRunItem(billing_run_pk, keys.BILLING_RUN_SK, invoice_id=invoice.id),
                         condition=TableItem.pk.does_not_exist(),
                     )
         except TransactWriteError as exc:
-            if billing_run_pk and (billing_run_pk, "BILLINGRUN") in tx.failed(exc):
+            if billing_run_pk and (billing_run_pk, keys.BILLING_RUN_SK) in tx.failed(exc):
                 raise BillingRunExists(billing_run_pk) from exc
             raise
 
     def _draft_header_update(self, tx: Transaction, invoice: Invoice, actions: list, updated_at: str) -> None:
-        item = InvoiceItem(keys.invoice_pk(invoice.id), "INVOICE")
+        item = InvoiceItem(*keys.header_key(invoice.id))
         tx.update(
             item,
             actions=[InvoiceItem.version.set(invoice.version + 1), InvoiceItem.updated_at.set(updated_at), *actions],
@@ -312,12 +307,12 @@ class Repository:
         try:
             with self.transaction() as tx:
                 tx.delete(
-                    InvoiceItem(keys.invoice_pk(invoice.id), "INVOICE"),
+                    InvoiceItem(*keys.header_key(invoice.id)),
                     condition=(InvoiceItem.status == InvoiceStatus.DRAFT.value)
                     & (InvoiceItem.version == invoice.version),
                 )
                 if billing_run_pk:
-                    tx.delete(BillingRunItem(billing_run_pk, "BILLINGRUN"))
+                    tx.delete(BillingRunItem(billing_run_pk, keys.BILLING_RUN_SK))
         except TransactWriteError as exc:
             self._raise_draft_conflict(tx, exc, invoice.id)
         with TableItem.batch_write() as batch:
@@ -350,108 +345,6 @@ class Repository:
                 condition=SequenceItem.next_value == expected_next,
             )
 
-    # -- PDFs
-    def request_pdf(self, invoice_id: str, at: str) -> Invoice:
-        """Mark a (re-)render as requested: `pending` unless a PDF already exists (the old one stays
-        downloadable until the new one replaces it), and put the invoice on the pending index."""
-        item = InvoiceItem(keys.invoice_pk(invoice_id), "INVOICE")
-        try:
-            item.update(
-                actions=[
-                    InvoiceItem.pdf_requested_at.set(at),
-                    InvoiceItem.pdf_status.set(InvoiceItem.pdf_status | "pending"),
-                    InvoiceItem.pdf_pk.set(keys.pdf_pending_pk(invoice_id)),
-                    InvoiceItem.pdf_sk.set(f"{at}#{invoice_id}"),
-                ],
-                condition=TableItem.pk.exists() & (InvoiceItem.status != InvoiceStatus.DRAFT.value),
-            )
-        except UpdateError as exc:
-            if is_condition_failure(exc):
-                self.get_invoice_header(invoice_id)
-                raise InvoiceNotOpenForPdf(invoice_id) from exc
-            raise
-        return self.get_invoice_header(invoice_id)
-
-    def mark_pdf_rendered(
-        self, *, invoice_id: str, key: str, job_id: str, requested_at: str, at: str, event: InvoiceEvent
-    ) -> bool:
-        """Record the rendered PDF and its audit event together. Returns False when this job was
-        already recorded (a redelivery): the condition on the job id makes the write happen once.
-        The pending marker is cleared only if no newer render was requested meanwhile."""
-        actions: list[Action] = [
-            InvoiceItem.pdf_status.set("rendered"),
-            InvoiceItem.pdf_s3_key.set(key),
-            InvoiceItem.pdf_job_id.set(job_id),
-            InvoiceItem.pdf_rendered_at.set(at),
-        ]
-        header = self.get_invoice_header(invoice_id)
-        if header.pdf_requested_at is None or header.pdf_requested_at <= requested_at:
-            actions += [InvoiceItem.pdf_pk.remove(), InvoiceItem.pdf_sk.remove()]
-        condition = (
-            TableItem.pk.exists()
-            & (InvoiceItem.status != InvoiceStatus.DRAFT.value)
-            & (InvoiceItem.pdf_job_id.does_not_exist() | (InvoiceItem.pdf_job_id != job_id))
-        )
-        try:
-            with self.transaction() as tx:
-                tx.update(InvoiceItem(keys.invoice_pk(invoice_id), "INVOICE"), actions=actions, condition=condition)
-                tx.save(event_to_item(event))
-        except TransactWriteError as exc:
-            if keys.header_key(invoice_id) in tx.failed(exc):
-                return False
-            raise
-        return True
-
-    def pending_pdfs(self, requested_before: str, limit: int = 500) -> list[PendingPdf]:
-        """Documents whose PDF was requested before `requested_before` and is not rendered yet:
-        invoices (sk INVOICE) and credit notes (sk CREDITNOTE#{id}), both in the invoice's collection."""
-        out: list[PendingPdf] = []
-        for shard in range(keys.PDF_PENDING_SHARDS):
-            for item in TableItem.pdf_pending.query(
-                keys.pdf_pending_shard(shard), TableItem.pdf_sk < requested_before, limit=limit
-            ):
-                invoice_id = item.pk.removeprefix("INVOICE#")
-                if item.sk == "INVOICE":
-                    out.append(PendingPdf(invoice_id))
-                elif item.sk.startswith("CREDITNOTE#"):
-                    out.append(PendingPdf(invoice_id, credit_note_id=item.sk.removeprefix("CREDITNOTE#")))
-        return out[:limit]
-
-    # -- API keys
-    def put_api_key(self, key: ApiKey) -> None:
-        ApiKeyItem(
-            f"APIKEY#{key.key_hash}",
-            "APIKEY",
-            name=key.name,
-            scopes=list(key.scopes),
-            hint=key.hint,
-            created_at=key.created_at,
-            gsi2pk="APIKEYS",
-            gsi2sk=f"{key.created_at}#{key.name}",
-        ).save(condition=TableItem.pk.does_not_exist())
-
-    def get_api_key(self, key_hash: str) -> ApiKey | None:
-        try:
-            item = ApiKeyItem.get(f"APIKEY#{key_hash}", "APIKEY")
-        except DoesNotExist:
-            return None
-        return ApiKey(
-            key_hash=key_hash,
-            name=item.name,
-            scopes=tuple(str(scope) for scope in item.scopes or []),
-            hint=item.hint,
-            created_at=item.created_at,
-            revoked_at=item.revoked_at,
-        )
-
-    def revoke_api_key(self, key_hash: str, at: str) -> None:
-        try:
-            ApiKeyItem(f"APIKEY#{key_hash}", "APIKEY").update(
-                actions=[ApiKeyItem.revoked_at.set(at)], condition=TableItem.pk.exists()
-            )
-        except UpdateError as exc:
-            raise NotFound("api key not found") from exc
-
 
 class BillingRunExists(Conflict):
     code = "billing_run_exists"
@@ -461,26 +354,12 @@ class BillingRunExists(Conflict):
         self.key = key
 
 
-class InvoiceNotOpenForPdf(NotFound):
-    code = "invoice_not_found"
-
-    def __init__(self, invoice_id: str) -> None:
-        super().__init__(f"invoice {invoice_id} is a draft; drafts have no PDF")
-
-
-@dataclass(frozen=True)
-class PendingPdf:
-    """A document whose render job may have been lost: an invoice, or one of its credit notes."""
-
-    invoice_id: str
-    credit_note_id: str | None = None
-
-
 __all__ = [
     "ApiKey",
     "BillingRunExists",
     "Customer",
     "DeleteError",
+    "InvoiceNotOpenForPdf",
     "NumberTaken",
     "Page",
     "PendingPdf",

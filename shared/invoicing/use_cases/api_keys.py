@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from invoicing import clock
 from invoicing.errors import ValidationFailed
-from invoicing.store.repository import ApiKey
+from invoicing.store.api_keys import ApiKey
 
 KEY_PREFIX = "inv_"
 SCOPES = ("invoices:read", "invoices:write")

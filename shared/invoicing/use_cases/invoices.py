@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from invoicing import clock
 from invoicing.domain import money
+from invoicing.domain.customer import Customer
 from invoicing.domain.events import Actor, InvoiceEvent, new_event
 from invoicing.domain.invoice import (
     MAX_LINES,
@@ -31,7 +32,7 @@ from invoicing.ids import new_id
 from invoicing.observability import logger
 from invoicing.services import Services
 from invoicing.store.keys import billing_run_pk
-from invoicing.store.repository import BillingRunExists, Customer, Page
+from invoicing.store.repository import BillingRunExists, Page
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ open_pay_page / pay_with_link — the public pay page (no admin auth; the token 
   None: one neutral answer, no hint which case it was. Paying through the link (local provider)
   marks the link used and the invoice paid in ONE transaction, conditioned on the link being active
   and on the remainder being the amount the payer saw: any number of concurrent uses pay once.
-handle_payment_webhook — the provider's confirmation (Stripe `checkout.session.completed`): the
-  payment id is derived from the checkout session, put with `attribute_not_exists` inside the payment
-  transaction, so a redelivered event records nothing twice. Money that arrives for an invoice that
-  can no longer take it is kept as an unapplied payment (for a refund), never dropped. Stripe's
-  `refund.*` events update the refund they name (use_cases/refunds.apply_refund_notice).
+record_provider_payment — the provider's confirmation (Stripe `checkout.session.completed`, verified
+  and dispatched by the pay function): the payment id is derived from the checkout session, put with
+  `attribute_not_exists` inside the payment transaction, so a redelivered event records nothing twice.
+  Money that arrives for an invoice that can no longer take it is kept as an unapplied payment (for a
+  refund), never dropped. Stripe's `refund.*` events go to use_cases/refunds.apply_refund_notice.
 allow_pay_request — the per-client fixed-window limit of the pay pages.
 """
 
