@@ -26,7 +26,8 @@ from pydantic import (
 from invoicing.domain import money
 from invoicing.domain.events import InvoiceEvent
 from invoicing.domain.invoice import Invoice, InvoiceLine
-from invoicing.store.repository import CURSOR_PATTERN, Customer
+from invoicing.store.cursor import CURSOR_PATTERN
+from invoicing.store.repository import Customer
 from rules import (
     COUNTRIES,
     CURRENCIES,

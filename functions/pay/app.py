@@ -34,11 +34,12 @@ from pay_pages import (
     security_headers,
 )
 
-from invoicing.adapters.payments import WebhookSignatureInvalid
+from invoicing.adapters.payments import RefundNotice, WebhookSignatureInvalid
 from invoicing.adapters.public_url import request_base_url
 from invoicing.errors import ConcurrentModification, ServiceUnavailable
 from invoicing.observability import logger, metrics, tracer
 from invoicing.use_cases import payments as uc
+from invoicing.use_cases import refunds
 from invoicing.use_cases.services import get_services
 
 app = APIGatewayRestResolver()
@@ -116,7 +117,7 @@ def handle_post_pay(token: str) -> Response[str]:
     if outcome is None:
         return _neutral(NOT_ACTIVE)
     if outcome.kind == "redirect":
-        origins = uc.payment_provider(svc).form_action_origins()
+        origins = svc.payment_provider().form_action_origins()
         headers = {**security_headers(new_nonce(), origins), "Location": str(outcome.redirect_url)}
         return Response(status_code=303, body="", headers=headers)
     if outcome.kind == "paid" and outcome.invoice is not None and outcome.payment is not None:
@@ -166,13 +167,21 @@ def handle_stripe_webhook() -> Response[str]:
     event = app.current_event
     signature = event.headers.get("Stripe-Signature") or event.headers.get("stripe-signature")
     try:
-        outcome = uc.handle_payment_webhook(svc, _text_body(event), signature)
+        # verified before anything is read or written
+        confirmed = svc.payment_provider().verify_webhook(_text_body(event), signature)
     except WebhookSignatureInvalid as exc:
         metrics.add_metric(name="StripeWebhookBadSignature", unit="Count", value=1)
         logger.warning("stripe webhook rejected: bad signature")
         return _json(400, {"error": {"code": exc.code, "message": exc.message}})
-    logger.info("stripe webhook handled", extra={"outcome": outcome.status})
-    return _json(200, {"received": True, "outcome": outcome.status})
+    if confirmed is None:
+        outcome = "ignored"
+    elif isinstance(confirmed, RefundNotice):
+        logger.append_keys(refund_id=confirmed.refund_id, provider_event_id=confirmed.event_id)
+        outcome = refunds.apply_refund_notice(svc, uc.WEBHOOK_ACTOR, confirmed)
+    else:
+        outcome = uc.record_provider_payment(svc, confirmed).status
+    logger.info("stripe webhook handled", extra={"outcome": outcome})
+    return _json(200, {"received": True, "outcome": outcome})
 
 
 @app.not_found

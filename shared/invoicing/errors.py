@@ -55,3 +55,28 @@ class ConcurrentModification(Conflict):
 class ServiceUnavailable(InvoicingError):
     code = "service_unavailable"
     http_status = 503
+
+
+class StaleInvoice(ConcurrentModification):
+    """The invoice was written by someone else between our read and our commit: re-read and decide."""
+
+
+class StaleBalance(ConcurrentModification):
+    """The customer's balance moved since it was read (another finalization or credit note spent or
+    added to it): re-read the customer and decide again."""
+
+
+class WriteConflict(ConcurrentModification):
+    """DynamoDB cancelled the transaction because another one was writing one of its items at the
+    same moment (`TransactionConflict`): nothing was written, the same decision may be retried."""
+
+
+class SequenceConflict(Conflict):
+    code = "sequence_conflict"
+
+    def __init__(self, customer_id: str) -> None:
+        super().__init__(f"another finalization for customer {customer_id} took the number; retry")
+
+
+class NumberTaken(SequenceConflict):
+    """Only the counter moved: the next number can be taken at once, nothing else is stale."""

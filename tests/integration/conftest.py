@@ -86,6 +86,7 @@ def served_aws():  # type: ignore[no-untyped-def]
     os.environ["TABLE_NAME"] = str(template.ref("InvoicesTable"))
     os.environ["IDEMPOTENCY_TABLE_NAME"] = str(template.ref("IdempotencyTable"))
     os.environ["RENDER_QUEUE_URL"] = str(template.ref("RenderQueue"))
+    os.environ["PUBLIC_BASE_URL"] = "https://pay.example.test"  # the production finalize issues pay links
     from invoicing.settings import get_settings
     from invoicing.use_cases.services import get_services
 

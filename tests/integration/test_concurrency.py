@@ -11,25 +11,22 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+from tests.support.builders import draft_of
+
 # make test: 3 customers x 12; make test-slow (RUN_SLOW=1): 5 customers x 40 = 200 finalizations
 SLOW = bool(os.environ.get("RUN_SLOW"))
 CUSTOMERS, PER_CUSTOMER = (5, 40) if SLOW else (3, 12)
 
 
 def _draft(svc, customer_id):
-    from invoicing.domain.events import Actor
-    from invoicing.use_cases.invoices import CreateInvoice, LineInput, create_invoice
-
-    line = LineInput(description="Seat", quantity=__import__("decimal").Decimal("1"), unit_amount_cents=1000)
-    invoice, _ = create_invoice(svc, Actor("api_key:test"), CreateInvoice(customer_id=customer_id, lines=(line,)))
-    return invoice.id
+    return draft_of(svc, customer_id, 1000).id
 
 
 def test_concurrent_finalizations_give_gapless_unique_numbers(served_aws, report):
     from invoicing.domain.events import Actor
     from invoicing.domain.numbering import parse_number
     from invoicing.use_cases.customers import create_customer
-    from invoicing.use_cases.lifecycle import finalize_invoice
+    from invoicing.use_cases.finalize import finalize_invoice
 
     svc = served_aws
     customers = [create_customer(svc, name=f"C{i}", email=f"c{i}@example.test").id for i in range(CUSTOMERS)]
@@ -38,7 +35,7 @@ def test_concurrent_finalizations_give_gapless_unique_numbers(served_aws, report
 
     def finalize(pair):
         customer_id, invoice_id = pair
-        return customer_id, finalize_invoice(svc, Actor("api_key:test"), invoice_id).invoice_number
+        return customer_id, finalize_invoice(svc, Actor("api_key:test"), invoice_id).invoice.invoice_number
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(finalize, drafts, timeout=600))

@@ -6,27 +6,11 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
+from tests.support.builders import open_invoice_of
+
 
 def _open_paid_invoice(svc, customer_id, amount=10000, *, pay=True):
-    from invoicing.domain.events import Actor
-    from invoicing.use_cases.invoices import CreateInvoice, LineInput, create_invoice
-    from invoicing.use_cases.lifecycle import finalize_invoice
-    from invoicing.use_cases.payments import RecordPayment, record_payment
-
-    actor = Actor("api_key:test")
-    line = LineInput(description="Seat", quantity=Decimal("1"), unit_amount_cents=amount)
-    draft, _ = create_invoice(svc, actor, CreateInvoice(customer_id=customer_id, lines=(line,)))
-    invoice = finalize_invoice(svc, actor, draft.id)
-    if pay and invoice.amount_remaining_cents:
-        from invoicing.domain.payments import PaymentMethod
-
-        record_payment(
-            svc,
-            actor,
-            invoice.id,
-            RecordPayment(amount_cents=invoice.amount_remaining_cents, method=PaymentMethod.CASH),
-        )
-    return invoice.id
+    return open_invoice_of(svc, customer_id, amount, paid=pay).id
 
 
 def _attempt(fn):
@@ -73,8 +57,8 @@ def test_parallel_finalizations_never_spend_one_balance_twice(served_aws, report
     from invoicing.domain.events import Actor
     from invoicing.use_cases.credit_notes import IssueCreditNote, issue_credit_note, list_balance_transactions
     from invoicing.use_cases.customers import create_customer
+    from invoicing.use_cases.finalize import finalize_invoice
     from invoicing.use_cases.invoices import CreateInvoice, LineInput, create_invoice
-    from invoicing.use_cases.lifecycle import finalize_invoice
 
     svc = served_aws
     actor = Actor("api_key:test")
@@ -90,7 +74,7 @@ def test_parallel_finalizations_never_spend_one_balance_twice(served_aws, report
     drafts = [create_invoice(svc, actor, CreateInvoice(customer_id=customer.id, lines=(line,)))[0].id for _ in range(6)]
 
     with ThreadPoolExecutor(max_workers=6) as pool:
-        invoices = list(pool.map(lambda i: finalize_invoice(svc, actor, i), drafts, timeout=300))
+        invoices = list(pool.map(lambda i: finalize_invoice(svc, actor, i).invoice, drafts, timeout=300))
     applied = sum(i.applied_balance_cents for i in invoices)
     report(f"\nparallel finalizations with balance: applied={[i.applied_balance_cents for i in invoices]}")
     assert applied == 5000  # 2000 + 2000 + 1000, never more

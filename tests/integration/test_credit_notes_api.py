@@ -12,6 +12,7 @@ import stripe
 
 from tests.conftest import ROOT
 from tests.support import payments as support
+from tests.support.builders import create_draft, finalize
 
 settings_env = support.settings_env  # fixture
 serialized_moto = support.serialized_moto  # fixture
@@ -20,15 +21,7 @@ LINE = {"description": "Consulting", "quantity": "2", "unit_amount_cents": 5000}
 
 
 def draft(api, customer, lines=None, **extra) -> dict:
-    status, body, _ = api("POST", "/invoices", {"customer_id": customer["id"], "lines": lines or [LINE], **extra})
-    assert status == 201, body
-    return body
-
-
-def finalize(api, invoice_id) -> dict:
-    status, body, _ = api("POST", f"/invoices/{invoice_id}/finalize")
-    assert status == 200, body
-    return body
+    return create_draft(api, customer, *(lines or [LINE]), **extra)  # this module's amounts: 100.00
 
 
 def open_invoice(api, customer, lines=None) -> dict:
@@ -527,7 +520,6 @@ class FakeStripeRefunds(stripe.HTTPClient):
 def test_stripe_refund_goes_through_the_sdk(api, customer, settings_env):
     from invoicing.adapters.payments import build_payment_provider
     from invoicing.domain.payments import Payment, PaymentMethod, PaymentSource
-    from invoicing.use_cases.payments import payment_store
     from invoicing.use_cases.services import get_services
 
     # Given an invoice paid by a Stripe checkout (payment intent pi_3Fake)
@@ -556,7 +548,7 @@ def test_stripe_refund_goes_through_the_sdk(api, customer, settings_env):
     from invoicing.domain.events import Actor
 
     _settle(svc, Actor("system:stripe_webhook"), inv["id"], make)
-    assert payment_store(svc).list_payments(inv["id"])[0].source is PaymentSource.STRIPE
+    assert svc.payment_store.list_payments(inv["id"])[0].source is PaymentSource.STRIPE
     # When 25.00 is credited as a refund
     status, note = credit(api, inv["id"], amount_cents=2500, method="refund", reason="product_unsatisfactory")
     # Then Stripe was asked to refund 2500 of the payment intent, idempotently, and it is recorded

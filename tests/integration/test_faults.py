@@ -30,6 +30,7 @@ import boto3
 import pytest
 
 from tests.integration.conftest import LambdaContext, load_function
+from tests.support.builders import create_draft
 
 
 # ---------------------------------------------------------------- wire-level fault injection
@@ -311,10 +312,7 @@ def collection(table: str, invoice_id: str) -> list[str]:
 
 @pytest.fixture
 def draft(api, customer) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    line = {"description": "Seat", "quantity": "2", "unit_amount_cents": 1250}
-    status, body, _ = api("POST", "/invoices", {"customer_id": customer["id"], "lines": [line]})
-    assert status == 201
-    return body
+    return create_draft(api, customer, {"description": "Seat", "quantity": "2", "unit_amount_cents": 1250})
 
 
 @pytest.mark.parametrize("on", ["sequence", "invoice"])

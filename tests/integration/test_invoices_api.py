@@ -9,21 +9,10 @@ import boto3
 import pytest
 
 from tests.integration.conftest import LambdaContext, load_function, rest_event
+from tests.support.builders import create_draft, finalize
 
 AUTHORIZER = {"principalId": "tester", "principal": "api_key:tester", "scopes": "invoices:read invoices:write"}
 LINE = {"description": "Consulting, November", "quantity": "1.5", "unit_amount_cents": 10000}
-
-
-def create_draft(api, customer, **extra):
-    status, body, _ = api("POST", "/invoices", {"customer_id": customer["id"], "lines": [LINE], **extra})
-    assert status == 201, body
-    return body
-
-
-def finalize(api, invoice_id):
-    status, body, _ = api("POST", f"/invoices/{invoice_id}/finalize")
-    assert status == 200, body
-    return body
 
 
 class TestDrafts:

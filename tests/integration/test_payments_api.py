@@ -11,18 +11,11 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.support import payments as support
+from tests.support.builders import open_invoice
 
 serialized_moto = support.serialized_moto  # fixture
 
 LINE = {"description": "Consulting, November", "quantity": "1.5", "unit_amount_cents": 10000}  # 150.00
-
-
-def open_invoice(api, customer, **extra):
-    status, draft, _ = api("POST", "/invoices", {"customer_id": customer["id"], "lines": [LINE], **extra})
-    assert status == 201, draft
-    status, invoice, _ = api("POST", f"/invoices/{draft['id']}/finalize")
-    assert status == 200, invoice
-    return invoice
 
 
 def pay(api, invoice_id, amount, method="bank_transfer", **extra):

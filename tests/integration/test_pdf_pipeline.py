@@ -194,7 +194,6 @@ def test_lost_credit_note_enqueue_is_repaired(api, aws, customer, monkeypatch):
     from datetime import datetime
 
     from invoicing import clock
-    from invoicing.use_cases.credit_notes import credit_note_store
     from invoicing.use_cases.services import get_services
 
     # Given an open invoice whose own render job went out
@@ -229,9 +228,9 @@ def test_lost_credit_note_enqueue_is_repaired(api, aws, customer, monkeypatch):
     ).items()
     assert requeued == len(jobs) >= 1
     # and once rendered, the note leaves the pending index: nothing more to repair for it
-    stored = credit_note_store(svc).get(note["id"])
-    credit_note_store(svc).mark_pdf_rendered(
+    stored = svc.credit_note_store.get(note["id"])
+    svc.credit_note_store.mark_pdf_rendered(
         stored, f"credit-notes/{customer['id']}/x.pdf", "job_test", clock.iso(later)
     )
-    assert credit_note_store(svc).get_pending_pdf(draft["id"], note["id"]) is None
+    assert svc.credit_note_store.get_pending_pdf(draft["id"], note["id"]) is None
     assert all(p.credit_note_id != note["id"] for p in svc.repo.pending_pdfs(clock.iso(later)))

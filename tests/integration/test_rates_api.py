@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.builders import create_draft, finalize
+
 VAT = {"display_name": "VAT", "percentage": "19", "inclusive": False, "country": "DE", "description": "Germany"}
 
 
@@ -13,20 +15,8 @@ def create_rate(api, **overrides):
     return body
 
 
-def create_draft(api, customer, *lines):
-    status, body, _ = api("POST", "/invoices", {"customer_id": customer["id"], "lines": list(lines)})
-    assert status == 201, body
-    return body
-
-
 def line(rate_id=None, **extra):
     return {"description": "Consulting", "quantity": "1", "unit_amount_cents": 10000, "tax_rate_id": rate_id, **extra}
-
-
-def finalize(api, invoice_id):
-    status, body, _ = api("POST", f"/invoices/{invoice_id}/finalize")
-    assert status == 200, body
-    return body
 
 
 class TestCreateAndRead:

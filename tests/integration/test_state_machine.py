@@ -95,7 +95,8 @@ class Collection:
     @classmethod
     def read(cls, invoice_id: str) -> Collection | None:
         from invoicing.store import models
-        from invoicing.store.repository import event_from_item, invoice_from_item, invoice_pk, line_from_item
+        from invoicing.store.keys import invoice_pk
+        from invoicing.store.mapping import event_from_item, invoice_from_item, line_from_item
 
         header, lines, events, payments, notes = None, [], [], [], []
         for item in models.TableItem.query(invoice_pk(invoice_id), consistent_read=True):
@@ -397,15 +398,14 @@ class InvoiceLifecycle(RuleBasedStateMachine):
         self.finalize_invoice(self._pick(data))
 
     def finalize_invoice(self, invoice_id: str) -> None:
-        from invoicing.use_cases import lifecycle, payments
+        from invoicing.use_cases.finalize import finalize_invoice
 
         inv = self._pre(invoice_id).invoice
         finalizable = inv.is_draft and bool(inv.lines) and inv.draft_totals().total_cents >= 0
-        call = (
-            (lambda: payments.finalize_with_payment_link(self.svc, self.actor, invoice_id))
-            if HAS_PAYMENTS
-            else (lambda: lifecycle.finalize_invoice(self.svc, self.actor, invoice_id))
-        )
+
+        def call() -> Any:
+            return finalize_invoice(self.svc, self.actor, invoice_id)
+
         self.attempt(
             "finalize",
             invoice_id,

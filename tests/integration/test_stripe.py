@@ -271,7 +271,9 @@ class TestWebhook:
         def deliver() -> None:
             barrier.wait()
             try:
-                outcomes.append(uc.handle_payment_webhook(svc, payload, header).status)
+                outcomes.append(
+                    uc.record_provider_payment(svc, svc.payment_provider().verify_webhook(payload, header)).status
+                )
             except Exception as exc:  # a 5xx: Stripe would redeliver
                 outcomes.append(type(exc).__name__)
 

@@ -23,7 +23,8 @@ from invoicing.domain.invoice import (
     tax_for_line,
 )
 from invoicing.errors import Conflict, ValidationFailed
-from invoicing.store.repository import _tax_to_map, invoice_to_item, line_from_item, line_to_item
+from invoicing.store.mapping import invoice_to_item, line_from_item, line_to_item
+from invoicing.store.mapping import tax_to_map as _tax_to_map
 
 
 def ref_half_up(x: Fraction) -> int:

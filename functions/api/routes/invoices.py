@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from invoicing.domain import money
 from invoicing.http.actor import actor_from_event
 from invoicing.observability import logger
-from invoicing.use_cases import documents, lifecycle, payments
+from invoicing.use_cases import finalize, lifecycle
 from invoicing.use_cases import invoices as uc
 from invoicing.use_cases.services import get_services
 from schemas import (
@@ -152,11 +152,9 @@ def handle_delete_line(invoice_id: Annotated[Id, Path()], line_id: Annotated[Id,
 )
 def handle_finalize_invoice(invoice_id: Annotated[Id, Path()]) -> InvoiceOut:
     logger.append_keys(invoice_id=invoice_id)
-    services = get_services()
-    invoice, link = payments.finalize_with_payment_link(services, _actor(), invoice_id)
-    documents.enqueue_render(services, invoice)  # after the commit; a failure is repaired later
-    out = invoice_out(invoice)
-    out.payment_url = link.url if link else None
+    finalized = finalize.finalize_invoice(get_services(), _actor(), invoice_id)
+    out = invoice_out(finalized.invoice)
+    out.payment_url = finalized.link.url if finalized.link else None
     return out
 
 

@@ -78,3 +78,8 @@ def public_base_url(configured: str, parameter_name: str = "") -> str:
     if parameter_name:
         return _read_parameter(parameter_name)
     raise ServiceUnavailable("no public base URL: set PublicBaseUrl, or call from an API request")
+
+
+def pay_url(configured: str, parameter_name: str, token: str) -> str:
+    """The public pay page of a link's token."""
+    return f"{public_base_url(configured, parameter_name)}/pay/{token}"

@@ -20,7 +20,7 @@ from invoicing.errors import InvoicingError, ServiceUnavailable, ValidationFaile
 MAX_RESPONSE_BYTES = 1_000_000
 
 if TYPE_CHECKING:
-    from invoicing.store.repository import Customer
+    from invoicing.domain.customer import Customer
     from invoicing.store.tax_rates import TaxRateStore
 
 

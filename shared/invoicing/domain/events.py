@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from invoicing.ids import new_id
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -28,3 +30,27 @@ class InvoiceEvent:
     from_status: str | None = None
     to_status: str | None = None
     data: dict[str, object] = field(default_factory=dict)
+
+
+def new_event(
+    invoice_id: str,
+    type_: str,
+    actor: Actor,
+    at: str,
+    *,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    data: dict[str, object] | None = None,
+) -> InvoiceEvent:
+    """An audit event with a new id; ids sort by creation, so events made in order list in order."""
+    return InvoiceEvent(
+        id=new_id("evt"),
+        invoice_id=invoice_id,
+        type=type_,
+        actor=actor.principal,
+        at=at,
+        request_id=actor.request_id,
+        from_status=from_status,
+        to_status=to_status,
+        data=data or {},
+    )

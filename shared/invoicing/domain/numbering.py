@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 INVOICE_PREFIX = "INV"
 CREDIT_NOTE_PREFIX = "CN"
@@ -31,3 +32,18 @@ def parse_number(number: str) -> tuple[str, int, int]:
     if not match:
         raise ValueError(f"not a document number: {number!r}")
     return match.group(1), int(match.group(2)), int(match.group(3))
+
+
+@dataclass(frozen=True)
+class NumberClaim:
+    """Take number `next_value` of a customer's counter (`kind` INV or CN) for `year`: the write is
+    conditioned on the counter still holding it, so a number is given once and none is skipped."""
+
+    customer_id: str
+    kind: str
+    year: int
+    next_value: int
+
+    @property
+    def number(self) -> str:
+        return format_number(self.kind, self.year, self.next_value)

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
+from invoicing import clock
 from invoicing.domain.invoice import Invoice, InvoiceStatus, ensure_transition, sources_of
-from invoicing.errors import Conflict, ValidationFailed
+from invoicing.errors import Conflict, InvoicingError, ValidationFailed
+from invoicing.ids import new_id
 
 MAX_PAYMENT_CENTS = 10**12
 MAX_REFERENCE = 200
@@ -199,3 +201,20 @@ class IssuedLink:
 
     link: PaymentLink
     url: str
+
+
+def new_link(invoice: Invoice, created_by: str, ttl_days_after_due: int, now: datetime) -> tuple[PaymentLink, str]:
+    """A new link for `invoice` and its token. Only the token's hash is ever stored; the token goes
+    into the URL returned once to the issuer."""
+    if invoice.due_date is None:
+        raise InvoicingError(f"invoice {invoice.id} has no due date")  # finalized invoices always have one
+    token = new_link_token()
+    link = PaymentLink(
+        id=new_id("plink"),
+        invoice_id=invoice.id,
+        token_hash=hash_token(token),
+        created_at=clock.iso(now),
+        expires_at=clock.iso(link_expiry(invoice.due_date, ttl_days_after_due, now.date())),
+        created_by=created_by,
+    )
+    return link, token

@@ -17,14 +17,13 @@ and decide again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
-from pynamodb.transactions import TransactWrite
 
+from invoicing.domain.balance import BalanceChange
 from invoicing.domain.credit import (
     CREDITABLE_STATUSES,
     BalanceTransaction,
@@ -40,6 +39,18 @@ from invoicing.domain.credit import (
 from invoicing.domain.events import InvoiceEvent
 from invoicing.domain.invoice import Invoice, InvoiceStatus
 from invoicing.errors import ConcurrentModification, NotFound
+from invoicing.store.cursor import parse_position, position_cursor
+from invoicing.store.keys import (
+    balance_txn_sk,
+    customer_key,
+    customer_pk,
+    header_key,
+    invoice_pk,
+    payment_sk,
+    pdf_pending_pk,
+)
+from invoicing.store.mapping import balance_txn_to_item, equals_or_absent, event_to_item
+from invoicing.store.mapping import plain as _plain
 from invoicing.store.models import (
     BalanceTransactionItem,
     CreditNoteItem,
@@ -49,18 +60,9 @@ from invoicing.store.models import (
     RefundItem,
     TableItem,
 )
-from invoicing.store.repository import (
-    Repository,
-    Transaction,
-    _plain,
-    customer_pk,
-    event_to_item,
-    header_key,
-    invoice_pk,
-    parse_position,
-    pdf_pending_pk,
-    position_cursor,
-)
+from invoicing.store.repository import Repository
+from invoicing.store.transaction import Transaction
+from invoicing.store.uow import paid_actions
 
 CREDIT_NOTE_SK = "CREDITNOTE#"
 REFUND_SK = "REFUND#"
@@ -244,67 +246,23 @@ def balance_txn_from_item(item: BalanceTransactionItem) -> BalanceTransaction:
     )
 
 
-def balance_txn_sk(t: BalanceTransaction) -> str:
-    return f"{BALTXN_SK}{t.created_at}#{t.id}"
-
-
-def balance_txn_to_item(t: BalanceTransaction) -> BalanceTransactionItem:
-    return BalanceTransactionItem(
-        customer_pk(t.customer_id),
-        balance_txn_sk(t),
-        balance_transaction_id=t.id,
-        customer_id=t.customer_id,
-        currency=t.currency,
-        amount_cents=t.amount_cents,
-        ending_balance_cents=t.ending_balance_cents,
-        kind=t.kind,
-        credit_note_id=t.credit_note_id,
-        invoice_id=t.invoice_id,
-        created_at=t.created_at,
-        actor=t.actor,
-    )
-
-
-# ---------------------------------------------------------------- conditions
-def _equals_or_absent(attr: Any, old: int) -> Any:
-    """`attr = :old`, where a missing attribute counts as 0 (items written before the feature)."""
-    return (attr == old) | attr.does_not_exist() if old == 0 else attr == old
-
-
-@dataclass(frozen=True)
-class BalanceChange:
-    """Move the customer's balance in `currency` from `old` to `old + txn.amount_cents`, with its ledger entry."""
-
-    old_cents: int
-    txn: BalanceTransaction
-
-
 @dataclass(frozen=True)
 class RefundWrite:
     refund: Refund
     payment_refunded_before: int
 
 
-def add_balance_change(tx: TransactWrite, change: BalanceChange) -> None:
+def add_balance_change(tx: Transaction, change: BalanceChange) -> None:
     txn = change.txn
-    new = change.old_cents + txn.amount_cents
+    new = change.new_cents
     assert new == txn.ending_balance_cents and new >= 0
     balance = CustomerItem.balances[txn.currency]  # type: ignore[index]
     tx.update(
-        CustomerItem(customer_pk(txn.customer_id), "CUSTOMER"),
+        CustomerItem(*customer_key(txn.customer_id)),
         actions=[balance.set(new)],
-        condition=TableItem.pk.exists() & _equals_or_absent(balance, change.old_cents),
+        condition=TableItem.pk.exists() & equals_or_absent(balance, change.old_cents),
     )
     tx.save(balance_txn_to_item(txn), condition=TableItem.pk.does_not_exist())
-
-
-def balance_change_op(change: BalanceChange) -> Callable[[TransactWrite], None]:
-    """The balance change as an action in another transaction (finalize's `extra`)."""
-
-    def op(tx: TransactWrite) -> None:
-        add_balance_change(tx, change)
-
-    return op
 
 
 # ---------------------------------------------------------------- store
@@ -361,7 +319,7 @@ class CreditNoteStore:
         """One page of the ledger, newest first, and the cursor of the next page (None at the end)."""
         pk = customer_pk(customer_id)
         position = parse_position(cursor)  # a position: the item need not exist, nor be this customer's
-        last_key = {"pk": {"S": pk}, "sk": {"S": f"{BALTXN_SK}{position[0]}#{position[1]}"}} if position else None
+        last_key = {"pk": {"S": pk}, "sk": {"S": balance_txn_sk(*position)}} if position else None
         items = [
             balance_txn_from_item(i)
             for i in TableItem.query(
@@ -421,17 +379,11 @@ class CreditNoteStore:
         if split.refund_cents:
             actions.append(InvoiceItem.refunded_cents.add(split.refund_cents))
         if split.settles_invoice:
-            actions += [
-                InvoiceItem.status.set(InvoiceStatus.PAID.value),
-                InvoiceItem.paid_at.set(paid_at or note.created_at),
-                InvoiceItem.gsi2pk.set(f"STATUS#{InvoiceStatus.PAID.value}"),
-                InvoiceItem.due_pk.remove(),
-                InvoiceItem.due_sk.remove(),
-            ]
+            actions += paid_actions(paid_at or note.created_at)
         condition = (
             InvoiceItem.status.is_in(*sorted(s.value for s in CREDITABLE_STATUSES))
             & (InvoiceItem.version == invoice.version)
-            & _equals_or_absent(InvoiceItem.credited_cents, invoice.credited_cents)
+            & equals_or_absent(InvoiceItem.credited_cents, invoice.credited_cents)
         )
         try:
             with self.repo.transaction() as tx:
@@ -449,10 +401,10 @@ class CreditNoteStore:
     def _add_refund(self, tx: Transaction, write: RefundWrite) -> None:
         r = write.refund
         tx.update(
-            PaymentItem(invoice_pk(r.invoice_id), f"PAYMENT#{r.payment_id}"),
+            PaymentItem(invoice_pk(r.invoice_id), payment_sk(r.payment_id)),
             actions=[PaymentItem.refunded_cents.set(write.payment_refunded_before + r.amount_cents)],
             condition=TableItem.pk.exists()
-            & _equals_or_absent(PaymentItem.refunded_cents, write.payment_refunded_before),
+            & equals_or_absent(PaymentItem.refunded_cents, write.payment_refunded_before),
         )
         tx.save(refund_to_item(r), condition=TableItem.pk.does_not_exist())
 

@@ -184,9 +184,6 @@ class ApiKeyItem(TableItem, discriminator="ApiKey"):
     revoked_at = UnicodeAttribute(null=True)
 
 
-MODELS: tuple[type[TableItem], ...] = (TableItem,)
-
-
 def bind(table_name: str, region: str) -> None:
     """Point the models at a table; resets cached connections so a rebind takes effect."""
     TableItem.Meta.table_name = table_name

@@ -11,16 +11,14 @@ to item keys (PynamoDB sends items grouped by kind, not in call order).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
-from pynamodb.transactions import TransactWrite
 
 from invoicing.domain.events import InvoiceEvent
-from invoicing.domain.invoice import Invoice, InvoiceStatus
+from invoicing.domain.invoice import Invoice
 from invoicing.domain.payments import (
     PAYABLE_STATUSES,
     Payment,
@@ -32,31 +30,15 @@ from invoicing.domain.payments import (
     PaymentSource,
 )
 from invoicing.errors import ConcurrentModification
+from invoicing.store.keys import header_key, invoice_pk, link_sk, payment_sk, token_gsi1pk
+from invoicing.store.mapping import event_to_item, link_create_actions
 from invoicing.store.models import InvoiceItem, PaymentItem, PaymentLinkItem, RateLimitItem, TableItem
-from invoicing.store.repository import (
-    Repository,
-    Transaction,
-    _is_condition_failure,
-    event_to_item,
-    header_key,
-    invoice_pk,
-)
+from invoicing.store.repository import Repository
+from invoicing.store.transaction import Transaction
+from invoicing.store.transaction import is_condition_failure as _is_condition_failure
+from invoicing.store.uow import paid_actions
 
-LINK_SK = "PAYLINK#"
-PAYMENT_SK = "PAYMENT#"
 MAX_LINKS_REVOKED_AT_ONCE = 90  # stays inside the 100-item transaction limit
-
-
-def payment_sk(payment_id: str) -> str:
-    return f"{PAYMENT_SK}{payment_id}"
-
-
-def link_sk(link_id: str) -> str:
-    return f"{LINK_SK}{link_id}"
-
-
-def token_gsi1pk(token_hash: str) -> str:
-    return f"PAYTOKEN#{token_hash}"
 
 
 def rate_limit_pk(client_key: str, window: int) -> str:
@@ -145,7 +127,7 @@ class PaymentStore:
 
     # -- payments
     def list_payments(self, invoice_id: str) -> list[Payment]:
-        items = TableItem.query(invoice_pk(invoice_id), TableItem.sk.startswith(PAYMENT_SK), consistent_read=True)
+        items = TableItem.query(invoice_pk(invoice_id), TableItem.sk.startswith(payment_sk("")), consistent_read=True)
         payments = [payment_from_item(i) for i in items if isinstance(i, PaymentItem)]
         return sorted(payments, key=lambda p: (p.recorded_at, p.id))
 
@@ -177,14 +159,7 @@ class PaymentStore:
             InvoiceItem.updated_at.set(payment.recorded_at),
         ]
         if application.becomes_paid:
-            actions += [
-                InvoiceItem.status.set(InvoiceStatus.PAID.value),
-                InvoiceItem.paid_at.set(payment.paid_at),
-                InvoiceItem.gsi2pk.set(f"STATUS#{InvoiceStatus.PAID.value}"),
-                # the due index is sparse: it holds open invoices only
-                InvoiceItem.due_pk.remove(),
-                InvoiceItem.due_sk.remove(),
-            ]
+            actions += paid_actions(payment.paid_at)
             remaining_ok = InvoiceItem.amount_remaining_cents == amount
         else:
             remaining_ok = InvoiceItem.amount_remaining_cents > amount
@@ -243,38 +218,8 @@ class PaymentStore:
             raise
 
     # -- payment links
-    def new_link_op(self, link: PaymentLink) -> Callable[[TransactWrite], None]:
-        """An action that creates `link` inside someone else's transaction (finalize).
-
-        Written as an update that creates the item rather than a put: PynamoDB sends updates last,
-        so the caller's own items keep their positions in the cancellation reasons it inspects.
-        """
-
-        def op(tx: TransactWrite) -> None:
-            tx.update(
-                PaymentLinkItem(invoice_pk(link.invoice_id), link_sk(link.id)),
-                actions=self._link_create_actions(link),
-                condition=TableItem.pk.does_not_exist(),
-            )
-
-        return op
-
-    @staticmethod
-    def _link_create_actions(link: PaymentLink) -> list[Any]:
-        return [
-            PaymentLinkItem.type.set(PaymentLinkItem),
-            PaymentLinkItem.invoice_id.set(link.invoice_id),
-            PaymentLinkItem.link_id.set(link.id),
-            PaymentLinkItem.token_hash.set(link.token_hash),
-            PaymentLinkItem.created_at.set(link.created_at),
-            PaymentLinkItem.created_by.set(link.created_by or "system"),
-            PaymentLinkItem.expires_at.set(link.expires_at),
-            PaymentLinkItem.gsi1pk.set(token_gsi1pk(link.token_hash)),
-            PaymentLinkItem.gsi1sk.set("PAYLINK"),
-        ]
-
     def list_links(self, invoice_id: str) -> list[PaymentLink]:
-        items = TableItem.query(invoice_pk(invoice_id), TableItem.sk.startswith(LINK_SK), consistent_read=True)
+        items = TableItem.query(invoice_pk(invoice_id), TableItem.sk.startswith(link_sk("")), consistent_read=True)
         return [link_from_item(i) for i in items if isinstance(i, PaymentLinkItem)]
 
     def find_link(self, token_hash: str) -> PaymentLink | None:
@@ -311,7 +256,7 @@ class PaymentStore:
                 if new is not None:
                     tx.update(
                         PaymentLinkItem(invoice_pk(invoice.id), link_sk(new.id)),
-                        actions=self._link_create_actions(new),
+                        actions=link_create_actions(new),
                         condition=TableItem.pk.does_not_exist(),
                     )
                 tx.save(event_to_item(event))

@@ -18,8 +18,10 @@ from invoicing.domain.credit import Refund
 from invoicing.domain.events import InvoiceEvent
 from invoicing.errors import ConcurrentModification
 from invoicing.store.credit_notes import refund_from_item, refund_sk
+from invoicing.store.keys import invoice_pk
+from invoicing.store.mapping import event_to_item
 from invoicing.store.models import RefundItem, TableItem
-from invoicing.store.repository import Repository, event_to_item, invoice_pk
+from invoicing.store.repository import Repository
 
 MAX_FAILURE = 500
 

@@ -24,22 +24,16 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
 from invoicing import clock
+from invoicing.domain.customer import Customer
 from invoicing.domain.events import InvoiceEvent
 from invoicing.domain.invoice import Invoice, InvoiceStatus
 from invoicing.domain.reminders import CANCELLED, FAILED, SENDING, SENT, ReminderRecord
 from invoicing.errors import ConcurrentModification, Conflict
+from invoicing.store.keys import customer_pk, header_key, invoice_pk
+from invoicing.store.mapping import customer_from_item, event_to_item, invoice_from_item
 from invoicing.store.models import CustomerItem, InvoiceItem, ReminderItem, ReminderRunItem, TableItem
-from invoicing.store.repository import (
-    Customer,
-    Repository,
-    _is_condition_failure,
-    customer_from_item,
-    customer_pk,
-    event_to_item,
-    header_key,
-    invoice_from_item,
-    invoice_pk,
-)
+from invoicing.store.repository import Repository
+from invoicing.store.transaction import is_condition_failure as _is_condition_failure
 
 REMINDER_SK = "REMINDER#"
 SENDING_SHARDS = 4

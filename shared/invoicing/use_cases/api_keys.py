@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from invoicing import clock
 from invoicing.errors import ValidationFailed
-from invoicing.store.repository import ApiKey
+from invoicing.store.api_keys import ApiKey
 
 KEY_PREFIX = "inv_"
 SCOPES = ("invoices:read", "invoices:write")
@@ -30,7 +30,7 @@ def create_api_key(name: str, scopes: list[str] | tuple[str, ...] = DEFAULT_SCOP
     if unknown or not scopes:
         raise ValidationFailed(f"scopes must be a non-empty subset of {list(SCOPES)}", details={"field": "scopes"})
     if repo is None:
-        from invoicing.use_cases.services import get_services
+        from invoicing.services import get_services
 
         repo = get_services().repo
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
@@ -68,7 +68,3 @@ def authorize(repo, authorization_header: str | None) -> Principal | None:  # ty
     if key is None or key.revoked_at:
         return None
     return Principal(name=key.name, scopes=key.scopes)
-
-
-def required_scope(http_method: str) -> str:
-    return "invoices:read" if http_method.upper() in ("GET", "HEAD", "OPTIONS") else "invoices:write"

@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from invoicing import clock
 from invoicing.domain import money
+from invoicing.domain.customer import Customer
 from invoicing.domain.invoice import Address
 from invoicing.errors import ValidationFailed
 from invoicing.ids import new_id
-from invoicing.store.repository import Customer
-from invoicing.use_cases.services import Services
+from invoicing.services import Services
 
 
 def _check_locale(value: str) -> str:

@@ -21,18 +21,17 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from invoicing import clock
-from invoicing.domain.events import Actor
+from invoicing.adapters.render_jobs import CREDIT_NOTE_PDF, enqueue_credit_note_render, enqueue_invoice_render
+from invoicing.domain.credit import CreditLine, CreditNote, CreditNoteStatus
+from invoicing.domain.events import Actor, new_event
 from invoicing.domain.invoice import Invoice, InvoiceStatus
 from invoicing.errors import Conflict, NotFound
-from invoicing.ids import new_id
-from invoicing.observability import logger, metrics
+from invoicing.observability import logger
+from invoicing.services import Services
 from invoicing.settings import Settings
-from invoicing.use_cases.services import Services, new_event
 
 if TYPE_CHECKING:  # Jinja2 and Babel load only where a document is built, never on the API's cold start
     from invoicing.documents import InvoiceDocument, TaxBreakdownRow
-
-RENDER_JOB_KIND = "invoice_pdf"
 
 
 def pdf_key(invoice: Invoice) -> str:
@@ -126,27 +125,9 @@ def invoice_document(invoice: Invoice, settings: Settings, payment_url: str | No
     )
 
 
-def render_job(invoice: Invoice, payment_url: str | None = None) -> dict[str, Any]:
-    job: dict[str, Any] = {
-        "kind": RENDER_JOB_KIND,
-        "job_id": new_id("job"),
-        "invoice_id": invoice.id,
-        "requested_at": invoice.pdf_requested_at or clock.iso(clock.now()),
-    }
-    if payment_url:
-        job["payment_url"] = payment_url  # the queue is encrypted; the worker never logs bodies
-    return job
-
-
-def enqueue_render(svc: Services, invoice: Invoice, payment_url: str | None = None) -> bool:
+def enqueue_render(svc: Services, invoice: Invoice) -> bool:
     """Best effort after the commit: a failure leaves the invoice pending for the repair job."""
-    try:
-        svc.render_queue.send(render_job(invoice, payment_url))
-    except Exception:  # any SQS/network failure: the repair path picks it up
-        logger.exception("render job not enqueued; left pending for repair", extra={"invoice_id": invoice.id})
-        metrics.add_metric(name="RenderEnqueueFailures", unit="Count", value=1)
-        return False
-    return True
+    return enqueue_invoice_render(svc.render_queue, invoice)
 
 
 def request_render(svc: Services, actor: Actor, invoice_id: str) -> Invoice:
@@ -160,10 +141,8 @@ def request_render(svc: Services, actor: Actor, invoice_id: str) -> Invoice:
 def render_invoice_pdf(svc: Services, job: dict[str, Any], *, render: Any = None) -> str:
     """The worker's unit of work. Returns "rendered", "already_recorded" or "skipped_draft".
     Any exception means: retry (the message returns to the queue, then the DLQ).
-    Jobs of kind `credit_note_pdf` are dispatched to use_cases/credit_notes."""
-    if job.get("kind") == "credit_note_pdf":
-        from invoicing.use_cases.credit_notes import render_credit_note_pdf
-
+    Jobs of kind `credit_note_pdf` go to render_credit_note_pdf."""
+    if job.get("kind") == CREDIT_NOTE_PDF:
         return render_credit_note_pdf(svc, job, render=render)
     if render is None:
         from invoicing.adapters.chromium import render_pdf as render
@@ -173,7 +152,7 @@ def render_invoice_pdf(svc: Services, job: dict[str, Any], *, render: Any = None
     if invoice.is_draft:
         logger.warning("render job for a draft dropped", extra={"invoice_id": invoice.id})
         return "skipped_draft"
-    doc = invoice_document(invoice, svc.settings, job.get("payment_url"))
+    doc = invoice_document(invoice, svc.settings)
     pdf = render(render_document_html(doc), footer_text=document_footer_text(doc))
     key = pdf_key(invoice)
     svc.documents.put_pdf(key, pdf, f"{invoice.invoice_number}.pdf")
@@ -223,10 +202,8 @@ def repair_pending_pdfs(svc: Services, *, older_than_seconds: int = 600) -> int:
     count = 0
     for pending in svc.repo.pending_pdfs(cutoff):
         if pending.credit_note_id is not None:
-            from invoicing.use_cases import credit_notes
-
-            note = credit_notes.credit_note_store(svc).get_pending_pdf(pending.invoice_id, pending.credit_note_id)
-            if note is not None and credit_notes.enqueue_render(svc, note):
+            note = svc.credit_note_store.get_pending_pdf(pending.invoice_id, pending.credit_note_id)
+            if note is not None and enqueue_credit_note_render(svc.render_queue, note):
                 count += 1
             continue
         try:
@@ -237,3 +214,76 @@ def repair_pending_pdfs(svc: Services, *, older_than_seconds: int = 600) -> int:
             count += 1
     logger.info("pending pdfs re-enqueued", extra={"count": count})
     return count
+
+
+# ---------------------------------------------------------------- credit notes
+def credit_note_pdf_key(note: CreditNote) -> str:
+    return f"credit-notes/{note.customer_id}/{note.number}.pdf"
+
+
+def credit_note_document(note: CreditNote, invoice: Invoice, settings: Any) -> Any:
+    from invoicing.documents import DocumentLine, InvoiceDocument, Party
+
+    snap = invoice.customer
+    customer = (
+        Party(name=snap.name, email=snap.email, address_lines=snap.address.lines(), tax_id=snap.tax_id)
+        if snap
+        else Party(name=invoice.customer_id)
+    )
+    seller = Party(
+        name=settings.seller_name,
+        email=settings.seller_email,
+        address_lines=[p.strip() for p in settings.seller_address.split(",") if p.strip()],
+        tax_id=settings.seller_tax_id,
+    )
+    from datetime import date
+    from decimal import Decimal
+
+    def doc_line(ln: CreditLine) -> Any:
+        quantity = ln.quantity if ln.quantity is not None else Decimal("1")
+        return DocumentLine(
+            description=ln.description,
+            quantity=quantity,
+            unit_amount_cents=ln.unit_amount_cents if ln.unit_amount_cents is not None else ln.amount_cents,
+            amount_cents=ln.amount_cents,
+            tax_cents=ln.tax_cents,
+        )
+
+    return InvoiceDocument(
+        kind="credit_note",
+        number=note.number,
+        status="void" if note.status is CreditNoteStatus.VOID else "open",
+        currency=note.currency,
+        locale=snap.locale if snap else "en_US",
+        issue_date=date.fromisoformat(note.created_at[:10]),
+        due_date=None,
+        seller=seller,
+        customer=customer,
+        lines=[doc_line(ln) for ln in note.lines],
+        tax_breakdown=[],
+        subtotal_cents=note.subtotal_cents,
+        tax_cents=note.tax_cents,
+        total_cents=note.total_cents,
+        memo=note.memo or None,
+        logo_url=settings.seller_logo_url or None,
+        reference_number=note.invoice_number,
+    )
+
+
+def render_credit_note_pdf(svc: Services, job: dict[str, Any], *, render: Any = None) -> str:
+    """The render worker's unit of work for `credit_note_pdf` jobs (dispatched by render_pdf_job).
+    The S3 key is stable per number, so a redelivered job overwrites the same file."""
+    if render is None:
+        from invoicing.adapters.chromium import render_pdf as render
+    from invoicing.documents import document_footer_text, render_document_html
+
+    store = svc.credit_note_store
+    note = store.get(job["credit_note_id"])
+    invoice = svc.repo.get_invoice(note.invoice_id)
+    doc = credit_note_document(note, invoice, svc.settings)
+    pdf = render(render_document_html(doc), footer_text=document_footer_text(doc))
+    key = credit_note_pdf_key(note)
+    svc.documents.put_pdf(key, pdf, f"{note.number}.pdf")
+    recorded = store.mark_pdf_rendered(note, key, job["job_id"], clock.iso(clock.now()))
+    logger.info("credit note pdf rendered", extra={"credit_note_id": note.id, "bytes": len(pdf)})
+    return "rendered" if recorded else "already_recorded"

@@ -9,13 +9,15 @@ Rules for every use case here:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
 from invoicing import clock
 from invoicing.domain import money
-from invoicing.domain.events import Actor, InvoiceEvent
+from invoicing.domain.customer import Customer
+from invoicing.domain.events import Actor, InvoiceEvent, new_event
 from invoicing.domain.invoice import (
     MAX_LINES,
     Invoice,
@@ -28,9 +30,9 @@ from invoicing.domain.invoice import (
 from invoicing.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from invoicing.ids import new_id
 from invoicing.observability import logger
-from invoicing.store.repository import BillingRunExists, Customer, Page, billing_run_pk
-from invoicing.use_cases.rates import check_rates_assignable
-from invoicing.use_cases.services import Services, new_event
+from invoicing.services import Services
+from invoicing.store.keys import billing_run_pk
+from invoicing.store.repository import BillingRunExists, Page
 
 
 @dataclass(frozen=True)
@@ -293,3 +295,31 @@ def delete_line(svc: Services, actor: Actor, invoice_id: str, line_id: str) -> I
     _find_line(invoice, line_id)
     new_lines = [ln for ln in invoice.lines if ln.id != line_id]
     return _write_line(svc, actor, invoice, new_lines, None, line_id, "invoice.line_deleted", line_id)
+
+
+def check_rates_assignable(svc: Services, rate_ids: Mapping[str, str | None]) -> None:
+    """An archived or unknown rate cannot be put on a new or edited draft line (409
+    `tax_rate_archived` / 404 `tax_rate_not_found`). A draft line that already carries a rate archived
+    meanwhile keeps it, and finalization still uses it (as Stripe does).
+
+    `rate_ids` maps the request field (e.g. "lines.0.tax_rate_id") to the rate put on a line.
+
+    Only with the default tax service: with TAX_SERVICE=http a line's tax_rate_id is the external
+    service's tax code, not a TaxRate record.
+    """
+    wanted = {field: rid for field, rid in rate_ids.items() if rid}
+    if not wanted or svc.settings.tax_service != "rates":
+        return
+    found = svc.tax_rates.get_many(sorted(set(wanted.values())))
+    for field, rid in wanted.items():
+        rate = found.get(rid)
+        # a well-formed request that names a missing or archived rate: 404 and 409 like any reference to
+        # another item (customer_not_found, ...), not a 422, which would say the request itself is malformed
+        if rate is None:
+            raise NotFound(f"tax rate {rid} does not exist", code="tax_rate_not_found", details={"field": field})
+        if not rate.active:
+            raise Conflict(
+                f"tax rate {rid} is archived and cannot be put on a line; use an active rate",
+                code="tax_rate_archived",
+                details={"field": field},
+            )

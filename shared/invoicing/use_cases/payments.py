@@ -7,8 +7,6 @@ record_payment — who: invoices:write. Open or uncollectible invoices only (a d
   the due index), the `invoice.payment_recorded` event. The invoice write is conditioned on its status
   and remainder, so concurrent payments can never overpay; a lost race is re-read and re-decided.
 list_payments — who: invoices:read.
-finalize_with_payment_link — finalization (lifecycle.finalize_invoice) with a new payment link put in
-  the same transaction; the link's URL (holding the token) is returned once, never stored.
 issue_payment_link / revoke_payment_links — who: invoices:write. Open or uncollectible invoices only
   (409 otherwise). Issuing revokes every earlier link in the same transaction.
 open_pay_page / pay_with_link — the public pay page (no admin auth; the token is the capability).
@@ -16,37 +14,28 @@ open_pay_page / pay_with_link — the public pay page (no admin auth; the token 
   None: one neutral answer, no hint which case it was. Paying through the link (local provider)
   marks the link used and the invoice paid in ONE transaction, conditioned on the link being active
   and on the remainder being the amount the payer saw: any number of concurrent uses pay once.
-handle_payment_webhook — the provider's confirmation (Stripe `checkout.session.completed`): the
-  payment id is derived from the checkout session, put with `attribute_not_exists` inside the payment
-  transaction, so a redelivered event records nothing twice. Money that arrives for an invoice that
-  can no longer take it is kept as an unapplied payment (for a refund), never dropped. Stripe's
-  `refund.*` events update the refund they name (use_cases/refunds.apply_refund_notice).
+record_provider_payment — the provider's confirmation (Stripe `checkout.session.completed`, verified
+  and dispatched by the pay function): the payment id is derived from the checkout session, put with
+  `attribute_not_exists` inside the payment transaction, so a redelivered event records nothing twice.
+  Money that arrives for an invoice that can no longer take it is kept as an unapplied payment (for a
+  refund), never dropped. Stripe's `refund.*` events go to use_cases/refunds.apply_refund_notice.
 allow_pay_request — the per-client fixed-window limit of the pay pages.
 """
 
 from __future__ import annotations
 
 import hashlib
-import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pynamodb.exceptions import PynamoDBException
 
-from invoicing import clock
-from invoicing.adapters.payments import (
-    CheckoutRequest,
-    ConfirmedPayment,
-    PayAction,
-    PaymentProvider,
-    RefundNotice,
-    build_payment_provider,
-)
-from invoicing.adapters.public_url import public_base_url
-from invoicing.domain.events import Actor
+from invoicing import clock, payment_links
+from invoicing.adapters.payments import CheckoutRequest, ConfirmedPayment, PayAction
+from invoicing.adapters.public_url import pay_url
+from invoicing.domain.events import Actor, InvoiceEvent, new_event
 from invoicing.domain.invoice import Invoice, InvoiceStatus
 from invoicing.domain.payments import (
     PAYABLE_STATUSES,
@@ -62,42 +51,22 @@ from invoicing.domain.payments import (
     check_amount,
     check_paid_at,
     check_reference,
-    ensure_payable,
     hash_token,
-    link_expiry,
     looks_like_token,
-    new_link_token,
 )
 from invoicing.errors import ConcurrentModification, Conflict, InvoicingError, NotFound, ValidationFailed
 from invoicing.ids import new_id
 from invoicing.observability import logger, metrics
-from invoicing.store.payments import InvoiceNotPayableNow, LinkUse, PaymentStore
-from invoicing.use_cases import lifecycle
-from invoicing.use_cases.services import Services, new_event
+from invoicing.services import Services
+from invoicing.store.payments import InvoiceNotPayableNow, LinkUse
+from invoicing.store.retry import SHORT, retry
 
 MAX_ATTEMPTS = 5
 
 
-def _backoff(attempt: int) -> None:
-    time.sleep(random.uniform(0, min(0.2, 0.01 * (2**attempt))))
-
-
-def payment_store(svc: Services) -> PaymentStore:
-    store = svc.adapters.get("payment_store")
-    if store is None:
-        store = svc.adapters.setdefault("payment_store", PaymentStore(svc.repo))
-    return store
-
-
-def payment_provider(svc: Services) -> PaymentProvider:
-    """Built once per process from settings; tests may put their own in `svc.adapters["payments"]`."""
-    provider = svc.adapters.get("payments")
-    if provider is None:
-        provider = svc.adapters.setdefault("payments", build_payment_provider(svc.settings))
-    return provider
-
-
-def _payment_event(invoice: Invoice, payment: Payment, application: PaymentApplication, actor: Actor, at: str) -> Any:
+def _payment_event(
+    invoice: Invoice, payment: Payment, application: PaymentApplication, actor: Actor, at: str
+) -> InvoiceEvent:
     return new_event(
         invoice.id,
         "invoice.payment_recorded",
@@ -127,32 +96,37 @@ def _settle(
     read: Callable[[], Invoice] | None = None,
 ) -> tuple[Payment, Invoice]:
     """Read, decide with the domain rules, write conditionally; re-read and re-decide on a lost race."""
-    for attempt in range(MAX_ATTEMPTS):
+
+    def attempt() -> tuple[Payment, PaymentApplication]:
         invoice = read() if read else svc.repo.get_invoice_header(invoice_id)
         payment = make_payment(invoice)
         application = apply_payment(invoice, payment.amount_cents)
         event = _payment_event(invoice, payment, application, actor, payment.recorded_at)
-        try:
-            payment_store(svc).record_payment(
-                invoice=invoice, payment=payment, application=application, event=event, link=link()
-            )
-        except InvoiceNotPayableNow:
-            metrics.add_metric(name="PaymentRetries", unit="Count", value=1)
-            _backoff(attempt)
-            continue
-        metrics.add_metric(name="PaymentsRecorded", unit="Count", value=1)
-        logger.info(
-            "payment recorded",
-            extra={
-                "invoice_id": invoice_id,
-                "payment_id": payment.id,
-                "amount_cents": payment.amount_cents,
-                "source": payment.source.value,
-                "invoice_paid": application.becomes_paid,
-            },
+        svc.payment_store.record_payment(
+            invoice=invoice, payment=payment, application=application, event=event, link=link()
         )
-        return payment, svc.repo.get_invoice(invoice_id)
-    raise ConcurrentModification(f"invoice {invoice_id} kept changing; retry the payment")
+        return payment, application
+
+    payment, application = retry(
+        attempt,
+        on=(InvoiceNotPayableNow,),
+        attempts=MAX_ATTEMPTS,
+        exhausted=lambda: ConcurrentModification(f"invoice {invoice_id} kept changing; retry the payment"),
+        backoff=SHORT,
+        on_retry=lambda n, exc: metrics.add_metric(name="PaymentRetries", unit="Count", value=1),
+    )
+    metrics.add_metric(name="PaymentsRecorded", unit="Count", value=1)
+    logger.info(
+        "payment recorded",
+        extra={
+            "invoice_id": invoice_id,
+            "payment_id": payment.id,
+            "amount_cents": payment.amount_cents,
+            "source": payment.source.value,
+            "invoice_paid": application.becomes_paid,
+        },
+    )
+    return payment, svc.repo.get_invoice(invoice_id)
 
 
 # ---------------------------------------------------------------- admin: record and list
@@ -192,93 +166,23 @@ def record_payment(svc: Services, actor: Actor, invoice_id: str, cmd: RecordPaym
 
 def list_payments(svc: Services, invoice_id: str) -> list[Payment]:
     svc.repo.get_invoice_header(invoice_id)  # 404 for an unknown invoice
-    return payment_store(svc).list_payments(invoice_id)
+    return svc.payment_store.list_payments(invoice_id)
 
 
 # ---------------------------------------------------------------- payment links
 def _pay_url(svc: Services, token: str) -> str:
-    return f"{public_base_url(svc.settings.public_base_url, svc.settings.public_base_url_param)}/pay/{token}"
-
-
-def _new_link(svc: Services, invoice: Invoice, actor: Actor) -> IssuedLink:
-    if invoice.due_date is None:
-        raise InvoicingError(f"invoice {invoice.id} has no due date")  # finalized invoices always have one
-    now_dt = clock.now()
-    token = new_link_token()
-    link = PaymentLink(
-        id=new_id("plink"),
-        invoice_id=invoice.id,
-        token_hash=hash_token(token),
-        created_at=clock.iso(now_dt),
-        expires_at=clock.iso(
-            link_expiry(invoice.due_date, svc.settings.payment_link_ttl_days_after_due, now_dt.date())
-        ),
-        created_by=actor.principal,
-    )
-    return IssuedLink(link=link, url=_pay_url(svc, token))
-
-
-def finalize_with_payment_link(
-    svc: Services, actor: Actor, invoice_id: str, *, extra_ops: Any = None
-) -> tuple[Invoice, IssuedLink | None]:
-    """lifecycle.finalize_invoice, with the invoice's first payment link written in the finalize
-    transaction (through its `extra_ops`). A retried finalization issues a fresh token each attempt;
-    only the committed one is returned."""
-    issued: list[IssuedLink] = []
-
-    def ops(invoice: Invoice, finalized: Invoice) -> list[Any]:
-        own = list(extra_ops(invoice, finalized)) if extra_ops else []
-        if finalized.status not in PAYABLE_STATUSES or finalized.amount_remaining_cents <= 0:
-            issued.clear()  # paid at finalization (nothing due, or the balance covered it): no link
-            return own
-        link = _new_link(svc, finalized, actor)
-        issued[:] = [link]
-        return [*own, payment_store(svc).new_link_op(link.link)]
-
-    invoice = lifecycle.finalize_invoice(svc, actor, invoice_id, extra_ops=ops)
-    return invoice, (issued[0] if issued else None)
-
-
-def _replace_links(svc: Services, actor: Actor, invoice_id: str, *, issue: bool) -> tuple[IssuedLink | None, int]:
-    store = payment_store(svc)
-    for attempt in range(MAX_ATTEMPTS):
-        invoice = svc.repo.get_invoice_header(invoice_id)
-        ensure_payable(invoice)
-        now = clock.iso(clock.now())
-        revoke = [link for link in store.list_links(invoice_id) if link.revoked_at is None and link.used_at is None]
-        new = _new_link(svc, invoice, actor) if issue else None
-        event = new_event(
-            invoice_id,
-            "invoice.payment_link_issued" if issue else "invoice.payment_links_revoked",
-            actor,
-            now,
-            data={
-                **({"link_id": new.link.id, "expires_at": new.link.expires_at} if new else {}),
-                "revoked_link_ids": [link.id for link in revoke],
-            },
-        )
-        try:
-            store.replace_links(invoice=invoice, new=new.link if new else None, revoke=revoke, event=event, at=now)
-        except InvoiceNotPayableNow:
-            _backoff(attempt)
-            continue
-        logger.info(
-            "payment links replaced",
-            extra={"invoice_id": invoice_id, "issued": bool(new), "revoked": len(revoke)},
-        )
-        return new, len(revoke)
-    raise ConcurrentModification(f"invoice {invoice_id} kept changing; retry")
+    return pay_url(svc.settings.public_base_url, svc.settings.public_base_url_param, token)
 
 
 def issue_payment_link(svc: Services, actor: Actor, invoice_id: str) -> IssuedLink:
-    issued, _ = _replace_links(svc, actor, invoice_id, issue=True)
+    issued, _ = payment_links.replace_links(svc, actor, invoice_id, issue=True)
     assert issued is not None
     return issued
 
 
 def revoke_payment_links(svc: Services, actor: Actor, invoice_id: str) -> int:
     """Revokes every active link of the invoice; returns how many were revoked."""
-    _, count = _replace_links(svc, actor, invoice_id, issue=False)
+    _, count = payment_links.replace_links(svc, actor, invoice_id, issue=False)
     return count
 
 
@@ -296,7 +200,7 @@ class PayPage:
 def _find_active_link(svc: Services, token: str, now_iso: str) -> PaymentLink | None:
     if not looks_like_token(token):
         return None
-    link = payment_store(svc).find_link(hash_token(token))
+    link = svc.payment_store.find_link(hash_token(token))
     if link is None or not link.is_active(now_iso):
         return None
     return link
@@ -316,7 +220,7 @@ def open_pay_page(svc: Services, token: str, *, with_pdf: bool = True) -> PayPag
     pdf_url = None
     if with_pdf and invoice.pdf_s3_key:
         pdf_url = svc.documents.presigned_get(invoice.pdf_s3_key, svc.settings.pdf_url_ttl_seconds)
-    provider = payment_provider(svc)
+    provider = svc.payment_provider()
     return PayPage(
         invoice=invoice,
         link=link,
@@ -333,7 +237,7 @@ def pdf_for_token(svc: Services, token: str) -> str | None:
     role's session credentials dies with the session (hours), whatever expiry it was given."""
     if not looks_like_token(token):
         return None
-    link = payment_store(svc).find_link(hash_token(token))
+    link = svc.payment_store.find_link(hash_token(token))
     if link is None or not link.opens_document(clock.iso(clock.now())):
         return None
     try:
@@ -343,11 +247,6 @@ def pdf_for_token(svc: Services, token: str) -> str | None:
     if not invoice.pdf_s3_key:
         return None
     return svc.documents.presigned_get(invoice.pdf_s3_key, svc.settings.pdf_url_ttl_seconds)
-
-
-def pdf_url_for_link(pay_url: str) -> str:
-    """The mail's link to the PDF: behind the pay link's token, so it lives as long as the link."""
-    return f"{pay_url}/pdf"
 
 
 @dataclass(frozen=True)
@@ -371,7 +270,7 @@ def pay_with_link(svc: Services, token: str, expected_amount_cents: int | None) 
     if expected_amount_cents != page.amount_due_cents:
         # the payer saw another amount (a partial payment landed meanwhile): show the current one
         return PayOutcome(kind="page", page=open_pay_page(svc, token), amount_changed=True)
-    provider = payment_provider(svc)
+    provider = svc.payment_provider()
     if provider.pay_action == "checkout":
         invoice = page.invoice
         session = provider.start_checkout(
@@ -446,16 +345,8 @@ class WebhookOutcome:
 WEBHOOK_ACTOR = Actor(principal="system:stripe_webhook")
 
 
-def handle_payment_webhook(svc: Services, payload: str, signature: str | None) -> WebhookOutcome:
-    """See the module docstring. Raises WebhookSignatureInvalid (400) before anything is read or written."""
-    confirmed = payment_provider(svc).verify_webhook(payload, signature)
-    if confirmed is None:
-        return WebhookOutcome("ignored")
-    if isinstance(confirmed, RefundNotice):
-        from invoicing.use_cases.refunds import apply_refund_notice  # only refund events need it
-
-        logger.append_keys(refund_id=confirmed.refund_id, provider_event_id=confirmed.event_id)
-        return WebhookOutcome(apply_refund_notice(svc, WEBHOOK_ACTOR, confirmed))
+def record_provider_payment(svc: Services, confirmed: ConfirmedPayment) -> WebhookOutcome:
+    """See the module docstring. The event was verified by the provider adapter (verify_webhook)."""
     logger.append_keys(invoice_id=confirmed.invoice_id, provider_event_id=confirmed.event_id)
     try:
         svc.repo.get_invoice_header(confirmed.invoice_id)
@@ -474,21 +365,20 @@ def handle_payment_webhook(svc: Services, payload: str, signature: str | None) -
     def link() -> LinkUse | None:
         return LinkUse(link_id=link_id[0], at=now, strict=False) if link_id[0] else None
 
-    for _ in range(2):
+    try:
         try:
             _settle(svc, WEBHOOK_ACTOR, confirmed.invoice_id, make, link)
-        except PaymentAlreadyRecorded:
-            return WebhookOutcome("duplicate")
         except PaymentLinkInactive:
             link_id[0] = None  # the link named in the metadata does not exist: record without it
-            continue
-        except ConcurrentModification:
-            raise  # a 5xx: the provider redelivers, and the payment id keeps it to one payment
-        except (_Unapplicable, Conflict, ValidationFailed) as exc:
-            reason = exc.reason if isinstance(exc, _Unapplicable) else exc.code
-            return _record_unapplied(svc, payment_id, confirmed, now, reason)
-        return WebhookOutcome("recorded")
-    raise ConcurrentModification("could not record the provider payment; the provider will retry")
+            _settle(svc, WEBHOOK_ACTOR, confirmed.invoice_id, make, link)
+    except PaymentAlreadyRecorded:
+        return WebhookOutcome("duplicate")
+    except ConcurrentModification:
+        raise  # a 5xx: the provider redelivers, and the payment id keeps it to one payment
+    except (_Unapplicable, Conflict, ValidationFailed) as exc:
+        reason = exc.reason if isinstance(exc, _Unapplicable) else exc.code
+        return _record_unapplied(svc, payment_id, confirmed, now, reason)
+    return WebhookOutcome("recorded")
 
 
 class _Unapplicable(Exception):
@@ -535,7 +425,7 @@ def _record_unapplied(
         },
     )
     try:
-        payment_store(svc).record_unapplied_payment(payment, event)
+        svc.payment_store.record_unapplied_payment(payment, event)
     except PaymentAlreadyRecorded:
         return WebhookOutcome("duplicate")
     # money arrived that the invoice cannot take: finance must refund it
@@ -555,7 +445,7 @@ def allow_pay_request(svc: Services, client_ip: str) -> bool:
     window = now // RATE_WINDOW_SECONDS
     client_key = hashlib.sha256(client_ip.encode()).hexdigest()[:32]
     try:
-        allowed = payment_store(svc).take_rate_limit_slot(
+        allowed = svc.payment_store.take_rate_limit_slot(
             client_key,
             window,
             svc.settings.pay_rate_limit_per_minute,

@@ -9,9 +9,7 @@ update_tax_rate — the terms (display_name, description, percentage, inclusive,
   `tax_rate_in_use` (archive it and create a new one). `active` (archive / unarchive) is always
   allowed. A field sent with its current value is not a change. The "never used" condition is
   checked by DynamoDB in the edit's own write, so no edit lands once a finalization marked the rate.
-check_rates_assignable — an archived or unknown rate cannot be put on a new or edited draft line
-  (422 `tax_rate_archived` / `tax_rate_not_found`). A draft line that already carries a rate
-  archived meanwhile keeps it, and finalization still uses it (as Stripe does).
+(An archived or unknown rate cannot be put on a new or edited draft line: use_cases/invoices.py.)
 put_exchange_rate / get_exchange_rate — USD per one unit of a currency. USD itself is the base:
   its rate is always 1 (PUT is a 422, GET answers the identity). An invoice locks the rate at
   finalization and is never re-converted.
@@ -30,8 +28,8 @@ from invoicing.domain import money
 from invoicing.errors import Conflict, NotFound, ValidationFailed
 from invoicing.ids import new_id
 from invoicing.observability import logger
+from invoicing.services import Services
 from invoicing.store.tax_rates import ExchangeRate, TaxRate
-from invoicing.use_cases.services import Services
 
 BASE_CURRENCY = "USD"
 TERMS = ("display_name", "description", "percentage", "inclusive", "country", "jurisdiction")
@@ -170,30 +168,6 @@ def update_tax_rate(svc: Services, tax_rate_id: str, changes: Mapping[str, Any])
     updated = svc.tax_rates.update(tax_rate_id, store_changes, allow_if_used=not terms)
     logger.info("tax rate updated", extra={"tax_rate_id": tax_rate_id, "fields": sorted(diff)})
     return updated
-
-
-def check_rates_assignable(svc: Services, rate_ids: Mapping[str, str | None]) -> None:
-    """`rate_ids` maps the request field (e.g. "lines.0.tax_rate_id") to the rate put on a line.
-
-    Only with the default tax service: with TAX_SERVICE=http a line's tax_rate_id is the external
-    service's tax code, not a TaxRate record.
-    """
-    wanted = {field: rid for field, rid in rate_ids.items() if rid}
-    if not wanted or svc.settings.tax_service != "rates":
-        return
-    found = svc.tax_rates.get_many(sorted(set(wanted.values())))
-    for field, rid in wanted.items():
-        rate = found.get(rid)
-        # a well-formed request that names a missing or archived rate: 404 and 409 like any reference to
-        # another item (customer_not_found, ...), not a 422, which would say the request itself is malformed
-        if rate is None:
-            raise NotFound(f"tax rate {rid} does not exist", code="tax_rate_not_found", details={"field": field})
-        if not rate.active:
-            raise Conflict(
-                f"tax rate {rid} is archived and cannot be put on a line; use an active rate",
-                code="tax_rate_archived",
-                details={"field": field},
-            )
 
 
 def _foreign_currency(currency: str) -> str:

@@ -27,7 +27,7 @@ list_reminders — GET /invoices/{id}/reminders. Who: invoices:read.
 
 Payment links. Only a hash of a link's token is stored, so a mail can carry a link only if the link
 is issued for it. Overdue-category steps and manual reminders always issue a fresh link, which
-revokes the older ones (payments.issue_payment_link, audited `invoice.payment_link_issued`): the
+revokes the older ones (invoicing.payment_links, audited `invoice.payment_link_issued`): the
 overdue notice must carry one. Upcoming and due reminders issue one only when the invoice has no
 active link (expired, used or revoked); otherwise they refer to the link sent with the invoice. A
 token is in the mail only: never in a queue message, a ledger entry, an event or a log line.
@@ -41,7 +41,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
-from invoicing import clock
+from invoicing import clock, payment_links
 from invoicing.adapters.email import (
     EmailDeliveryFailed,
     EmailNotConfigured,
@@ -50,8 +50,9 @@ from invoicing.adapters.email import (
     SesEmailSender,
 )
 from invoicing.adapters.queue import BatchJobQueue
-from invoicing.domain.events import Actor
-from invoicing.domain.invoice import Invoice, InvoiceStatus
+from invoicing.domain.customer import Customer
+from invoicing.domain.events import Actor, new_event
+from invoicing.domain.invoice import Invoice, InvoiceStatus, ensure_transition, sources_of
 from invoicing.domain.payments import IssuedLink
 from invoicing.domain.reminders import (
     MANUAL_KIND,
@@ -65,10 +66,9 @@ from invoicing.domain.reminders import (
 from invoicing.errors import ConcurrentModification, Conflict, InvalidTransition, InvoiceNotOpen, NotFound
 from invoicing.ids import new_id
 from invoicing.observability import logger, metrics
+from invoicing.services import Services
 from invoicing.settings import Settings
 from invoicing.store.reminders import InvoiceChanged, ReminderStore, ReminderTaken
-from invoicing.store.repository import Customer
-from invoicing.use_cases.services import Services, new_event
 
 REMINDER_ACTOR = Actor.system("reminders")
 DUNNING_ACTOR = Actor.system("dunning")
@@ -305,15 +305,13 @@ def _read_context(svc: Services, invoice_id: str) -> MailContext:
 
 def _payment_link(svc: Services, req: ReminderRequest) -> tuple[IssuedLink | None, bool]:
     """(the link to put in the mail, whether it replaces earlier links). See the module docstring."""
-    from invoicing.use_cases.payments import issue_payment_link, payment_store
-
     actor = req.actor if req.trigger == "manual" else REMINDER_ACTOR
     if req.category in ("overdue", "manual"):
-        return issue_payment_link(svc, actor, req.invoice_id), True
+        return payment_links.replace_links(svc, actor, req.invoice_id, issue=True)[0], True
     now = clock.iso(clock.now())
-    if any(link.is_active(now) for link in payment_store(svc).list_links(req.invoice_id)):
+    if any(link.is_active(now) for link in svc.payment_store.list_links(req.invoice_id)):
         return None, False
-    return issue_payment_link(svc, actor, req.invoice_id), False
+    return payment_links.replace_links(svc, actor, req.invoice_id, issue=True)[0], False
 
 
 def deliver_reminder(svc: Services, req: ReminderRequest, context: MailContext | None = None) -> Delivery:
@@ -360,12 +358,10 @@ def deliver_reminder(svc: Services, req: ReminderRequest, context: MailContext |
     except (InvalidTransition, InvoiceNotOpen):
         store.cancel(req.invoice_id, req.key, now, claim_id=claim.claim_id)
         return Delivery("skipped_closed")
-    from invoicing.use_cases.payments import pdf_url_for_link
-
     pdf_url, pdf_url_days = None, 0
     if context.pdf_s3_key and link is not None:
         # behind the mail's own pay link: it lives as long as that link, also once the invoice is paid
-        pdf_url = pdf_url_for_link(link.url)
+        pdf_url = payment_links.pdf_url_for_link(link.url)
     elif context.pdf_s3_key:
         # no new link in this mail (the customer's earlier one is still active): a pre-signed URL,
         # which dies with the signing role's session even if its expiry is later, hence "up to"
@@ -457,22 +453,35 @@ def deliver_reminder(svc: Services, req: ReminderRequest, context: MailContext |
 # ---------------------------------------------------------------- dunning
 def apply_dunning(svc: Services, invoice_id: str, dunning_day: str) -> str:
     """See the module docstring. Returns marked_uncollectible | skipped_closed | skipped_missing | disabled."""
-    from invoicing.use_cases import lifecycle
-
     if not svc.settings.dunning_enabled:
         return "disabled"
     policy = reminder_policy(svc.settings)
     try:
-        lifecycle.mark_uncollectible(
-            svc,
+        invoice = svc.repo.get_invoice(invoice_id)
+        ensure_transition(invoice.status, InvoiceStatus.UNCOLLECTIBLE)
+        now = clock.iso(clock.now())
+        event = new_event(
+            invoice.id,
+            "invoice.marked_uncollectible",
             DUNNING_ACTOR,
-            invoice_id,
-            event_data={
+            now,
+            from_status=invoice.status.value,
+            to_status=InvoiceStatus.UNCOLLECTIBLE.value,
+            data={
                 "reason": "dunning",
                 "dunning_day": dunning_day,
                 "rule": f"last reminder step +{policy.last_offset} days, then {policy.dunning_grace_days} days grace",
             },
         )
+        with svc.uow() as tx:
+            tx.transition(
+                invoice,
+                target=InvoiceStatus.UNCOLLECTIBLE,
+                allowed_from=sources_of(InvoiceStatus.UNCOLLECTIBLE),
+                timestamp_field="marked_uncollectible_at",
+                at=now,
+            )
+            tx.add_events(event)
     except NotFound:
         return "skipped_missing"
     except (InvalidTransition, InvoiceNotOpen):

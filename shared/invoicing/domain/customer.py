@@ -1,0 +1,29 @@
+"""A customer: who is invoiced, in which currency and language, and the credit balance they hold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from invoicing.domain.invoice import Address, CustomerSnapshot
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: str
+    name: str
+    email: str
+    address: Address
+    currency: str
+    locale: str
+    timezone: str
+    tax_id: str
+    reminders_enabled: bool
+    balances: dict[str, int]
+    metadata: dict[str, str]
+    created_at: str
+    updated_at: str
+
+    def snapshot(self) -> CustomerSnapshot:
+        return CustomerSnapshot(
+            name=self.name, email=self.email, address=self.address, tax_id=self.tax_id, locale=self.locale
+        )

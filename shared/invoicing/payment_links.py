@@ -1,0 +1,68 @@
+"""Payment links, issued and revoked: the step that the payments use cases (issue, revoke) and the
+reminder job (a fresh link in an overdue mail) share. Not a use case itself: it is called by them,
+so that no use case imports another (tests/unit/test_architecture.py).
+"""
+
+from __future__ import annotations
+
+from invoicing import clock
+from invoicing.adapters.public_url import pay_url
+from invoicing.domain.events import Actor, new_event
+from invoicing.domain.invoice import Invoice
+from invoicing.domain.payments import IssuedLink, PaymentLink, ensure_payable, new_link
+from invoicing.errors import ConcurrentModification
+from invoicing.observability import logger
+from invoicing.services import Services
+from invoicing.store.payments import InvoiceNotPayableNow
+from invoicing.store.retry import SHORT, retry
+
+MAX_ATTEMPTS = 5
+
+
+def new_issued_link(svc: Services, invoice: Invoice, actor: Actor) -> IssuedLink:
+    """A new link for `invoice` with its URL; the token in the URL is seen this once."""
+    link, token = new_link(invoice, actor.principal, svc.settings.payment_link_ttl_days_after_due, clock.now())
+    return IssuedLink(link=link, url=pay_url(svc.settings.public_base_url, svc.settings.public_base_url_param, token))
+
+
+def replace_links(svc: Services, actor: Actor, invoice_id: str, *, issue: bool) -> tuple[IssuedLink | None, int]:
+    """Issue a new link (`issue`) and revoke every earlier active one, in one transaction with the
+    audit event, conditioned on the invoice still taking payments; a lost race re-reads. Returns the
+    new link and how many were revoked. Open or uncollectible invoices only (409 otherwise)."""
+    store = svc.payment_store
+
+    def attempt() -> tuple[IssuedLink | None, list[PaymentLink]]:
+        invoice = svc.repo.get_invoice_header(invoice_id)
+        ensure_payable(invoice)
+        now = clock.iso(clock.now())
+        revoke = [link for link in store.list_links(invoice_id) if link.revoked_at is None and link.used_at is None]
+        new = new_issued_link(svc, invoice, actor) if issue else None
+        event = new_event(
+            invoice_id,
+            "invoice.payment_link_issued" if issue else "invoice.payment_links_revoked",
+            actor,
+            now,
+            data={
+                **({"link_id": new.link.id, "expires_at": new.link.expires_at} if new else {}),
+                "revoked_link_ids": [link.id for link in revoke],
+            },
+        )
+        store.replace_links(invoice=invoice, new=new.link if new else None, revoke=revoke, event=event, at=now)
+        return new, revoke
+
+    new, revoked = retry(
+        attempt,
+        on=(InvoiceNotPayableNow,),
+        attempts=MAX_ATTEMPTS,
+        exhausted=lambda: ConcurrentModification(f"invoice {invoice_id} kept changing; retry"),
+        backoff=SHORT,
+    )
+    logger.info(
+        "payment links replaced", extra={"invoice_id": invoice_id, "issued": bool(new), "revoked": len(revoked)}
+    )
+    return new, len(revoked)
+
+
+def pdf_url_for_link(url: str) -> str:
+    """The mail's link to the PDF: behind the pay link's token, so it lives as long as the link."""
+    return f"{url}/pdf"

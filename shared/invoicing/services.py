@@ -1,0 +1,80 @@
+"""The composition root: the store and the adapters every use case is given, built from settings.
+
+Handlers ask `get_services()` for the process's instance; tests build a `Services` themselves and
+pass fakes through the constructor (tests/support/fakes.py), so no use case needs moto to be tested.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from invoicing.adapters.aws import DocumentStore, JobQueue
+from invoicing.adapters.tax import HttpTaxService, TaxRateService, TaxService
+from invoicing.settings import Settings, get_settings
+from invoicing.store.credit_notes import CreditNoteStore
+from invoicing.store.payments import PaymentStore
+from invoicing.store.refunds import RefundStore
+from invoicing.store.repository import Repository
+from invoicing.store.tax_rates import ExchangeRateStore, TaxRateStore
+from invoicing.store.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from invoicing.adapters.payments import PaymentProvider
+
+
+@dataclass
+class Services:
+    settings: Settings
+    repo: Repository
+    tax_rates: TaxRateStore
+    exchange_rates: ExchangeRateStore
+    tax: TaxService
+    documents: DocumentStore
+    render_queue: JobQueue
+    payment_store: PaymentStore
+    credit_note_store: CreditNoteStore
+    refund_store: RefundStore
+    # built on first use (the provider may read a secret; the mailer and reminder queue are for jobs);
+    # tests may put their own under "payments", "mailer", "reminder_queue", "reminder_store"
+    adapters: dict[str, Any] = field(default_factory=dict)
+
+    def uow(self) -> UnitOfWork:
+        """One use case's writes, committed as one transaction: `with svc.uow() as tx: ...`."""
+        return self.repo.uow()
+
+    def payment_provider(self) -> PaymentProvider:
+        provider = self.adapters.get("payments")
+        if provider is None:
+            from invoicing.adapters.payments import build_payment_provider
+
+            provider = self.adapters.setdefault("payments", build_payment_provider(self.settings))
+        return provider
+
+
+def build_services(settings: Settings) -> Services:
+    repo = Repository(settings.table_name, settings.region)
+    tax_rates = TaxRateStore()
+    tax: TaxService
+    if settings.tax_service == "http":
+        tax = HttpTaxService(settings.tax_service_url, settings.tax_service_timeout_seconds)
+    else:
+        tax = TaxRateService(tax_rates)
+    return Services(
+        settings=settings,
+        repo=repo,
+        tax_rates=tax_rates,
+        exchange_rates=ExchangeRateStore(),
+        tax=tax,
+        documents=DocumentStore(settings.bucket_name, settings.region),
+        render_queue=JobQueue(settings.render_queue_url, settings.region),
+        payment_store=PaymentStore(repo),
+        credit_note_store=CreditNoteStore(repo),
+        refund_store=RefundStore(repo),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_services() -> Services:
+    return build_services(get_settings())

@@ -1,0 +1,59 @@
+"""API keys: stored only as a SHA-256 hash, with a name and scopes (use_cases/api_keys.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pynamodb.exceptions import DoesNotExist, UpdateError
+
+from invoicing.errors import NotFound
+from invoicing.store import keys
+from invoicing.store.models import ApiKeyItem, TableItem
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_hash: str
+    name: str
+    scopes: tuple[str, ...]
+    hint: str
+    created_at: str
+    revoked_at: str | None
+
+
+class ApiKeyRecords:
+    """The API-key records of the table (mixed into the Repository)."""
+
+    def put_api_key(self, key: ApiKey) -> None:
+        ApiKeyItem(
+            keys.api_key_pk(key.key_hash),
+            keys.API_KEY_SK,
+            name=key.name,
+            scopes=list(key.scopes),
+            hint=key.hint,
+            created_at=key.created_at,
+            gsi2pk=keys.API_KEYS_LIST,
+            gsi2sk=f"{key.created_at}#{key.name}",
+        ).save(condition=TableItem.pk.does_not_exist())
+
+    def get_api_key(self, key_hash: str) -> ApiKey | None:
+        try:
+            item = ApiKeyItem.get(keys.api_key_pk(key_hash), keys.API_KEY_SK)
+        except DoesNotExist:
+            return None
+        return ApiKey(
+            key_hash=key_hash,
+            name=item.name,
+            scopes=tuple(str(scope) for scope in item.scopes or []),
+            hint=item.hint,
+            created_at=item.created_at,
+            revoked_at=item.revoked_at,
+        )
+
+    def revoke_api_key(self, key_hash: str, at: str) -> None:
+        try:
+            ApiKeyItem(keys.api_key_pk(key_hash), keys.API_KEY_SK).update(
+                actions=[ApiKeyItem.revoked_at.set(at)], condition=TableItem.pk.exists()
+            )
+        except UpdateError as exc:
+            raise NotFound("api key not found") from exc

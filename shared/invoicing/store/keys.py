@@ -1,0 +1,104 @@
+"""Every key of the one table, spelled once (docs/data-model.md, "Items").
+
+Partition and sort keys, index keys and the shard functions of the sparse indexes. Nothing else in
+the code writes `"INVOICE#..."` or `"STATUS#..."`: a key format changes here or nowhere.
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import date
+
+Key = tuple[str, str]
+
+INVOICE_SK = "INVOICE"
+CUSTOMER_SK = "CUSTOMER"
+API_KEY_SK = "APIKEY"
+BILLING_RUN_SK = "BILLINGRUN"
+CUSTOMERS_LIST = "CUSTOMERS"  # gsi1: every customer
+EVENT_PREFIX = "EVENT#"
+CUSTOMER_INVOICE_PREFIX = "INVOICE#"  # gsi1sk of invoices under their customer
+LINES_END = "LINE#~"  # a header and its lines: sk between INVOICE_SK and this
+API_KEYS_LIST = "APIKEYS"  # gsi2: every API key
+PDF_PENDING_SHARDS = 4
+
+
+def customer_pk(customer_id: str) -> str:
+    return f"CUSTOMER#{customer_id}"
+
+
+def invoice_pk(invoice_id: str) -> str:
+    return f"INVOICE#{invoice_id}"
+
+
+def header_key(invoice_id: str) -> Key:
+    return (invoice_pk(invoice_id), INVOICE_SK)
+
+
+def customer_key(customer_id: str) -> Key:
+    return (customer_pk(customer_id), CUSTOMER_SK)
+
+
+def sequence_sk(kind: str, year: int) -> str:
+    return f"SEQ#{kind}#{year:04d}"
+
+
+def sequence_key(customer_id: str, kind: str, year: int) -> Key:
+    return (customer_pk(customer_id), sequence_sk(kind, year))
+
+
+def line_sk(line_id: str) -> str:
+    return f"LINE#{line_id}"
+
+
+def event_sk(at: str, event_id: str) -> str:
+    return f"{EVENT_PREFIX}{at}#{event_id}"
+
+
+def customer_invoice_sk(created_at: str, invoice_id: str) -> str:
+    """gsi1 under CUSTOMER#{cid}: a customer's invoices, newest first (listing pattern 2)."""
+    return f"{CUSTOMER_INVOICE_PREFIX}{created_at}#{invoice_id}"
+
+
+def status_pk(status: str) -> str:
+    """gsi2: invoices by status (listing pattern 4)."""
+    return f"STATUS#{status}"
+
+
+def due_pk(day: date) -> str:
+    """The sparse `due` index: open invoices by due date."""
+    return f"DUE#{day.isoformat()}"
+
+
+def pdf_pending_pk(invoice_id: str) -> str:
+    """The sparse pending-PDF index is spread over a few partitions so that a billing run's burst of
+    finalizations never concentrates on one index partition."""
+    return pdf_pending_shard(zlib.crc32(invoice_id.encode()) % PDF_PENDING_SHARDS)
+
+
+def pdf_pending_shard(shard: int) -> str:
+    return f"PDFPENDING#{shard}"
+
+
+def billing_run_pk(customer_id: str, subscription_id: str, start: date, end: date) -> str:
+    return f"BILLINGRUN#{customer_id}#{subscription_id}#{start.isoformat()}#{end.isoformat()}"
+
+
+def payment_sk(payment_id: str) -> str:
+    return f"PAYMENT#{payment_id}"
+
+
+def link_sk(link_id: str) -> str:
+    return f"PAYLINK#{link_id}"
+
+
+def token_gsi1pk(token_hash: str) -> str:
+    return f"PAYTOKEN#{token_hash}"
+
+
+def balance_txn_sk(created_at: str, txn_id: str) -> str:
+    return f"BALTXN#{created_at}#{txn_id}"
+
+
+def api_key_pk(key_hash: str) -> str:
+    return f"APIKEY#{key_hash}"

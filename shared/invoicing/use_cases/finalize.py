@@ -1,0 +1,165 @@
+"""finalize_invoice — draft -> open, with the next number INV-{YYYY}-{NNNNN}.
+
+Who: invoices:write. Which states: drafts only (409 `invoice_not_draft`), with at least one line and
+a total not below zero (422). Failures before the transaction (tax service down, no exchange rate,
+negative total) change nothing.
+
+Load: the draft, the customer, tax for every line (frozen from then on), the USD rate (locked for
+good), the customer's counter. Decide (domain/finalization.py): totals, the number, the balance to
+apply, settled at once when nothing is due, whether a payment link is needed. Write, as ONE
+TransactWriteItems (store/uow.py):
+
+    claim_number   SEQ#INV#{yyyy} = :n -> n + 1   (or created, for the first number of the year)
+    finalize       the header, conditioned on status = draft AND version = :v
+    add_events     invoice.finalized [, invoice.customer_balance_applied] [, invoice.paid]
+    change_balance the customer's balance = :old -> new, and its ledger entry   (balance applied)
+    add_link       the first payment link                                      (something is due)
+
+A lost race on the number alone reads the counter again and commits at once (nothing else is stale);
+anything else that moved (a draft edit, the balance, a transaction conflict) starts again from the
+reads with jittered backoff, at most `finalize_max_attempts` times. After the commit the PDF job is
+queued (a failure there is repaired by the scheduled job). The link's URL, holding the token, is
+returned once and never stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from invoicing import clock
+from invoicing.adapters.public_url import pay_url
+from invoicing.adapters.render_jobs import enqueue_invoice_render
+from invoicing.domain import money
+from invoicing.domain.events import Actor
+from invoicing.domain.finalization import FinalizePlan, UsdValue, freeze, plan
+from invoicing.domain.invoice import Invoice, LineTax, compute_totals, ensure_finalizable
+from invoicing.domain.payments import IssuedLink, new_link
+from invoicing.errors import ConcurrentModification, Conflict, NumberTaken, SequenceConflict
+from invoicing.observability import logger, metrics
+from invoicing.services import Services
+from invoicing.store.retry import LONG, NUMBER, retry
+
+# numbers taken by other finalizations of the same customer before one attempt goes back to the
+# reads; each one means another invoice got its number, so progress is never lost
+NUMBER_ATTEMPTS = 25
+
+
+@dataclass(frozen=True)
+class Finalized:
+    invoice: Invoice
+    link: IssuedLink | None  # None when nothing is due
+
+
+class _RatesMoved(Exception):
+    """A tax rate was edited between computing the tax and freezing the rates: compute again."""
+
+
+def finalize_invoice(svc: Services, actor: Actor, invoice_id: str) -> Finalized:
+    """See the module docstring."""
+    attempts = svc.settings.finalize_max_attempts
+
+    def exhausted() -> Exception:
+        return ConcurrentModification(f"could not finalize invoice {invoice_id} after {attempts} attempts; retry")
+
+    def on_retry(attempt: int, exc: BaseException) -> None:
+        if not isinstance(exc, _RatesMoved):
+            metrics.add_metric(name="FinalizeRetries", unit="Count", value=1)
+            logger.info("finalize retry", extra={"invoice_id": invoice_id, "attempt": attempt + 1})
+
+    _plan, link = retry(
+        lambda: _attempt(svc, actor, invoice_id),
+        on=(SequenceConflict, ConcurrentModification, _RatesMoved),
+        attempts=attempts,
+        exhausted=exhausted,
+        backoff=LONG,
+        on_retry=on_retry,
+    )
+    invoice = svc.repo.get_invoice(invoice_id)
+    logger.info(
+        "invoice finalized",
+        extra={"invoice_id": invoice.id, "customer_id": invoice.customer_id, "invoice_number": invoice.invoice_number},
+    )
+    metrics.add_metric(name="InvoicesFinalized", unit="Count", value=1)
+    enqueue_invoice_render(svc.render_queue, invoice)  # after the commit; a failure is repaired later
+    return Finalized(invoice, link)
+
+
+def _attempt(svc: Services, actor: Actor, invoice_id: str) -> tuple[FinalizePlan, IssuedLink | None]:
+    """One pass from the reads: everything but the number is decided once here."""
+    draft = svc.repo.get_invoice(invoice_id)
+    draft.require_draft()
+    customer = svc.repo.get_customer(draft.customer_id)
+    lines = list(draft.lines)
+    taxes = svc.tax.calculate(draft, lines, customer) if lines else {}
+    totals = compute_totals(lines, taxes)
+    ensure_finalizable(draft, totals)
+    usd = _usd_value(svc, draft.currency, totals.total_cents)
+    now = clock.now()
+    frozen = freeze(draft, customer, taxes, totals, usd, now, clock.iso(now))
+    _freeze_rates(svc, taxes)
+
+    def number_and_commit() -> tuple[FinalizePlan, IssuedLink | None]:
+        sequence = svc.repo.get_sequence(draft.customer_id, "INV", now.year)
+        return _commit(svc, actor, plan(draft, frozen, customer, now.year, sequence, actor))
+
+    def on_number_taken(attempt: int, exc: BaseException) -> None:
+        metrics.add_metric(name="FinalizeNumberRetries", unit="Count", value=1)
+
+    return retry(
+        number_and_commit,
+        on=(NumberTaken,),
+        attempts=NUMBER_ATTEMPTS,
+        exhausted=lambda: SequenceConflict(draft.customer_id),
+        backoff=NUMBER,
+        on_retry=on_number_taken,
+    )
+
+
+def _commit(svc: Services, actor: Actor, p: FinalizePlan) -> tuple[FinalizePlan, IssuedLink | None]:
+    issued = None
+    with svc.uow() as tx:
+        tx.claim_number(p.claim)
+        tx.finalize(p.draft, p.invoice)
+        tx.add_events(*p.events)
+        if p.balance_change is not None:
+            tx.change_balance(p.balance_change)
+        if p.needs_link:
+            link, token = new_link(
+                p.invoice, actor.principal, svc.settings.payment_link_ttl_days_after_due, clock.now()
+            )
+            tx.add_link(link)
+            issued = IssuedLink(link, pay_url(svc.settings.public_base_url, svc.settings.public_base_url_param, token))
+    return p, issued
+
+
+def _usd_value(svc: Services, currency: str, total_cents: int) -> UsdValue:
+    if currency == "USD":
+        return UsdValue(total_cents, Decimal("1"), "identity", clock.iso(clock.now()))
+    rate = svc.exchange_rates.get(currency)
+    if rate is None:
+        raise Conflict(
+            f"no exchange rate to USD for {currency}; PUT /exchange-rates/{currency} first",
+            code="exchange_rate_missing",
+        )
+    return UsdValue(
+        money.to_usd_cents(total_cents, currency, rate.rate_to_usd), rate.rate_to_usd, rate.source, rate.as_of
+    )
+
+
+def _freeze_rates(svc: Services, taxes: dict[str, LineTax]) -> None:
+    """Mark the rates used once every check has passed (a failed finalize changes nothing), then read
+    them again: an edit that slipped in between the first read and the freeze means the computed tax
+    is stale (`_RatesMoved`: compute again). Outside the transaction on purpose: a shared rate item in
+    every finalization would be a hot item conflicting concurrent transactions (docs/decisions.md)."""
+    used = sorted({t.tax_rate_id for t in taxes.values() if t.tax_rate_id})
+    if not used or svc.settings.tax_service != "rates":
+        return
+    svc.tax_rates.mark_used(used)
+    current = svc.tax_rates.get_many(used)
+    for t in taxes.values():
+        if t.tax_rate_id is None:
+            continue
+        now = current.get(t.tax_rate_id)
+        if now is None or (now.percentage, now.inclusive) != (t.percentage, t.inclusive):
+            raise _RatesMoved(t.tax_rate_id)

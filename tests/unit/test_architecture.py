@@ -1,0 +1,67 @@
+"""The shape of shared/invoicing, checked on the source: use cases do not import each other, and
+nothing below the use cases calls back up into them (GUIDE.md, "Data flows one way")."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+PACKAGE = ROOT / "shared" / "invoicing"
+USE_CASES = PACKAGE / "use_cases"
+# kept for handlers that import the composition root from its old place; it imports no use case
+SHIMS = {"services"}
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a file imports, at the top or inside a function, as a dotted name
+    (`from invoicing.use_cases import payments` counts as `invoicing.use_cases.payments`)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+            out.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return out
+
+
+def _use_case_modules() -> dict[str, Path]:
+    return {p.stem: p for p in USE_CASES.glob("*.py") if p.stem != "__init__" and p.stem not in SHIMS}
+
+
+def test_no_use_case_module_imports_another() -> None:
+    modules = _use_case_modules()
+    assert {"finalize", "payments", "credit_notes", "refunds", "lifecycle"} <= set(modules)
+    crossing = {
+        name: sorted(
+            imported
+            for imported in _imports(path)
+            if imported.startswith("invoicing.use_cases.") and imported.split(".")[2] != name
+        )
+        for name, path in modules.items()
+    }
+    assert {name: found for name, found in crossing.items() if found} == {}
+
+
+def test_nothing_below_the_use_cases_imports_them() -> None:
+    below = [p for folder in ("domain", "store", "adapters") for p in (PACKAGE / folder).glob("*.py")] + [
+        PACKAGE / "services.py"
+    ]
+    upward = {
+        str(p.relative_to(PACKAGE)): sorted(i for i in _imports(p) if i.startswith("invoicing.use_cases"))
+        for p in below
+    }
+    assert {k: v for k, v in upward.items() if v} == {}
+
+
+def test_the_domain_knows_no_aws() -> None:
+    aws = ("boto3", "botocore", "pynamodb", "invoicing.store", "invoicing.adapters", "invoicing.services")
+    leaks = {p.name: sorted(i for i in _imports(p) if i.startswith(aws)) for p in (PACKAGE / "domain").glob("*.py")}
+    assert {k: v for k, v in leaks.items() if v} == {}
+
+
+def test_the_shim_imports_no_use_case() -> None:
+    for name in SHIMS:
+        assert not [i for i in _imports(USE_CASES / f"{name}.py") if i.startswith("invoicing.use_cases")]
