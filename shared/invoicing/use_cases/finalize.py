@@ -1,7 +1,7 @@
 """finalize_invoice — draft -> open, with the next number INV-{YYYY}-{NNNNN}.
 
 Who: invoices:write. Which states: drafts only (409 `invoice_not_draft`), with at least one line and
-a total not below zero (422). Failures before the transaction (tax service down, no exchange rate,
+a total not below zero (409 `invoice_has_no_lines` / `invoice_total_below_zero`). Failures before the transaction (tax service down, no exchange rate,
 negative total) change nothing.
 
 Load: the draft, the customer, tax for every line (frozen from then on), the USD rate (locked for
