@@ -7,7 +7,7 @@ import pytest
 
 from invoicing.domain.events import Actor
 from invoicing.domain.invoice import InvoiceStatus
-from invoicing.errors import ConcurrentModification, InvoiceNotDraft, NumberTaken, StaleBalance, ValidationFailed
+from invoicing.errors import ConcurrentModification, Conflict, InvoiceNotDraft, NumberTaken, StaleBalance
 from invoicing.store import retry
 from invoicing.use_cases.finalize import finalize_invoice
 from tests.support.fakes import customer, draft, fake_services
@@ -124,9 +124,10 @@ def test_bad_input_writes_nothing(svc) -> None:  # type: ignore[no-untyped-def]
     # a draft without lines, a negative total, an invoice that is no longer a draft
     svc.memory.put_invoice(draft("in_empty", "cus_1", lines=()))
     svc.memory.put_invoice(draft("in_negative", "cus_1", -500))
-    for invoice_id in ("in_empty", "in_negative"):
-        with pytest.raises(ValidationFailed):
+    for invoice_id, code in (("in_empty", "invoice_has_no_lines"), ("in_negative", "invoice_total_below_zero")):
+        with pytest.raises(Conflict) as refused:  # the draft's content refuses: 409
             finalize_invoice(svc, ACTOR, invoice_id)
+        assert refused.value.code == code
     svc.memory.put_invoice(draft("in_open", "cus_1", status=InvoiceStatus.OPEN))
     with pytest.raises(InvoiceNotDraft):
         finalize_invoice(svc, ACTOR, "in_open")
