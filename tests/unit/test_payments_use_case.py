@@ -11,7 +11,7 @@ import pytest
 from invoicing.domain.events import Actor
 from invoicing.domain.invoice import InvoiceStatus
 from invoicing.domain.payments import PaymentMethod
-from invoicing.errors import ConcurrentModification, Conflict, InvoiceNotOpen, ValidationFailed
+from invoicing.errors import ConcurrentModification, Conflict, InvoiceNotOpen
 from invoicing.store import retry
 from invoicing.store.payments import InvoiceNotPayableNow
 from invoicing.use_cases.payments import RecordPayment, record_payment
@@ -69,7 +69,8 @@ def test_the_payment_that_settles_the_invoice_marks_it_paid(svc) -> None:  # typ
 
 
 def test_more_than_is_due_is_refused_and_writes_nothing(svc) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ValidationFailed) as refused:
+    # the invoice's amount due (its state) refuses a well-formed amount: 409
+    with pytest.raises(Conflict) as refused:
         pay(svc, 15001)
     assert refused.value.code == "payment_exceeds_amount_due"
     assert svc.memory.commits == []
