@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+import npm_pack  # scripts/ is on sys.path: these run as scripts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "@sparticuz/chromium"
@@ -31,24 +32,9 @@ BR_FILES = ("chromium.br", "al2023.tar.br", "fonts.tar.br", "swiftshader.tar.br"
 
 def fetch_tarball(version: str, cache_dir: Path) -> Path:
     """`npm pack` the package into the cache once; later runs reuse the file."""
-    tarball = cache_dir / f"sparticuz-chromium-{version}.tgz"
-    if tarball.is_file():
-        return tarball
-    if shutil.which("npm") is None:
-        sys.exit("prepare_chromium: npm is not installed (apt-get install npm, or get Node.js 20+)")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
-        print(f"prepare_chromium: npm pack {PACKAGE}@{version}", file=sys.stderr)
-        subprocess.run(
-            ["npm", "pack", f"{PACKAGE}@{version}", "--silent", "--pack-destination", tmp],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        packed = list(Path(tmp).glob("*.tgz"))
-        if len(packed) != 1:
-            sys.exit(f"prepare_chromium: npm pack produced {packed}, expected one .tgz")
-        packed[0].replace(tarball)  # atomic: a half-written tarball never sits in the cache
-    return tarball
+    return npm_pack.fetch_tarball(
+        PACKAGE, version, cache_dir, name=f"sparticuz-chromium-{version}.tgz", who="prepare_chromium"
+    )
 
 
 def extract_br_files(tarball: Path, dest: Path) -> None:

