@@ -160,6 +160,7 @@ class LocalFunction:
     def __init__(self, spec: FunctionSpec, *, enforce_timeout: bool = True) -> None:
         self.spec = spec
         self.enforce_timeout = enforce_timeout
+        self._invocation_lock = threading.Lock()
         self._handler: Callable[..., Any] | None = None
         self._load_error: FunctionError | None = None
         #: variables of this function whose values differ from another function's: set per call
@@ -194,6 +195,15 @@ class LocalFunction:
 
         Raises :class:`FunctionError` for an exception, a timeout or an unserializable result.
         """
+        # One invocation at a time per function, as in one Lambda container: the module's state (the
+        # Powertools resolver keeps the current event and route on its app) is shared by every thread
+        # here. Concurrent invocations of one function once routed a request with another's event
+        # (an invoice finalized twice, a number answered twice: docs/reliability.md). Across functions,
+        # and in DynamoDB, requests still run at once.
+        with self._invocation_lock:
+            return self._invoke(event, context)
+
+    def _invoke(self, event: Any, context: LambdaContext | None) -> Any:
         context = context or LambdaContext(self.spec)
         started = time.monotonic()
         log.info("%s START RequestId: %s", self.spec.logical_id, context.aws_request_id)
