@@ -70,8 +70,9 @@ def tax_breakdown(invoice: Invoice) -> list[TaxBreakdownRow]:
     ]
 
 
-def invoice_document(invoice: Invoice, settings: Settings, payment_url: str | None = None) -> InvoiceDocument:
-    from invoicing.documents import DocumentLine, InvoiceDocument, Party
+def _parties(invoice: Invoice, settings: Any) -> tuple[Any, Any]:
+    """(buyer, seller) as printed: the customer frozen on the invoice, the seller from the settings."""
+    from invoicing.documents import Party
 
     snap = invoice.customer
     customer = (
@@ -85,6 +86,13 @@ def invoice_document(invoice: Invoice, settings: Settings, payment_url: str | No
         address_lines=[p.strip() for p in settings.seller_address.split(",") if p.strip()],
         tax_id=settings.seller_tax_id,
     )
+    return customer, seller
+
+
+def invoice_document(invoice: Invoice, settings: Settings, payment_url: str | None = None) -> InvoiceDocument:
+    from invoicing.documents import DocumentLine, InvoiceDocument
+
+    customer, seller = _parties(invoice, settings)
     issue_day = date.fromisoformat(invoice.finalized_at[:10]) if invoice.finalized_at else None
     lines = [
         DocumentLine(
@@ -107,7 +115,7 @@ def invoice_document(invoice: Invoice, settings: Settings, payment_url: str | No
         number=invoice.invoice_number,
         status=invoice.status.value,
         currency=invoice.currency,
-        locale=snap.locale if snap else "en_US",
+        locale=invoice.customer.locale if invoice.customer else "en_US",
         issue_date=issue_day,
         due_date=invoice.due_date,
         seller=seller,
@@ -222,20 +230,9 @@ def credit_note_pdf_key(note: CreditNote) -> str:
 
 
 def credit_note_document(note: CreditNote, invoice: Invoice, settings: Any) -> Any:
-    from invoicing.documents import DocumentLine, InvoiceDocument, Party
+    from invoicing.documents import DocumentLine, InvoiceDocument
 
-    snap = invoice.customer
-    customer = (
-        Party(name=snap.name, email=snap.email, address_lines=snap.address.lines(), tax_id=snap.tax_id)
-        if snap
-        else Party(name=invoice.customer_id)
-    )
-    seller = Party(
-        name=settings.seller_name,
-        email=settings.seller_email,
-        address_lines=[p.strip() for p in settings.seller_address.split(",") if p.strip()],
-        tax_id=settings.seller_tax_id,
-    )
+    customer, seller = _parties(invoice, settings)
     from datetime import date
     from decimal import Decimal
 
@@ -254,7 +251,7 @@ def credit_note_document(note: CreditNote, invoice: Invoice, settings: Any) -> A
         number=note.number,
         status="void" if note.status is CreditNoteStatus.VOID else "open",
         currency=note.currency,
-        locale=snap.locale if snap else "en_US",
+        locale=invoice.customer.locale if invoice.customer else "en_US",
         issue_date=date.fromisoformat(note.created_at[:10]),
         due_date=None,
         seller=seller,
