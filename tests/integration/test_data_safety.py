@@ -28,10 +28,12 @@ ISSUED_STATES = ("open", "open with payment and credit", "paid", "uncollectible"
 
 # Every place the code deletes items, and why each is safe. Keyed by (file, function).
 REVIEWED_DELETES = {
-    ("shared/invoicing/store/repository.py", "write_line"): "a line of a DRAFT: in one transaction with the "
-    "header update conditioned on status = draft and the version",
-    ("shared/invoicing/store/repository.py", "delete_draft"): "the header delete is conditioned on status = "
-    "draft and the version; the collection's items are removed only after that transaction committed",
+    ("shared/invoicing/store/writes/invoices.py", "put_or_delete_line"): "a line of a DRAFT: in one transaction "
+    "with the header update conditioned on status = draft and the version (UnitOfWork.write_line)",
+    ("shared/invoicing/store/writes/invoices.py", "delete_header"): "the header delete is conditioned on status = "
+    "draft and the version (UnitOfWork.delete_draft)",
+    ("shared/invoicing/store/repository.py", "purge_invoice_items"): "the deleted draft's lines and events, run by "
+    "the unit of work only after the header's conditional delete committed",
 }
 
 

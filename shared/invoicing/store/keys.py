@@ -137,3 +137,11 @@ def reminder_sending_pk(invoice_id: str, key: str) -> str:
 
 def reminder_sending_sk(lease_until: str, invoice_id: str, key: str) -> str:
     return f"{lease_until}#{invoice_id}#{key}"
+
+
+REMINDER_RUN_CURSOR: Key = ("REMINDERRUN", "CURSOR")
+
+
+def rate_limit_key(client_key: str, window: int) -> Key:
+    """The pay pages' hit counter of one client in one fixed window."""
+    return (f"RATELIMIT#{client_key}#{window}", "RATELIMIT")

@@ -18,15 +18,12 @@ from invoicing.domain.payments import (
     Payment,
     PaymentLink,
 )
+from invoicing.store import keys
 from invoicing.store.keys import invoice_pk, link_sk, payment_sk, token_gsi1pk
 from invoicing.store.models import PaymentItem, PaymentLinkItem, RateLimitItem, TableItem
 from invoicing.store.payment_mapping import link_from_item, payment_from_item
 from invoicing.store.repository import Repository
 from invoicing.store.transaction import is_condition_failure as _is_condition_failure
-
-
-def rate_limit_pk(client_key: str, window: int) -> str:
-    return f"RATELIMIT#{client_key}#{window}"
 
 
 # ---------------------------------------------------------------- store
@@ -59,7 +56,7 @@ class PaymentStore:
     # -- rate limiting
     def take_rate_limit_slot(self, client_key: str, window: int, limit: int, expires_epoch: int) -> bool:
         """One hit in a fixed window; False once `limit` hits were counted. One conditional UpdateItem."""
-        item = RateLimitItem(rate_limit_pk(client_key, window), "RATELIMIT")
+        item = RateLimitItem(*keys.rate_limit_key(client_key, window))
         try:
             item.update(
                 actions=[

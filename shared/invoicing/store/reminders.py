@@ -34,7 +34,7 @@ from invoicing.store.transaction import is_condition_failure as _is_condition_fa
 
 REMINDER_SK = keys.REMINDER_PREFIX
 SENDING_SHARDS = keys.REMINDER_SENDING_SHARDS
-RUN_CURSOR_KEY = ("REMINDERRUN", "CURSOR")
+RUN_CURSOR_KEY = keys.REMINDER_RUN_CURSOR
 BATCH_GET_LIMIT = 100
 
 

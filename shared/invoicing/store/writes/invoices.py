@@ -166,7 +166,7 @@ class InvoiceWrites(WriteSet):
             ],
         )
 
-        def op(tx: Transaction) -> None:
+        def put_or_delete_line(tx: Transaction) -> None:
             if line is not None:
                 tx.save(line_to_item(before.id, line))
             if removed_line_id is not None:
@@ -179,18 +179,18 @@ class InvoiceWrites(WriteSet):
         if removed_line_id is not None:  # deleted meanwhile: the draft changed
             removed = (keys.invoice_pk(before.id), keys.line_sk(removed_line_id))
             guards.append(Guard(removed, THEN, lambda: self._repo.draft_conflict(before.id)))
-        self._add(op, *guards)
+        self._add(put_or_delete_line, *guards)
 
     def delete_draft(self, invoice: Invoice, billing_run_pk: str | None = None) -> None:
         """The header, conditioned on `status = draft` and the version (an issued invoice is never
         deleted), and the billing run's item; its lines and events are purged after the commit."""
 
-        def op(tx: Transaction) -> None:
+        def delete_header(tx: Transaction) -> None:
             tx.delete(InvoiceItem(*keys.header_key(invoice.id)), condition=still_draft(invoice))
             if billing_run_pk:
                 tx.delete(BillingRunItem(billing_run_pk, keys.BILLING_RUN_SK))
 
-        self._add(op, self._draft_guard(invoice.id))
+        self._add(delete_header, self._draft_guard(invoice.id))
         self._after_commit.append(lambda: self._repo.purge_invoice_items(invoice.id))
         self._changed("invoice", invoice.id, None, invoice.version + 1)
 
