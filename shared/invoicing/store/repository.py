@@ -43,6 +43,7 @@ from invoicing.store.mapping import (
     invoice_to_item,
     line_from_item,
     line_to_item,
+    custom_fields_to_list,
     set_value,
 )
 from invoicing.store.models import (
@@ -261,6 +262,12 @@ class Repository(PdfRecords, ApiKeyRecords):
             set_value(InvoiceItem.metadata, dict(updated.metadata))
             if updated.metadata
             else InvoiceItem.metadata.remove(),
+            InvoiceItem.purchase_order.set(updated.purchase_order)
+            if updated.purchase_order
+            else InvoiceItem.purchase_order.remove(),
+            InvoiceItem.custom_fields.set(custom_fields_to_list(updated.custom_fields))
+            if updated.custom_fields
+            else InvoiceItem.custom_fields.remove(),
             InvoiceItem.subtotal_cents.set(updated.subtotal_cents),
             InvoiceItem.tax_cents.set(updated.tax_cents),
             InvoiceItem.total_cents.set(updated.total_cents),
