@@ -114,25 +114,6 @@ Metadata = Annotated[
     dict[Annotated[str, Field(min_length=1, max_length=40)], Annotated[str, Field(max_length=500)]],
     Field(max_length=50),
 ]
-PurchaseOrder = Annotated[str, Field(max_length=200, description="The buyer's reference (purchase order number)")]
-
-
-class CustomFieldIn(Strict):
-    key: Annotated[str, Field(min_length=1, max_length=40, pattern=NOT_BLANK)]
-    value: Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)]
-
-
-CustomFields = Annotated[
-    list[CustomFieldIn],
-    Field(max_length=4, description="Up to 4 key/value pairs printed on the invoice, in this order"),
-]
-
-
-class CustomFieldOut(BaseModel):
-    key: str
-    value: str
-
-
 Cents = json_int(ge=-money.MAX_UNIT_AMOUNT, le=money.MAX_UNIT_AMOUNT)
 Quantity = decimal_type(
     "quantity",
@@ -168,6 +149,25 @@ Status = Literal["draft", "open", "paid", "void", "uncollectible"]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+PurchaseOrder = Annotated[str, Field(max_length=200, description="The buyer's reference (purchase order number)")]
+
+
+class CustomFieldIn(Strict):
+    key: Annotated[str, Field(min_length=1, max_length=40, pattern=NOT_BLANK)]
+    value: Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)]
+
+
+CustomFields = Annotated[
+    list[CustomFieldIn],
+    Field(max_length=4, description="Up to 4 key/value pairs printed on the invoice, in this order"),
+]
+
+
+class CustomFieldOut(BaseModel):
+    key: str
+    value: str
 
 
 class AddressIn(Strict):
