@@ -25,7 +25,7 @@ export AWS_SAM_CLI_TELEMETRY := 0
 export I18N_PYTHON := $(CURDIR)/$(VENV)/bin/python
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv tools deploy-tools chromium fonts dynamodb-local i18n dev test test-fast test-slow lint format typecheck validate build deploy-check bench smoke api-key invoke invoke-schedule deploy clean
+.PHONY: help venv tools deploy-tools chromium fonts dynamodb-local i18n snapshots dev test test-fast test-slow lint format typecheck validate build deploy-check bench smoke api-key invoke invoke-schedule deploy clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -95,6 +95,9 @@ $(I18N_MO) &: $(I18N_PO) shared/invoicing/i18n/compile.py | $(VENV)/.stamp
 
 i18n: venv ## extract every message (messages.pot), fail if any language misses or leaves one untranslated, compile the .mo
 	$(PY) scripts/i18n.py all
+
+snapshots: venv chromium $(I18N_MO) ## PNGs of the German, Japanese and Arabic invoices in docs/img (look at them)
+	$(PY) scripts/document_snapshots.py
 
 # ---------------------------------------------------------------- run
 dev: venv chromium dynamodb-local $(I18N_MO) ## run the whole stack on http://127.0.0.1:$(PORT) (no Docker, no AWS account); PERSIST=.local-data keeps data

@@ -16,7 +16,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
 from typing import Literal
 
 from babel.dates import format_date

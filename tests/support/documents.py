@@ -36,26 +36,106 @@ class Sample:
 SAMPLES: dict[str, Sample] = {
     s.language: s
     for s in (
-        Sample("en", "en_US", "USD", "Northwind Traders Ltd", ("500 Market Street", "San Francisco CA 94105"),
-               ("Annual maintenance", "Consulting, November"), "Invoice", "Credit note"),
-        Sample("de", "de_DE", "EUR", "Müller & Söhne GmbH", ("Große Straße 12", "80331 München"),
-               ("Jährliche Wartung", "Beratung im November (Größe XL)"), "Rechnung", "Gutschrift"),
-        Sample("fr", "fr_FR", "EUR", "Société Générale d’Études SARL", ("12 rue de l’Église", "75004 Paris"),
-               ("Maintenance annuelle", "Conseil en stratégie — novembre"), "Facture", "Avoir"),
-        Sample("es", "es_ES", "EUR", "Compañía Ibérica de Señales S.L.", ("Calle de Alcalá 45", "28014 Madrid"),
-               ("Mantenimiento anual", "Asesoría técnica — año 2025"), "Factura", "Factura rectificativa"),
-        Sample("it", "it_IT", "EUR", "Università Àncora S.r.l.", ("Via Po 3", "10124 Torino"),
-               ("Manutenzione annuale", "Consulenza tecnica — più ore"), "Fattura", "Nota di credito"),
-        Sample("nl", "nl_NL", "EUR", "Bakkerij IJsselmeer B.V.", ("Dorpsstraat 7", "1234 AB Edam"),
-               ("Jaarlijks onderhoud", "Advies — één dag"), "Factuur", "Creditnota"),
-        Sample("pt", "pt_BR", "BRL", "Construções São João Ltda.", ("Avenida Paulista 1000", "01310-100 São Paulo"),
-               ("Manutenção anual", "Consultoria técnica — ação"), "Fatura", "Nota de crédito"),
-        Sample("ja", "ja_JP", "JPY", "株式会社サンプル商事", ("〒100-0005 東京都千代田区丸の内1-1-1", "サンプルビル 12階"),
-               ("年間保守サービス", "技術コンサルティング（11月）"), "請求書", "貸方票"),
-        Sample("zh", "zh_CN", "CNY", "北京示例科技有限公司", ("北京市朝阳区建国路88号", "100022"),
-               ("年度维护服务", "技术咨询（十一月）"), "发票", "贷项通知单"),
-        Sample("ar", "ar_EG", "EGP", "شركة المثال للتجارة", ("١٢ شارع التحرير", "القاهرة"),
-               ("صيانة سنوية", "استشارات تقنية لشهر نوفمبر"), "فاتورة", "إشعار دائن"),
+        Sample(
+            "en",
+            "en_US",
+            "USD",
+            "Northwind Traders Ltd",
+            ("500 Market Street", "San Francisco CA 94105"),
+            ("Annual maintenance", "Consulting, November"),
+            "Invoice",
+            "Credit note",
+        ),
+        Sample(
+            "de",
+            "de_DE",
+            "EUR",
+            "Müller & Söhne GmbH",
+            ("Große Straße 12", "80331 München"),
+            ("Jährliche Wartung", "Beratung im November (Größe XL)"),
+            "Rechnung",
+            "Gutschrift",
+        ),
+        Sample(
+            "fr",
+            "fr_FR",
+            "EUR",
+            "Société Générale d’Études SARL",
+            ("12 rue de l’Église", "75004 Paris"),
+            ("Maintenance annuelle", "Conseil en stratégie — novembre"),
+            "Facture",
+            "Avoir",
+        ),
+        Sample(
+            "es",
+            "es_ES",
+            "EUR",
+            "Compañía Ibérica de Señales S.L.",
+            ("Calle de Alcalá 45", "28014 Madrid"),
+            ("Mantenimiento anual", "Asesoría técnica — año 2025"),
+            "Factura",
+            "Factura rectificativa",
+        ),
+        Sample(
+            "it",
+            "it_IT",
+            "EUR",
+            "Università Àncora S.r.l.",
+            ("Via Po 3", "10124 Torino"),
+            ("Manutenzione annuale", "Consulenza tecnica — più ore"),
+            "Fattura",
+            "Nota di credito",
+        ),
+        Sample(
+            "nl",
+            "nl_NL",
+            "EUR",
+            "Bakkerij IJsselmeer B.V.",
+            ("Dorpsstraat 7", "1234 AB Edam"),
+            ("Jaarlijks onderhoud", "Advies — één dag"),
+            "Factuur",
+            "Creditnota",
+        ),
+        Sample(
+            "pt",
+            "pt_BR",
+            "BRL",
+            "Construções São João Ltda.",
+            ("Avenida Paulista 1000", "01310-100 São Paulo"),
+            ("Manutenção anual", "Consultoria técnica — ação"),
+            "Fatura",
+            "Nota de crédito",
+        ),
+        Sample(
+            "ja",
+            "ja_JP",
+            "JPY",
+            "株式会社サンプル商事",
+            ("〒100-0005 東京都千代田区丸の内1-1-1", "サンプルビル 12階"),
+            ("年間保守サービス", "技術コンサルティング（11月）"),
+            "請求書",
+            "貸方票",
+        ),
+        Sample(
+            "zh",
+            "zh_CN",
+            "CNY",
+            "北京示例科技有限公司",
+            ("北京市朝阳区建国路88号", "100022"),
+            ("年度维护服务", "技术咨询（十一月）"),
+            "发票",
+            "贷项通知单",
+        ),
+        Sample(
+            "ar",
+            "ar_EG",
+            "EGP",
+            "شركة المثال للتجارة",
+            ("١٢ شارع التحرير", "القاهرة"),
+            ("صيانة سنوية", "استشارات تقنية لشهر نوفمبر"),
+            "فاتورة",
+            "إشعار دائن",
+        ),
     )
 }
 LANGUAGES = tuple(SAMPLES)
@@ -87,8 +167,10 @@ def input_texts(sample: Sample) -> list[str]:
 
 def invoice_document(sample: Sample) -> InvoiceDocument:
     subtotal, tax, total = amounts()
-    lines = [DocumentLine(text, Decimal("1"), cents, cents, "VAT 10%", cents // 10)
-             for text, cents in zip(sample.descriptions, UNIT_AMOUNTS, strict=True)]
+    lines = [
+        DocumentLine(text, Decimal("1"), cents, cents, "VAT 10%", cents // 10)
+        for text, cents in zip(sample.descriptions, UNIT_AMOUNTS, strict=True)
+    ]
     return InvoiceDocument(
         kind="invoice",
         number=NUMBER,
@@ -115,8 +197,10 @@ def invoice_document(sample: Sample) -> InvoiceDocument:
 
 def credit_note_document(sample: Sample) -> InvoiceDocument:
     subtotal, tax, total = amounts()
-    lines = [DocumentLine(text, Decimal("1"), cents, cents, None, cents // 10)
-             for text, cents in zip(sample.descriptions, UNIT_AMOUNTS, strict=True)]
+    lines = [
+        DocumentLine(text, Decimal("1"), cents, cents, None, cents // 10)
+        for text, cents in zip(sample.descriptions, UNIT_AMOUNTS, strict=True)
+    ]
     return InvoiceDocument(
         kind="credit_note",
         number=CREDIT_NUMBER,

@@ -280,9 +280,7 @@ def check_custom_fields(fields: list[tuple[str, str]] | None) -> tuple[tuple[str
     """At most 4 (key, value) pairs, both non-blank; printed in the order given."""
     fields = list(fields or [])
     if len(fields) > MAX_CUSTOM_FIELDS:
-        raise ValidationFailed(
-            f"at most {MAX_CUSTOM_FIELDS} custom_fields", details={"field": "custom_fields"}
-        )
+        raise ValidationFailed(f"at most {MAX_CUSTOM_FIELDS} custom_fields", details={"field": "custom_fields"})
     checked = []
     for index, (key, value) in enumerate(fields):
         key, value = key.strip(), value.strip()

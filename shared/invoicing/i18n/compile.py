@@ -23,7 +23,7 @@ from invoicing.i18n import CATALOG_DIR, DOMAIN, LANGUAGES, SOURCE_LANGUAGE
 def catalog_errors(po_path: Path) -> list[str]:
     with po_path.open("rb") as handle:
         catalog = read_po(handle)
-    errors = []
+    errors: list[str] = []
     for message, problems in catalog.check():
         errors.extend(f"{po_path}: {message.id!r}: {problem}" for problem in problems)
     return errors

@@ -35,6 +35,7 @@ from invoicing.store import keys
 from invoicing.store.api_keys import ApiKey, ApiKeyRecords
 from invoicing.store.cursor import parse_position, position_cursor
 from invoicing.store.mapping import (
+    custom_fields_to_list,
     customer_from_item,
     customer_to_item,
     event_from_item,
@@ -43,7 +44,6 @@ from invoicing.store.mapping import (
     invoice_to_item,
     line_from_item,
     line_to_item,
-    custom_fields_to_list,
     set_value,
 )
 from invoicing.store.models import (
@@ -265,7 +265,7 @@ class Repository(PdfRecords, ApiKeyRecords):
             InvoiceItem.purchase_order.set(updated.purchase_order)
             if updated.purchase_order
             else InvoiceItem.purchase_order.remove(),
-            InvoiceItem.custom_fields.set(custom_fields_to_list(updated.custom_fields))
+            InvoiceItem.custom_fields.set(custom_fields_to_list(updated.custom_fields) or [])
             if updated.custom_fields
             else InvoiceItem.custom_fields.remove(),
             InvoiceItem.subtotal_cents.set(updated.subtotal_cents),
