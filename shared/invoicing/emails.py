@@ -1,9 +1,11 @@
 """Reminder e-mails: a view model and its rendering (Jinja2), HTML with a plain-text alternative.
 
-Pure: no I/O beyond the package's own templates. Templates live in `templates/emails/`:
+Pure: no I/O beyond the package's own templates and catalogs. Templates live in `templates/emails/`:
 `reminder_<kind>.txt` / `.html`, falling back to the step's category (`upcoming`, `due`, `overdue`)
 for kinds without their own (a configured `second_notice:+7` uses the overdue mail). The text
-template also sets the subject (`{% set subject = ... %}`). HTML is autoescaped, text is not.
+template also sets the subject and the opening sentence (`{% set subject = ... %}`, `intro`), which
+the HTML part reuses. HTML is autoescaped, text is not. The words are the customer's language
+(i18n.localize: the customer's locale, else the seller's, else English).
 
 Amounts are formatted for the invoice currency in the customer's locale with Babel (`format_money`:
 JPY prints no decimals, KWD three), dates likewise. Only http(s) URLs are ever put in a link.
@@ -13,12 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
 
-from babel import Locale, UnknownLocaleError
-from jinja2 import Environment, PackageLoader, StrictUndefined, TemplateNotFound, select_autoescape
+from jinja2 import TemplateNotFound
 
+from invoicing import i18n
 from invoicing.documents import format_day, format_money
+from invoicing.templating import environment
 
 CATEGORIES = ("upcoming", "due", "overdue", "manual")
 
@@ -36,6 +38,7 @@ class ReminderMail:
     today: date
     seller_name: str
     seller_email: str = ""
+    seller_locale: str = i18n.DEFAULT_LOCALE  # the words and formats when the customer's locale has none
     payment_url: str | None = None
     payment_link_replaces_earlier: bool = False
     pdf_url: str | None = None
@@ -49,20 +52,8 @@ class RenderedEmail:
     html: str
 
 
-@lru_cache(maxsize=1)
-def _environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("invoicing", "templates"),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
 def _template_base(kind: str, category: str) -> str:
-    env = _environment()
+    env = environment()
     for name in (kind, category):
         try:
             env.get_template(f"emails/reminder_{name}.txt")
@@ -72,14 +63,6 @@ def _template_base(kind: str, category: str) -> str:
     raise TemplateNotFound(f"emails/reminder_{kind}.txt")
 
 
-def _locale(value: str) -> str:
-    try:
-        Locale.parse(value)
-    except (UnknownLocaleError, ValueError, TypeError):
-        return "en_US"
-    return value
-
-
 def _web_url(value: str | None) -> str | None:
     return value if value and value.startswith(("https://", "http://")) else None
 
@@ -87,7 +70,8 @@ def _web_url(value: str | None) -> str | None:
 def render_reminder(mail: ReminderMail) -> RenderedEmail:
     if mail.category not in CATEGORIES:
         raise ValueError(f"unknown reminder category {mail.category!r}")
-    locale = _locale(mail.locale)
+    loc = i18n.localize(mail.locale, mail.seller_locale)
+    locale = loc.locale
     base = _template_base(mail.kind, mail.category)
     context = {
         "kind": mail.kind,
@@ -104,12 +88,15 @@ def render_reminder(mail: ReminderMail) -> RenderedEmail:
         "pdf_url_days": mail.pdf_url_days,
         "seller_name": mail.seller_name,
         "seller_email": mail.seller_email,
-        "html_lang": locale.replace("_", "-"),
+        "html_lang": loc.html_lang,
+        "direction": loc.direction,
+        **loc.jinja_globals(),
     }
-    env = _environment()
+    env = environment()
     text_module = env.get_template(f"{base}.txt").make_module(context)
     subject = " ".join(str(getattr(text_module, "subject", "")).split())
     if not subject:
         raise ValueError(f"{base}.txt sets no subject")
-    html = env.get_template(f"{base}.html").render(subject=subject, **context)
+    intro = str(getattr(text_module, "intro", ""))
+    html = env.get_template(f"{base}.html").render(subject=subject, intro=intro, **context)
     return RenderedEmail(subject=subject, text=str(text_module), html=html)

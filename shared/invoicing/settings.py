@@ -23,7 +23,13 @@ class Settings(BaseModel):
     seller_address: str = ""
     seller_tax_id: str = ""
     seller_email: str = ""
-    seller_logo_url: str = ""
+    seller_logo_url: str = ""  # a data:image/png|svg+xml URL (the renderer has no network)
+    # the seller's language and formats where a customer's locale has none we ship (i18n.localize)
+    seller_locale: str = "en_US"
+    seller_accent_color: str = Field(default="#243b53", pattern="^#[0-9a-fA-F]{6}$")
+    seller_footer_text: str = Field(default="", max_length=500)
+    # legal lines printed on every document (registration number, managing directors), "|" between lines
+    seller_legal_lines: str = Field(default="", max_length=1000)
     default_days_until_due: int = Field(default=30, ge=0, le=3650)
     idempotency_ttl_seconds: int = 24 * 3600
     finalize_max_attempts: int = Field(default=8, ge=1, le=50)
@@ -59,6 +65,19 @@ class Settings(BaseModel):
 
         parse_steps(value)  # ReminderPolicyError (a ValueError) names what is wrong
         return value
+
+    @field_validator("seller_locale")
+    @classmethod
+    def _known_seller_locale(cls, value: str) -> str:
+        from invoicing.i18n import parse_locale
+
+        if parse_locale(value) is None:
+            raise ValueError(f"SELLER_LOCALE {value!r} is not a CLDR locale (e.g. en_US, de_DE)")
+        return value
+
+    @property
+    def seller_legal_line_list(self) -> list[str]:
+        return [line.strip() for line in self.seller_legal_lines.split("|") if line.strip()]
 
     @model_validator(mode="after")
     def _local_provider_only_in_local_stages(self) -> Settings:

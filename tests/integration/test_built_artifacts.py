@@ -122,9 +122,13 @@ def test_shared_layer_carries_the_templates():
     shared = BUILD / template["Resources"]["SharedLayer"]["Properties"]["ContentUri"] / "python" / "invoicing"
     assert (shared / "__init__.py").exists()
     source = ROOT / "shared" / "invoicing"
-    expected = {p.relative_to(source) for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    files = [p.relative_to(source) for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    # the message catalogs ship compiled (.mo, built by the layer's own build), not as .po/.pot
+    expected = {p for p in files if p.suffix not in (".po", ".pot", ".mo")}
+    expected |= {p.with_suffix(".mo") for p in files if p.suffix == ".po"}
     built = {p.relative_to(shared) for p in shared.rglob("*") if p.is_file()}
     assert expected <= built, f"missing from the layer: {sorted(map(str, expected - built))[:10]}"
+    assert not [p for p in built if p.suffix in (".po", ".pot")]
 
 
 def test_deps_layer_has_the_whole_dependency_closure_for_python312():

@@ -48,6 +48,49 @@ class TestDrafts:
         assert status == 200 and body["memo"] == "Thanks!" and body["days_until_due"] == 14
         assert body["version"] == draft["version"] + 1
 
+    def test_purchase_order_and_custom_fields_are_kept_replaced_and_cleared(self, api, customer):
+        # Given a draft with the buyer's purchase order and two custom fields
+        fields = [{"key": "Cost centre", "value": "CC-42"}, {"key": "Projekt", "value": "Müller — Phase 2"}]
+        draft = create_draft(api, customer, purchase_order=" PO-4711 ", custom_fields=fields)
+        # Then they are returned (trimmed), in order, also by GET
+        assert draft["purchase_order"] == "PO-4711" and draft["custom_fields"] == fields
+        status, got, _ = api("GET", f"/invoices/{draft['id']}")
+        assert status == 200 and got["custom_fields"] == fields and got["purchase_order"] == "PO-4711"
+        # When a PATCH replaces the fields and leaves the purchase order out, the order stays
+        status, body, _ = api("PATCH", f"/invoices/{draft['id']}", {"custom_fields": fields[:1]})
+        assert status == 200 and body["custom_fields"] == fields[:1] and body["purchase_order"] == "PO-4711"
+        # When a PATCH sends null for both, both are cleared
+        status, body, _ = api("PATCH", f"/invoices/{draft['id']}", {"purchase_order": None, "custom_fields": None})
+        assert status == 200 and body["purchase_order"] == "" and body["custom_fields"] == []
+        # And a finalized invoice keeps what the draft had
+        draft = create_draft(api, customer, purchase_order="PO-1", custom_fields=fields[:1])
+        assert finalize(api, draft["id"])["custom_fields"] == fields[:1]
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"custom_fields": [{"key": f"k{i}", "value": "v"} for i in range(5)]},
+            {"custom_fields": [{"key": " ", "value": "v"}]},
+            {"custom_fields": [{"key": "k", "value": ""}]},
+            {"custom_fields": [{"key": "k" * 41, "value": "v"}]},
+            {"custom_fields": [{"key": "k", "value": "v", "extra": 1}]},
+            {"custom_fields": [{"key": "k"}]},
+            {"purchase_order": "P" * 201},
+            {"purchase_order": 4711},
+        ],
+    )
+    def test_bad_purchase_order_or_custom_fields_are_422_and_change_nothing(self, api, customer, change):
+        # Given a draft
+        draft = create_draft(api, customer, purchase_order="PO-1")
+        # When a create and a PATCH carry an out-of-bounds value
+        status, body, _ = api("POST", "/invoices", {"customer_id": customer["id"], **change})
+        assert status == 422 and body["error"]["code"], body
+        status, body, _ = api("PATCH", f"/invoices/{draft['id']}", change)
+        # Then both are refused with a 4xx JSON error and the draft is unchanged
+        assert status == 422 and set(body["error"]) >= {"code", "message"}, body
+        status, got, _ = api("GET", f"/invoices/{draft['id']}")
+        assert got["purchase_order"] == "PO-1" and got["custom_fields"] == [] and got["version"] == draft["version"]
+
     def test_delete_draft_then_404(self, api, customer):
         draft = create_draft(api, customer)
         status, _, _ = api("DELETE", f"/invoices/{draft['id']}")

@@ -159,11 +159,20 @@ class World:
 
 
 def kind_of(mail: Mail) -> str:
+    """The reminder kind, from its subject in English or in German (the de_DE customers' language)."""
     subject = mail.subject
-    for prefix, kind in (("Final reminder", "final"), ("Overdue", "overdue"), ("Reminder:", "manual")):
+    prefixes = (
+        ("Final reminder", "final"),
+        ("Letzte Mahnung", "final"),
+        ("Overdue", "overdue"),
+        ("Überfällig", "overdue"),
+        ("Reminder:", "manual"),
+        ("Zahlungserinnerung:", "manual"),
+    )
+    for prefix, kind in prefixes:
         if subject.startswith(prefix):
             return kind
-    return "due" if subject.endswith("is due today") else "upcoming"
+    return "due" if subject.endswith(("is due today", "ist heute fällig")) else "upcoming"
 
 
 def link_in(html: str) -> str | None:

@@ -66,6 +66,8 @@ def handle_create_invoice(body: Annotated[InvoiceCreate, Body()]) -> Response[In
         days_until_due=body.days_until_due,
         memo=body.memo,
         metadata=body.metadata,
+        purchase_order=body.purchase_order,
+        custom_fields=tuple((field.key, field.value) for field in body.custom_fields),
     )
     invoice, created = uc.create_invoice(get_services(), _actor(), cmd)
     logger.append_keys(invoice_id=invoice.id, customer_id=invoice.customer_id)
@@ -103,6 +105,8 @@ def handle_update_invoice(invoice_id: Annotated[Id, Path()], body: Annotated[Inv
     changes = body.model_dump(exclude_unset=True)
     if changes.get("currency", "") is None:
         changes.pop("currency")  # null means "leave as is" for a required field
+    if changes.get("custom_fields"):
+        changes["custom_fields"] = [(field["key"], field["value"]) for field in changes["custom_fields"]]
     return invoice_out(uc.update_invoice(get_services(), _actor(), invoice_id, changes))
 
 

@@ -112,7 +112,8 @@ _FOOTER_TEMPLATE = (
     f'<div style="width:100%;margin:0 14mm;font-family:{_FOOTER_FONTS};font-size:7.5pt;'
     'color:#6b7280;display:flex;justify-content:space-between;-webkit-print-color-adjust:exact;">'
     '<span dir="auto">{left}</span>'
-    '<span>Page <span class="pageNumber"></span> of <span class="totalPages"></span></span>'
+    # "3 / 5": read alike in every language a document is printed in (no words to translate here)
+    '<span dir="ltr"><span class="pageNumber"></span> / <span class="totalPages"></span></span>'
     "</div>"
 )
 # An empty header still needs an element, or Chromium prints its default (date and title).
@@ -597,7 +598,7 @@ _manager = _BrowserManager()
 
 
 def render_pdf(html: str, *, timeout_s: float = 30, footer_text: str = "") -> bytes:
-    """Print `html` to an A4 PDF (backgrounds on, "Page X of Y" in the footer) and return its bytes.
+    """Print `html` to an A4 PDF (backgrounds on, "X / Y" page numbers in the footer) and return its bytes.
 
     `footer_text` (plain text, escaped here) is printed at the left of every page's footer, e.g. the
     document number. Raises `RenderError` on any failure, including `timeout_s` elapsing; the page is

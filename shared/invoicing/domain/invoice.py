@@ -198,6 +198,8 @@ class Invoice:
     reissue_of: str | None = None
     reissued_as: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    purchase_order: str = ""  # the buyer's reference, printed on the documents
+    custom_fields: tuple[tuple[str, str], ...] = ()  # (key, value) printed on the documents, at most 4
 
     @property
     def is_draft(self) -> bool:
@@ -294,3 +296,41 @@ def parse_date(raw: str, field_name: str) -> date:
         return date.fromisoformat(raw)
     except (TypeError, ValueError):
         raise ValidationFailed(f"{field_name} must be a date YYYY-MM-DD", details={"field": field_name}) from None
+
+
+# ---------------------------------------------------------------- the buyer's references
+MAX_PURCHASE_ORDER = 200
+MAX_CUSTOM_FIELDS = 4
+MAX_CUSTOM_FIELD_KEY = 40
+MAX_CUSTOM_FIELD_VALUE = 200
+
+
+def check_purchase_order(value: str | None) -> str:
+    text = (value or "").strip()
+    if len(text) > MAX_PURCHASE_ORDER:
+        raise ValidationFailed(
+            f"purchase_order must be at most {MAX_PURCHASE_ORDER} characters", details={"field": "purchase_order"}
+        )
+    return text
+
+
+def check_custom_fields(fields: list[tuple[str, str]] | None) -> tuple[tuple[str, str], ...]:
+    """At most 4 (key, value) pairs, both non-blank; printed in the order given."""
+    fields = list(fields or [])
+    if len(fields) > MAX_CUSTOM_FIELDS:
+        raise ValidationFailed(f"at most {MAX_CUSTOM_FIELDS} custom_fields", details={"field": "custom_fields"})
+    checked = []
+    for index, (key, value) in enumerate(fields):
+        key, value = key.strip(), value.strip()
+        if not key or len(key) > MAX_CUSTOM_FIELD_KEY:
+            raise ValidationFailed(
+                f"custom_fields.{index}.key must be 1 to {MAX_CUSTOM_FIELD_KEY} characters, not blank",
+                details={"field": f"custom_fields.{index}.key"},
+            )
+        if not value or len(value) > MAX_CUSTOM_FIELD_VALUE:
+            raise ValidationFailed(
+                f"custom_fields.{index}.value must be 1 to {MAX_CUSTOM_FIELD_VALUE} characters, not blank",
+                details={"field": f"custom_fields.{index}.value"},
+            )
+        checked.append((key, value))
+    return tuple(checked)

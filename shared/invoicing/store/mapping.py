@@ -249,7 +249,17 @@ def invoice_from_item(item: InvoiceItem, lines: list[InvoiceLine] | None = None)
         reissue_of=item.reissue_of,
         reissued_as=item.reissued_as,
         metadata={k: str(v) for k, v in (plain(item.metadata) or {}).items()},
+        purchase_order=item.purchase_order or "",
+        custom_fields=custom_fields_from_list(item.custom_fields),
     )
+
+
+def custom_fields_to_list(fields: tuple[tuple[str, str], ...]) -> list[dict[str, str]] | None:
+    return [{"key": key, "value": value} for key, value in fields] or None
+
+
+def custom_fields_from_list(raw: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((str(entry["key"]), str(entry["value"])) for entry in (plain(raw) or []))
 
 
 def invoice_to_item(inv: Invoice) -> InvoiceItem:
@@ -276,6 +286,8 @@ def invoice_to_item(inv: Invoice) -> InvoiceItem:
         line_count=len(inv.lines),
         reissue_of=inv.reissue_of,
         metadata=dict(inv.metadata) or None,
+        purchase_order=inv.purchase_order or None,
+        custom_fields=custom_fields_to_list(inv.custom_fields),
         gsi1pk=keys.customer_pk(inv.customer_id),
         gsi1sk=keys.customer_invoice_sk(inv.created_at, inv.id),
         gsi2pk=keys.status_pk(inv.status.value),

@@ -146,6 +146,8 @@ class InvoiceItem(TableItem, discriminator="Invoice"):
     reissue_of = UnicodeAttribute(null=True)
     reissued_as = UnicodeAttribute(null=True)
     metadata = MapAttribute(null=True)  # type: ignore[var-annotated]
+    purchase_order = UnicodeAttribute(null=True)
+    custom_fields = ListAttribute(null=True)  # type: ignore[var-annotated]  # [{"key", "value"}], at most 4
 
 
 class LineItem(TableItem, discriminator="InvoiceLine"):

@@ -91,8 +91,19 @@ def _parties(invoice: Invoice, settings: Any) -> tuple[Any, Any]:
     return customer, seller
 
 
+def _branding(settings: Any) -> Any:
+    from invoicing.documents import SellerBranding
+
+    return SellerBranding(
+        accent_color=settings.seller_accent_color,
+        bank_details=settings.bank_transfer_instructions,
+        legal_lines=settings.seller_legal_line_list,
+        footer_text=settings.seller_footer_text,
+    )
+
+
 def invoice_document(invoice: Invoice, settings: Settings, payment_url: str | None = None) -> InvoiceDocument:
-    from invoicing.documents import DocumentLine, InvoiceDocument
+    from invoicing.documents import CustomField, DocumentLine, InvoiceDocument
 
     customer, seller = _parties(invoice, settings)
     issue_day = date.fromisoformat(invoice.finalized_at[:10]) if invoice.finalized_at else None
@@ -117,7 +128,7 @@ def invoice_document(invoice: Invoice, settings: Settings, payment_url: str | No
         number=invoice.invoice_number,
         status=invoice.status.value,
         currency=invoice.currency,
-        locale=invoice.customer.locale if invoice.customer else "en_US",
+        locale=invoice.customer.locale if invoice.customer else settings.seller_locale,
         issue_date=issue_day,
         due_date=invoice.due_date,
         seller=seller,
@@ -132,6 +143,10 @@ def invoice_document(invoice: Invoice, settings: Settings, payment_url: str | No
         payment_url=payment_url if invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE) else None,
         memo=invoice.memo or None,
         logo_url=settings.seller_logo_url or None,
+        purchase_order=invoice.purchase_order or None,
+        custom_fields=[CustomField(key, value) for key, value in invoice.custom_fields],
+        branding=_branding(settings),
+        seller_locale=settings.seller_locale,
     )
 
 
@@ -258,7 +273,7 @@ def credit_note_document(note: CreditNote, invoice: Invoice, settings: Any) -> A
         number=note.number,
         status="void" if note.status is CreditNoteStatus.VOID else "open",
         currency=note.currency,
-        locale=invoice.customer.locale if invoice.customer else "en_US",
+        locale=invoice.customer.locale if invoice.customer else settings.seller_locale,
         issue_date=date.fromisoformat(note.created_at[:10]),
         due_date=None,
         seller=seller,
@@ -271,6 +286,9 @@ def credit_note_document(note: CreditNote, invoice: Invoice, settings: Any) -> A
         memo=note.memo or None,
         logo_url=settings.seller_logo_url or None,
         reference_number=note.invoice_number,
+        purchase_order=invoice.purchase_order or None,
+        branding=_branding(settings),
+        seller_locale=settings.seller_locale,
     )
 
 

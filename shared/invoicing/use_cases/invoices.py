@@ -24,6 +24,8 @@ from invoicing.domain.invoice import (
     InvoiceLine,
     InvoiceStatus,
     LineTax,
+    check_custom_fields,
+    check_purchase_order,
     compute_totals,
     validate_line_fields,
 )
@@ -56,6 +58,8 @@ class CreateInvoice:
     days_until_due: int | None = None
     memo: str = ""
     metadata: dict[str, str] | None = None
+    purchase_order: str = ""
+    custom_fields: tuple[tuple[str, str], ...] = ()
 
 
 def _new_line(data: LineInput, created_at: str) -> InvoiceLine:
@@ -130,6 +134,8 @@ def create_invoice(svc: Services, actor: Actor, cmd: CreateInvoice) -> tuple[Inv
         days_until_due=cmd.days_until_due if cmd.days_until_due is not None else svc.settings.default_days_until_due,
         memo=cmd.memo,
         metadata=dict(cmd.metadata or {}),
+        purchase_order=check_purchase_order(cmd.purchase_order),
+        custom_fields=check_custom_fields(list(cmd.custom_fields)),
     )
     lines = _with_previews(svc, invoice, [_new_line(li, now) for li in cmd.lines], customer)
     totals = compute_totals(lines, {ln.id: ln.tax for ln in lines if ln.tax})
@@ -195,7 +201,8 @@ _UNSET = object()
 
 
 def update_invoice(svc: Services, actor: Actor, invoice_id: str, changes: dict[str, object]) -> Invoice:
-    """Draft only: currency, due date, days until due, memo, metadata."""
+    """Draft only: currency, due date, days until due, memo, metadata, purchase order, custom fields
+    (null or absent: purchase_order and custom_fields as memo, null clears)."""
     invoice = svc.repo.get_invoice(invoice_id)
     invoice.require_draft()
     updated = invoice
@@ -209,6 +216,10 @@ def update_invoice(svc: Services, actor: Actor, invoice_id: str, changes: dict[s
         updated = replace(updated, memo=str(changes["memo"] or ""))
     if "metadata" in changes:
         updated = replace(updated, metadata=dict(changes["metadata"] or {}))  # type: ignore[call-overload]
+    if "purchase_order" in changes:
+        updated = replace(updated, purchase_order=check_purchase_order(changes["purchase_order"]))  # type: ignore[arg-type]
+    if "custom_fields" in changes:
+        updated = replace(updated, custom_fields=check_custom_fields(changes["custom_fields"]))  # type: ignore[arg-type]
     now = clock.iso(clock.now())
     updated = replace(updated, updated_at=now, version=invoice.version + 1)
     event = new_event(invoice.id, "invoice.updated", actor, now, data={"fields": sorted(changes)})

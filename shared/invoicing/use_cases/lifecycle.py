@@ -56,6 +56,8 @@ def _copy_as_draft(invoice: Invoice, now: str) -> Invoice:
         total_cents=totals.total_cents,
         reissue_of=invoice.id,
         metadata=dict(invoice.metadata),
+        purchase_order=invoice.purchase_order,
+        custom_fields=invoice.custom_fields,
     )
 
 

@@ -396,6 +396,7 @@ def deliver_reminder(svc: Services, req: ReminderRequest, context: MailContext |
             today=local_date(now_dt, context.timezone),
             seller_name=settings.seller_name,
             seller_email=settings.seller_email,
+            seller_locale=settings.seller_locale,
             payment_url=link.url if link else None,
             payment_link_replaces_earlier=replaces,
             pdf_url=pdf_url,

@@ -13,7 +13,14 @@ from invoicing.domain.invoice import Invoice, InvoiceLine, InvoiceStatus, source
 from invoicing.domain.numbering import NumberClaim
 from invoicing.errors import Conflict, NumberTaken, StaleInvoice
 from invoicing.store import keys
-from invoicing.store.mapping import invoice_to_item, line_to_item, set_value, snapshot_to_map, tax_to_map
+from invoicing.store.mapping import (
+    custom_fields_to_list,
+    invoice_to_item,
+    line_to_item,
+    set_value,
+    snapshot_to_map,
+    tax_to_map,
+)
 from invoicing.store.models import BillingRunItem, InvoiceItem, LineItem, SequenceItem, TableItem
 from invoicing.store.pdfs import InvoiceNotOpenForPdf
 from invoicing.store.transaction import Transaction
@@ -145,6 +152,12 @@ class InvoiceWrites(WriteSet):
                 set_value(InvoiceItem.metadata, dict(after.metadata))
                 if after.metadata
                 else InvoiceItem.metadata.remove(),
+                InvoiceItem.purchase_order.set(after.purchase_order)
+                if after.purchase_order
+                else InvoiceItem.purchase_order.remove(),
+                InvoiceItem.custom_fields.set(custom_fields_to_list(after.custom_fields) or [])
+                if after.custom_fields
+                else InvoiceItem.custom_fields.remove(),
                 InvoiceItem.subtotal_cents.set(after.subtotal_cents),
                 InvoiceItem.tax_cents.set(after.tax_cents),
                 InvoiceItem.total_cents.set(after.total_cents),
