@@ -139,9 +139,10 @@ def create_draft(svc: Any, customer_id: str, rates: dict[str, str], lines: int) 
 
 def finalize(svc: Any, invoice_id: str) -> tuple[Any, Any]:
     """What POST /invoices/{id}/finalize runs: finalization with the first payment link in its transaction."""
-    from invoicing.use_cases.payments import finalize_with_payment_link
+    from invoicing.use_cases.finalize import finalize_invoice
 
-    return finalize_with_payment_link(svc, actor(), invoice_id)
+    done = finalize_invoice(svc, actor(), invoice_id)  # finalize_with_payment_link became finalize_invoice
+    return done.invoice, done.link
 
 
 # ---------------------------------------------------------------- counting DynamoDB round trips

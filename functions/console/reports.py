@@ -112,29 +112,36 @@ def aging_bars(values: dict[str, int], currency: str, locale: str) -> str:
     return "".join(parts)
 
 
-def monthly_line(months: list[str], values: dict[str, int], currency: str, locale: str) -> str:
-    width, height, pad = 520, 220, 40
-    top = max(values.values(), default=0) or 1
+def monthly_lines(months: list[str], invoiced: dict[str, int], collected: dict[str, int], currency: str, locale: str) -> str:
+    """Invoiced (dashed) and collected (solid) per month, on one scale."""
+    width, height, pad = 520, 230, 40
+    top = max([*invoiced.values(), *collected.values(), 0]) or 1
     step = (width - 2 * pad) / max(len(months) - 1, 1)
-    points = [
-        (pad + i * step, height - pad - (height - 2 * pad) * values.get(m, 0) / top) for i, m in enumerate(months)
-    ]
-    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+
+    def points(values: dict[str, int]) -> list[tuple[float, float]]:
+        return [(pad + i * step, height - pad - (height - 2 * pad) * values.get(m, 0) / top) for i, m in enumerate(months)]
+
     parts = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="Collected per month, {currency}">',
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="Invoiced and collected per month, {currency}">',
         f'<line class="base" x1="{pad}" x2="{width - pad}" y1="{height - pad}" y2="{height - pad}"/>',
-        f'<polyline class="line" points="{path}"/>',
     ]
-    for (x, y), month in zip(points, months, strict=True):
-        parts.append(
-            f'<circle class="dot" cx="{x:.1f}" cy="{y:.1f}" r="3.5"><title>{_label(month)}: '
-            f"{_label(views.fmt_money(values.get(month, 0), currency, locale))}</title></circle>"
-        )
+    for css, values, name in (("line invoiced", invoiced, "invoiced"), ("line", collected, "collected")):
+        line = points(values)
+        parts.append(f'<polyline class="{css}" points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in line)}"/>')
+        for (x, y), month in zip(line, months, strict=True):
+            parts.append(
+                f'<circle class="dot {name}" cx="{x:.1f}" cy="{y:.1f}" r="3.5"><title>{_label(month)} {name}: '
+                f"{_label(views.fmt_money(values.get(month, 0), currency, locale))}</title></circle>"
+            )
     for i in (0, len(months) // 2, len(months) - 1):
         parts.append(
-            f'<text class="axis" x="{points[i][0]:.1f}" y="{height - pad + 16}" text-anchor="middle">'
+            f'<text class="axis" x="{points(collected)[i][0]:.1f}" y="{height - pad + 16}" text-anchor="middle">'
             f"{_label(months[i])}</text>"
         )
+    parts.append(
+        f'<text class="axis" x="{pad}" y="16">- - invoiced</text><text class="axis" x="{pad + 90}" y="16">— collected</text>'
+    )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -143,6 +150,8 @@ def charts(report: Report, locale: str) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {"aging": {}, "collected": {}}
     for currency, values in sorted(report.aging.items()):
         out["aging"][currency] = aging_bars(values, currency, locale)
-    for currency, values in sorted(report.collected.items()):
-        out["collected"][currency] = monthly_line(report.months, values, currency, locale)
+    for currency in sorted({*report.invoiced, *report.collected}):
+        out["collected"][currency] = monthly_lines(
+            report.months, report.invoiced.get(currency, {}), report.collected.get(currency, {}), currency, locale
+        )
     return out

@@ -7,6 +7,7 @@ import json
 import re
 from importlib import resources
 from typing import Any
+from urllib.parse import urlencode
 
 GROUPS = ("viewer", "clerk", "admin")
 PASSWORD = "Console-Test-Pw-1"
@@ -52,3 +53,62 @@ def hidden(html: str, name: str) -> str:
     found = re.search(rf'name="{re.escape(name)}" value="([^"]*)"', html)
     assert found, f"no {name} field in the page"
     return found.group(1)
+
+
+class Browser:
+    """A cookie jar and the console's handler: what a browser sends, as API Gateway's REST event."""
+
+    def __init__(self, handler: Any) -> None:
+        self.handler = handler
+        self.cookies: dict[str, str] = {}
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        form: dict[str, Any] | list[tuple[str, str]] | None = None,
+        *,
+        query: dict[str, str] | None = None,
+        csrf: bool = True,
+    ) -> tuple[int, str, dict[str, Any]]:
+        headers = {"Accept-Language": "de-DE,de;q=0.9", "X-Forwarded-Proto": "https"}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            body = urlencode(form)
+        from tests.integration.conftest import LambdaContext, rest_event
+
+        event = rest_event(method, path, headers=headers, query=query, raw_body=body)
+        event["requestContext"]["domainName"] = "abc123.execute-api.us-east-1.amazonaws.com"
+        response = self.handler(event, LambdaContext("ConsoleFunction"))
+        out_headers = dict(response.get("headers") or {})
+        for key, values in (response.get("multiValueHeaders") or {}).items():
+            out_headers[key] = values if key.lower() == "set-cookie" else ", ".join(values)
+        for cookie in out_headers.get("Set-Cookie") or []:
+            name, _, rest = cookie.partition("=")
+            value = rest.split(";", 1)[0]
+            if "Max-Age=0" in cookie:
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
+        return response["statusCode"], response.get("body") or "", out_headers
+
+    def get(self, path: str, **query: str) -> tuple[int, str, dict[str, Any]]:
+        return self.request("GET", path, query=query or None)
+
+    def sign_in(self, email: str, password: str = PASSWORD) -> int:
+        _, page, _ = self.get("/console/login")
+        status, _, headers = self.request(
+            "POST",
+            "/console/login",
+            {
+                "csrf": hidden(page, "csrf"),
+                "step": "password",
+                "email": email,
+                "password": password,
+                "next": "/console/invoices",
+            },
+        )
+        return status
