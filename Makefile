@@ -25,7 +25,7 @@ export DYNAMODB_LOCAL_DIR := $(CURDIR)/$(DYNAMODB_LOCAL_DIR)
 export AWS_SAM_CLI_TELEMETRY := 0
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv tools deploy-tools chromium fonts dynamodb-local console-assets console-user dev test test-fast test-slow lint format typecheck validate build deploy-check bench smoke api-key invoke invoke-schedule deploy clean
+.PHONY: help venv tools deploy-tools chromium fonts dynamodb-local console-assets console-user console-screenshots dev test test-fast test-slow lint format typecheck validate build deploy-check bench smoke api-key invoke invoke-schedule deploy clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -93,6 +93,9 @@ $(CONSOLE_ASSETS): scripts/prepare_console_assets.py scripts/npm_pack.py
 	touch $@
 
 console-assets: $(CONSOLE_ASSETS) ## fetch the console's htmx from npm into functions/console/static/
+
+console-screenshots: venv chromium dynamodb-local console-assets ## screenshots of the console's pages into docs/img/ (Debian's chromium)
+	$(PY) scripts/console_screenshots.py
 
 # ---------------------------------------------------------------- run
 dev: venv chromium dynamodb-local console-assets ## run the whole stack on http://127.0.0.1:$(PORT) (no Docker, no AWS account); PERSIST=.local-data keeps data

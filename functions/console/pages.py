@@ -798,14 +798,140 @@ def handle_get_customers() -> Response[str]:
 def handle_get_customer(customer_id: str) -> Response[str]:
     page = _page(pages)
     page.require()
-    svc = get_services()
     try:
-        customer = customers.get_customer(svc, customer_id)
+        return _customer_page(page, customer_id)
     except NotFound:
         return page.not_found()
+
+
+@pages.post("/console/customers/<customer_id>")
+def handle_post_customer(customer_id: str) -> Response[str]:
+    """The customer's edit form (clerk): name, e-mail, locale, time zone, tax id."""
+    page = _page(pages)
+    page.require("clerk")
+    form = page.form
+    changes = {
+        name: form.get(name).strip()
+        for name in ("name", "email", "locale", "timezone", "tax_id")
+        if name in form.fields
+    }
+    try:
+        forms.run_once(page, lambda: {"customer": customers.update_customer(get_services(), customer_id, changes).id})
+    except InvoicingError as exc:
+        if isinstance(exc, NotFound):
+            return page.not_found()
+        field = str(exc.details.get("field") or "name")
+        return _customer_page(
+            page, customer_id, exc.http_status, errors={field: views.plain_words(exc.code, exc.message)}
+        )
+    return page.redirect(f"/customers/{quote(customer_id, safe='')}?done=saved")
+
+
+def _customer_page(page: Page, customer_id: str, status: int = 200, **context: Any) -> Response[str]:
+    svc = get_services()
+    customer = customers.get_customer(svc, customer_id)
     listing = invoices.list_invoices(svc, customer_id=customer_id, status=None, limit=PAGE_SIZE, starting_after=None)
     ledger = credit_notes.list_balance_transactions(svc, customer_id)
-    return page.html("customer.html", title=customer.name, customer=customer, rows=listing.items, ledger=ledger)
+    return page.html(
+        "customer.html",
+        status,
+        title=customer.name,
+        customer=customer,
+        rows=listing.items,
+        ledger=ledger,
+        errors=context.pop("errors", {}),
+        done=(page.event.query_string_parameters or {}).get("done", ""),
+    )
+
+
+# ---------------------------------------------------------------- settings
+SETTINGS_CURRENCIES = ("EUR", "GBP", "CHF", "JPY", "CAD", "AUD")  # exchange rates shown (one GetItem each)
+
+
+def _settings_page(page: Page, status: int = 200, **context: Any) -> Response[str]:
+    svc = get_services()
+    fx = []
+    for code in SETTINGS_CURRENCIES:
+        try:
+            fx.append(rates.get_exchange_rate(svc, code))
+        except NotFound:
+            continue
+    people: list[dict[str, str]] = []
+    if page.person is not None and page.person.can("admin"):
+        people = auth.list_people(page.config)
+    return page.html(
+        "settings.html",
+        status,
+        title="Settings",
+        tax_rates=rates.list_tax_rates(svc),
+        fx=fx,
+        people=people,
+        groups=list(auth.RIGHTS),
+        errors=context.pop("errors", {}),
+        done=(page.event.query_string_parameters or {}).get("done", ""),
+        **context,
+    )
+
+
+@pages.get("/console/settings")
+def handle_get_settings() -> Response[str]:
+    page = _page(pages)
+    page.require()
+    return _settings_page(page)
+
+
+@pages.post("/console/settings/<section>")
+def handle_post_settings(section: str) -> Response[str]:
+    """Tax rates and exchange rates (admin), and people (admin): add one to a group."""
+    page = _page(pages)
+    page.require("admin")
+    form, svc = page.form, get_services()
+    try:
+        if section == "tax-rates":
+            forms.run_once(
+                page,
+                lambda: {
+                    "id": rates.create_tax_rate(
+                        svc,
+                        display_name=form.get("display_name").strip(),
+                        percentage=form.get("percentage").strip(),
+                        inclusive=form.get("inclusive") == "1",
+                        country=form.get("country").strip().upper() or None,
+                    ).id
+                },
+            )
+        elif section == "exchange-rates":
+            forms.run_once(
+                page,
+                lambda: {
+                    "currency": rates.put_exchange_rate(
+                        svc,
+                        form.get("currency").strip(),
+                        rate_to_usd=form.get("rate_to_usd").strip(),
+                        source=form.get("source").strip() or f"console:{page.person.email if page.person else ''}",
+                        as_of=clock.now(),
+                    ).currency
+                },
+            )
+        elif section == "people":
+            group = form.get("group")
+            if group not in auth.RIGHTS:
+                raise ValidationFailed("choose a group", details={"field": "group"})
+            email = form.get("email").strip().lower()
+            if "@" not in email or len(email) > 254:
+                raise ValidationFailed("enter the person's e-mail address", details={"field": "email"})
+            forms.run_once(page, lambda: {"email": auth.add_person(page.config, email, group)})
+        else:
+            return page.not_found()
+    except InvoicingError as exc:
+        field = str(exc.details.get("field") or "form")
+        return _settings_page(
+            page,
+            exc.http_status,
+            errors={f"{section}:{field}": views.plain_words(exc.code, exc.message)},
+            section=section,
+        )
+    return page.redirect(f"/settings?done={section}")
 
 
 # ---------------------------------------------------------------- reports

@@ -112,14 +112,18 @@ def aging_bars(values: dict[str, int], currency: str, locale: str) -> str:
     return "".join(parts)
 
 
-def monthly_lines(months: list[str], invoiced: dict[str, int], collected: dict[str, int], currency: str, locale: str) -> str:
+def monthly_lines(
+    months: list[str], invoiced: dict[str, int], collected: dict[str, int], currency: str, locale: str
+) -> str:
     """Invoiced (dashed) and collected (solid) per month, on one scale."""
     width, height, pad = 520, 230, 40
     top = max([*invoiced.values(), *collected.values(), 0]) or 1
     step = (width - 2 * pad) / max(len(months) - 1, 1)
 
     def points(values: dict[str, int]) -> list[tuple[float, float]]:
-        return [(pad + i * step, height - pad - (height - 2 * pad) * values.get(m, 0) / top) for i, m in enumerate(months)]
+        return [
+            (pad + i * step, height - pad - (height - 2 * pad) * values.get(m, 0) / top) for i, m in enumerate(months)
+        ]
 
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '

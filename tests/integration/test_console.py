@@ -307,3 +307,52 @@ def _customer(svc: Any, name: str = "Acme GmbH") -> Any:
     from invoicing.use_cases import customers
 
     return customers.create_customer(svc, name=name, email="ap@acme.test", currency="USD")
+
+
+def test_an_admin_sets_tax_and_exchange_rates_and_adds_a_person_and_a_clerk_may_not(console):
+    from invoicing.use_cases import rates
+    from invoicing.use_cases.services import get_services
+
+    admin = browser(console, "admin@acme.example")
+    _, page, _ = admin.get("/console/settings")
+    csrf = support.hidden(page, "csrf")
+    form = {"csrf": csrf, "idempotency_key": "t1", "display_name": "VAT", "percentage": "19", "country": "DE"}
+    assert admin.request("POST", "/console/settings/tax-rates", form)[0] == 303
+    status, body, _ = admin.request(
+        "POST", "/console/settings/tax-rates", {**form, "idempotency_key": "t2", "percentage": "abc"}
+    )
+    assert status == 422 and "Nothing was changed" in body
+    assert [r.display_name for r in rates.list_tax_rates(get_services())] == ["VAT"]
+    fx = {"csrf": csrf, "idempotency_key": "x1", "currency": "EUR", "rate_to_usd": "1.08", "source": "ECB"}
+    assert admin.request("POST", "/console/settings/exchange-rates", fx)[0] == 303
+    assert str(rates.get_exchange_rate(get_services(), "EUR").rate_to_usd) == "1.08"
+    person = {"csrf": csrf, "idempotency_key": "p1", "email": "new.clerk@acme.example", "group": "clerk"}
+    assert admin.request("POST", "/console/settings/people", person)[0] == 303
+    _, page, _ = admin.get("/console/settings")
+    assert "new.clerk@acme.example" in page and "1.08" in page
+
+    clerk = browser(console, "clerk@acme.example")
+    status, page, _ = clerk.get("/console/settings")
+    assert status == 200 and "Add a person" not in page and "new.clerk@acme.example" not in page
+    form = {**form, "csrf": support.hidden(page, "csrf"), "idempotency_key": "t3"}
+    assert clerk.request("POST", "/console/settings/tax-rates", form)[0] == 403
+
+
+def test_a_clerk_edits_a_customer_and_a_bad_locale_is_a_422_next_to_its_field(console):
+    from invoicing.use_cases import customers
+    from invoicing.use_cases.services import get_services
+
+    svc = get_services()
+    customer = _customer(svc)
+    b = browser(console, "clerk@acme.example")
+    _, page, _ = b.get(f"/console/customers/{customer.id}")
+    csrf = support.hidden(page, "csrf")
+    form = {"csrf": csrf, "idempotency_key": "c1", "name": "Acme AG", "email": "ap@acme.test", "locale": "de_DE"}
+    status, _, headers = b.request("POST", f"/console/customers/{customer.id}", form)
+    assert status == 303 and "done=saved" in headers["Location"]
+    status, body, _ = b.request(
+        "POST", f"/console/customers/{customer.id}", {**form, "idempotency_key": "c2", "locale": "xx_nowhere"}
+    )
+    assert status == 422 and 'id="c-locale"' in body and 'aria-invalid="true"' in body
+    assert customers.get_customer(svc, customer.id).name == "Acme AG"
+    assert customers.get_customer(svc, customer.id).locale == "de_DE"

@@ -89,7 +89,11 @@ EXPECTED_ACCESS: dict[str, set[tuple[str, str]]] = {
     | _grant("sqs:SendMessage", "RenderQueue")
     | _grant("s3:GetObject", "DocumentsBucket/invoices/*", "DocumentsBucket/credit-notes/*")
     | _grant("ses:SendEmail", SES)
-    | _grant("secretsmanager:GetSecretValue", "ConsoleSessionSecret"),
+    | _grant("secretsmanager:GetSecretValue", "ConsoleSessionSecret")
+    # admins: the people of the console's groups, and adding one to a group
+    | _grant(
+        "cognito-idp:ListUsersInGroup cognito-idp:AdminCreateUser cognito-idp:AdminAddUserToGroup", "ConsoleUserPool"
+    ),
 }
 # granted only when a condition of the template holds: {function: {(parameter overrides): extra pairs}}
 CONDITIONAL_ACCESS: dict[str, dict[tuple[tuple[str, str], ...], set[tuple[str, str]]]] = {
@@ -133,6 +137,9 @@ def _symbolic(tpl: Template, resource: str) -> str:
             return lid + resource[len(arn) :]
     for lid in tpl.of_type("AWS::SecretsManager::Secret"):
         if resource == tpl.resolve({"Ref": lid}):
+            return lid
+    for lid in tpl.of_type("AWS::Cognito::UserPool"):
+        if resource == tpl.resolve({"Fn::GetAtt": [lid, "Arn"]}):
             return lid
     ses = tpl.resolve(
         {"Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${ReminderSesIdentity}"}
