@@ -27,7 +27,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from invoicing import clock
 from invoicing.adapters.public_url import base_url_of_request
-from invoicing.domain.credit import CreditMethod, CreditReason
+from invoicing.domain.credit import CreditMethod, CreditReason, LineCredit
 from invoicing.domain.events import Actor
 from invoicing.domain.invoice import InvoiceStatus, can_transition
 from invoicing.domain.payments import PaymentMethod
@@ -581,6 +581,21 @@ def _act(page: Page, invoice_id: str, action: str) -> dict[str, Any]:
             raise ValidationFailed("choose a reason", details={"field": "reason"})
         if method not in {m.value for m in CreditMethod}:
             raise ValidationFailed("choose where the credit goes", details={"field": "credit_method"})
+        # by lines (a quantity of each original line) when any is given, else by amount
+        line_credits = []
+        for line in invoice.lines:
+            typed = form.get(f"credit_qty_{line.id}").strip()
+            if not typed:
+                continue
+            try:
+                quantity = Decimal(typed)
+                if not quantity.is_finite() or quantity <= 0:
+                    raise InvalidOperation
+            except InvalidOperation:
+                raise ValidationFailed(
+                    "enter a quantity above zero to credit", details={"field": f"credit_qty_{line.id}"}
+                ) from None
+            line_credits.append(LineCredit(line_id=line.id, quantity=quantity))
         note = credit_notes.issue_credit_note(
             svc,
             actor,
@@ -588,7 +603,8 @@ def _act(page: Page, invoice_id: str, action: str) -> dict[str, Any]:
             credit_notes.IssueCreditNote(
                 reason=CreditReason(reason),
                 method=CreditMethod(method),
-                amount_cents=_int_amount(page, invoice.currency, "credit_amount"),
+                amount_cents=None if line_credits else _int_amount(page, invoice.currency, "credit_amount"),
+                lines=tuple(line_credits),
                 memo=form.get("memo")[:500],
             ),
         )

@@ -356,3 +356,31 @@ def test_a_clerk_edits_a_customer_and_a_bad_locale_is_a_422_next_to_its_field(co
     assert status == 422 and 'id="c-locale"' in body and 'aria-invalid="true"' in body
     assert customers.get_customer(svc, customer.id).name == "Acme AG"
     assert customers.get_customer(svc, customer.id).locale == "de_DE"
+
+
+def test_a_credit_note_by_lines_credits_the_quantities_asked(console):
+    from invoicing.use_cases import credit_notes, invoices
+    from invoicing.use_cases.services import get_services
+
+    svc = get_services()
+    invoice = open_invoice_of(svc, _customer(svc).id, 4000)
+    line = invoices.get_invoice(svc, invoice.id).lines[0]
+    b = browser(console, "clerk@acme.example")
+    _, page, _ = b.get(f"/console/invoices/{invoice.id}")
+    form = {
+        "csrf": support.hidden(page, "csrf"),
+        "idempotency_key": "cn1",
+        "reason": "order_change",
+        "credit_method": "customer_balance",
+        f"credit_qty_{line.id}": "0.5",
+    }
+    status, body, headers = b.request("POST", f"/console/invoices/{invoice.id}/credit-notes", form)
+    assert status == 303, body[:300]
+    (note,) = credit_notes.list_credit_notes(svc, invoice.id)
+    assert note.total_cents == 2000 and note.lines[0].quantity == 0.5
+    status, body, _ = b.request(
+        "POST",
+        f"/console/invoices/{invoice.id}/credit-notes",
+        {**form, "idempotency_key": "cn2", f"credit_qty_{line.id}": "-1"},
+    )
+    assert status == 422 and "Nothing was changed" in body
