@@ -287,16 +287,17 @@ def handle_post_logout() -> Response[str]:
 
 
 @pages.get("/console/static/<name>")
-def handle_get_static(name: str) -> Response[bytes | str]:
+def handle_get_static(name: str) -> Response[str]:
     found = views.static_file(name)
     if found is None:
         return Response(
             status_code=404, body="not found", headers={"Content-Type": "text/plain", "Cache-Control": "no-store"}
         )
     body, content_type = found
+    # text, not bytes: a base64 body reaches the browser decoded only for the API's binary media types
     return Response(
         status_code=200,
-        body=body,
+        body=body.decode("utf-8"),
         headers={
             "Content-Type": content_type,
             "Cache-Control": "public, max-age=31536000, immutable",

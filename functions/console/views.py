@@ -29,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 DEFAULT_LOCALE = "en_US"
 MAX_FORM_FIELDS = 200
+TEXT_ASSETS = (".css", ".js")  # served as text (UTF-8); the API has no binary media types
 
 # Our error codes, as a person would say them (the message of the error adds the specifics)
 PLAIN_WORDS = {
@@ -173,7 +174,7 @@ def asset_names() -> dict[str, str]:
     """file name -> hashed name ("console.css" -> "console.3f2a9c0d1b2e.css"), for every static file."""
     names: dict[str, str] = {}
     for path in sorted(STATIC.rglob("*")):
-        if path.is_file():
+        if path.is_file() and path.suffix in TEXT_ASSETS:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
             stem, dot, suffix = path.name.partition(".")
             names[path.name] = f"{stem}.{digest}.{suffix}" if dot else f"{stem}.{digest}"
@@ -182,7 +183,7 @@ def asset_names() -> dict[str, str]:
 
 @lru_cache(maxsize=1)
 def assets_by_hashed_name() -> dict[str, Path]:
-    files = {path.name: path for path in STATIC.rglob("*") if path.is_file()}
+    files = {path.name: path for path in STATIC.rglob("*") if path.is_file() and path.suffix in TEXT_ASSETS}
     return {hashed: files[name] for name, hashed in asset_names().items()}
 
 

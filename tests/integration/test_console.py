@@ -298,8 +298,9 @@ def test_static_assets_are_content_hashed_and_cached_for_a_year(console):
 
     b = browser(console)
     for name, hashed in views.asset_names().items():
-        status, _, headers = b.get(f"/console/static/{hashed}")
+        status, body, headers = b.get(f"/console/static/{hashed}")
         assert status == 200 and "immutable" in headers["Cache-Control"], name
+        assert body == (views.STATIC / name).read_text(encoding="utf-8"), "served as text, not base64"
     assert "htmx.min.js" in views.asset_names(), "make console-assets fetches htmx from npm"
 
 
