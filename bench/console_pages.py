@@ -29,10 +29,13 @@ def run(report: Report, svc: Any, counter: CallCounter, customer_id: str) -> Non
 
     from invoicing.domain.payments import PaymentMethod
     from invoicing.use_cases.payments import RecordPayment, record_payment
+    from tests.conftest import ROOT
     from tests.integration.conftest import load_function
     from tests.support import console as support
+    from tests.support.aws import IDENTITY_TYPES, create_template_resources
     from tests.support.builders import open_invoice_of
 
+    create_template_resources(ROOT / "template.yaml", IDENTITY_TYPES)
     idp = boto3.client("cognito-idp", region_name="us-east-1")
     pool_id = idp.list_user_pools(MaxResults=10)["UserPools"][0]["Id"]
     client_id = idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=10)["UserPoolClients"][0]["ClientId"]

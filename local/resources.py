@@ -129,8 +129,9 @@ class ResourceManager:
         self.tables_in_engine = tables_in_engine
         self.created: dict[str, dict[str, Any]] = {}
 
-    def create_all(self) -> None:
-        ids = self.template.of_type(*CREATABLE)
+    def create_all(self, types: tuple[str, ...] = CREATABLE) -> None:
+        """Every resource of ``types`` (default: all that can be made locally), in dependency order."""
+        ids = self.template.of_type(*types)
         for logical_id in self.template.creation_order(ids):
             rtype = self.template.resources[logical_id]["Type"]
             props = self.template.resolved_properties(logical_id)
@@ -316,7 +317,7 @@ class ResourceManager:
                 if c["type"] == "user_pool_client" and c["user_pool_id"] == info["id"]
             ]
             for email, group in users:
-                password = "Local-" + secrets.token_urlsafe(12)
+                password = "Local-" + secrets.token_urlsafe(12) + "-7q"  # every character class a pool may require
                 idp.admin_create_user(
                     UserPoolId=info["id"],
                     Username=email,

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     attributes = [{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}]
     if args.local:
-        password = "Local-" + secrets.token_urlsafe(12)
+        password = "Local-" + secrets.token_urlsafe(12) + "-7q"  # every character class a pool may require
         idp.admin_create_user(UserPoolId=pool_id, Username=email, UserAttributes=attributes, MessageAction="SUPPRESS")
         idp.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=password, Permanent=True)
         idp.admin_add_user_to_group(UserPoolId=pool_id, Username=email, GroupName=args.group)

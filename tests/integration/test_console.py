@@ -25,6 +25,10 @@ CONSOLE_ROUTES = [r for r in template_routes() if r.function == "ConsoleFunction
 
 @pytest.fixture
 def console(aws, monkeypatch):  # type: ignore[no-untyped-def]
+    from tests.conftest import ROOT
+    from tests.support.aws import IDENTITY_TYPES, create_template_resources
+
+    create_template_resources(ROOT / "template.yaml", IDENTITY_TYPES)
     idp = boto3.client("cognito-idp", region_name="us-east-1")
     pool_id = idp.list_user_pools(MaxResults=10)["UserPools"][0]["Id"]
     client_id = idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=10)["UserPoolClients"][0]["ClientId"]
