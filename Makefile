@@ -16,6 +16,8 @@ FONTS_DIR := .cache/fonts/noto-20220127
 DYNAMODB_LOCAL_VERSION := 2.9.30
 DYNAMODB_LOCAL_DIR := .cache/dynamodb-local/$(DYNAMODB_LOCAL_VERSION)
 PORT ?= 3000
+# the admin user `make dev` creates in the console's local user pool (its password is printed)
+CONSOLE_ADMIN ?= admin@example.test
 export PYTHONPATH := $(CURDIR)/shared:$(CURDIR)
 export CHROMIUM_CACHE_DIR := $(CURDIR)/.cache/chromium
 export FONTS_CACHE_DIR := $(CURDIR)/.cache/fonts
@@ -25,7 +27,7 @@ export AWS_SAM_CLI_TELEMETRY := 0
 export I18N_PYTHON := $(CURDIR)/$(VENV)/bin/python
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv tools deploy-tools chromium fonts dynamodb-local i18n snapshots dev test test-fast test-slow lint format typecheck validate build deploy-check bench smoke api-key invoke invoke-schedule deploy clean
+.PHONY: help venv tools deploy-tools chromium fonts dynamodb-local i18n snapshots console-assets console-user console-screenshots dev test test-fast test-slow lint format typecheck validate build deploy-check bench smoke api-key invoke invoke-schedule deploy clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -99,15 +101,31 @@ i18n: venv ## extract every message (messages.pot), fail if any language misses 
 snapshots: venv chromium $(I18N_MO) ## PNGs of the German, Japanese and Arabic invoices in docs/img (look at them)
 	$(PY) scripts/document_snapshots.py
 
+# stdlib + npm: htmx for the finance console, from the npm registry (no bundler, no Node build)
+CONSOLE_ASSETS := functions/console/static/htmx.min.js
+$(CONSOLE_ASSETS): scripts/prepare_console_assets.py scripts/npm_pack.py
+	$(PYTHON) scripts/prepare_console_assets.py
+	touch $@
+
+console-assets: $(CONSOLE_ASSETS) ## fetch the console's htmx from npm into functions/console/static/
+
+console-screenshots: venv chromium dynamodb-local console-assets ## screenshots of the console's pages into docs/img/ (Debian's chromium)
+	$(PY) scripts/console_screenshots.py
+
 # ---------------------------------------------------------------- run
-dev: venv chromium dynamodb-local $(I18N_MO) ## run the whole stack on http://127.0.0.1:$(PORT) (no Docker, no AWS account); PERSIST=.local-data keeps data
-	$(PY) -m local --port $(PORT) --parameter PaymentProvider=local $(if $(PERSIST),--persist $(PERSIST))
+dev: venv chromium dynamodb-local console-assets $(I18N_MO) ## run the whole stack on http://127.0.0.1:$(PORT) (no Docker, no AWS account); PERSIST=.local-data keeps data
+	$(PY) -m local --port $(PORT) --parameter PaymentProvider=local $(if $(PERSIST),--persist $(PERSIST)) \
+		--cognito-user $(CONSOLE_ADMIN):admin --link Console=/console
 
 invoke: venv dynamodb-local $(I18N_MO) ## invoke one function: make invoke FN=ApiFunction EVENT=events/api_get_invoice.json
 	$(PY) -m local.invoke $(FN) $(EVENT)
 
 invoke-schedule: venv ## fire every schedule of the running `make dev` stack now
 	$(PY) -m local.invoke_schedule --port $(PORT)
+
+console-user: venv ## add a console user: make console-user EMAIL=jane@acme.example GROUP=viewer|clerk|admin [STACK=... REGION=... PROFILE=...] (local: the running make dev on PORT)
+	$(PY) scripts/console_user.py --email "$(EMAIL)" --group "$(or $(GROUP),viewer)" \
+		$(if $(STACK),--stack "$(STACK)",--local "http://127.0.0.1:$(PORT)") $(if $(REGION),--region "$(REGION)") $(if $(PROFILE),--profile "$(PROFILE)")
 
 api-key: venv ## create an API key: make api-key NAME=billing-run [SCOPES=...] [STACK=... REGION=... PROFILE=... | TABLE=...] [ENDPOINT=...]
 	$(PY) scripts/create_api_key.py --name "$(NAME)" $(if $(SCOPES),--scopes "$(SCOPES)") $(if $(TABLE),--table "$(TABLE)") \
@@ -129,7 +147,7 @@ typecheck: venv ## mypy on shared/
 validate: tools ## sam validate --lint (cfn-lint)
 	$(SAM) validate --lint --region us-east-1
 
-build: tools ## sam build (offline; makefile builds for layers), then .pyc for python3.12 in every function
+build: tools console-assets ## sam build (offline; makefile builds for layers), then .pyc for python3.12 in every function
 	$(SAM) build --parallel
 	@test -n "$(PY312)" || { echo "no python3.12 on this machine: the functions ship without .pyc"; exit 0; }; \
 	for fn in .aws-sam/build/*Function; do \
@@ -143,10 +161,10 @@ deploy-check: venv tools deploy-tools build ## prove offline what `sam deploy` n
 test: venv tools chromium dynamodb-local i18n lint typecheck validate build deploy-check ## lint, types, sam validate, sam build, deploy-check, every test (the README's test command)
 	$(PY) -m pytest -q -p no:cacheprovider -n auto $(PYTEST_ARGS)
 
-test-fast: venv $(I18N_MO) ## unit + integration only, no build
+test-fast: venv console-assets $(I18N_MO) ## unit + integration only, no build
 	$(PY) -m pytest -q tests/unit tests/integration $(PYTEST_ARGS)
 
-test-slow: venv tools chromium dynamodb-local $(I18N_MO) ## long reliability runs: 3,000 fuzzed requests, schemathesis run on the local stack, the big state machine, 200 finalizations over HTTP (CI runs it)
+test-slow: venv tools chromium dynamodb-local console-assets $(I18N_MO) ## long reliability runs: 3,000 fuzzed requests, schemathesis run on the local stack, the big state machine, 200 finalizations over HTTP (CI runs it)
 	RUN_SLOW=1 $(PY) -m pytest -q -p no:cacheprovider -n 3 -m slow $(PYTEST_ARGS)
 	RUN_SLOW=1 $(PY) -m pytest -q -p no:cacheprovider -n 2 tests/integration/test_concurrency.py tests/integration/test_fuzz_public.py tests/e2e/test_concurrency_e2e.py
 

@@ -240,6 +240,11 @@ def run(report: Report, quick: bool) -> None:
                 "dynamodb: invoicing.use_cases.credit_notes exists, but bench/dynamo.py has no case for it yet: add one"
             )
 
+        # -- the finance console's pages (bench/console_pages.py)
+        from bench import console_pages
+
+        console_pages.run(report, svc, counter, make_customer(svc).id)
+
 
 def item_size(value: dict[str, Any]) -> int:
     """DynamoDB's item size (attribute names + values, as documented), for a low-level item."""

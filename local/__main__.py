@@ -60,6 +60,13 @@ def common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default=os.environ.get("LOCAL_LOG_LEVEL", "INFO"))
 
 
+def _pair(value: str, separator: str, usage: str) -> tuple[str, str]:
+    left, sep, right = value.partition(separator)
+    if not sep or not left:
+        raise SystemExit(f"expected {usage}, got {value!r}")
+    return left, right
+
+
 def configure_logging(level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
@@ -112,6 +119,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key-scopes", help="comma-separated scopes of the local API key")
     parser.add_argument("--no-timeouts", action="store_true", help="let handlers run past their Timeout (debugging)")
     parser.add_argument(
+        "--cognito-user",
+        action="append",
+        default=[],
+        metavar="EMAIL:GROUP",
+        help="create this user (with a printed password) in each Cognito user pool of the template; repeatable",
+    )
+    parser.add_argument(
+        "--link",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="print LABEL and the API URL + PATH in the banner",
+    )
+    parser.add_argument(
         "--ready-file",
         help="write {api_url, api_key, moto_url, dynamodb_url, dynamodb_engine, outbox_url, pid ...} here once ready",
     )
@@ -137,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         else None,
         enforce_timeouts=not args.no_timeouts,
         dynamodb=args.dynamodb or "auto",
+        cognito_users=[_pair(value, ":", "--cognito-user EMAIL:GROUP") for value in args.cognito_user],
+        links=[_pair(value, "=", "--link LABEL=PATH") for value in args.link],
     )
     runtime = LocalRuntime(options)
     stop_requested = threading.Event()

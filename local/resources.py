@@ -1,8 +1,10 @@
 """Create the template's data resources in the embedded AWS, and optionally dump/restore their data.
 
 Supported: ``AWS::DynamoDB::Table`` (keys, GSIs, LSIs, TTL, streams), ``AWS::S3::Bucket``,
-``AWS::SQS::Queue`` (redrive policy, visibility timeout, FIFO ...), ``AWS::SNS::Topic``, and
-``AWS::SSM::Parameter`` once the local API's URL is known (``create_parameters``). Everything else
+``AWS::SQS::Queue`` (redrive policy, visibility timeout, FIFO ...), ``AWS::SNS::Topic``,
+``AWS::Cognito::UserPool`` with its ``UserPoolClient`` and ``UserPoolGroup`` (moto's cognito-idp,
+which serves each pool's JWKS), ``AWS::SecretsManager::Secret`` (a ``GenerateSecretString`` is
+generated here), and ``AWS::SSM::Parameter`` once the local API's URL is known (``create_parameters``). Everything else
 (IAM, log groups, alarms, bucket policies ...) has no local effect.
 
 Tables are created wherever ``aws.client("dynamodb")`` points: DynamoDB Local or moto. When DynamoDB
@@ -17,7 +19,9 @@ import base64
 import json
 import logging
 import os
+import secrets
 import shutil
+import string
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +34,37 @@ log = logging.getLogger("local")
 #: the folder of a persist directory that holds DynamoDB Local's database (-dbPath)
 ENGINE_DIR = "dynamodb"
 
-CREATABLE = ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::SNS::Topic")
+CREATABLE = (
+    "AWS::DynamoDB::Table",
+    "AWS::S3::Bucket",
+    "AWS::SQS::Queue",
+    "AWS::SNS::Topic",
+    "AWS::Cognito::UserPool",
+    "AWS::Cognito::UserPoolClient",
+    "AWS::Cognito::UserPoolGroup",
+    "AWS::SecretsManager::Secret",
+)
+#: the user pool properties that moto's CreateUserPool takes as they are
+_USER_POOL_PARAMS = (
+    "UsernameAttributes",
+    "AliasAttributes",
+    "AutoVerifiedAttributes",
+    "AdminCreateUserConfig",
+    "MfaConfiguration",
+    "Policies",
+    "AccountRecoverySetting",
+    "Schema",
+)
+_USER_POOL_CLIENT_PARAMS = (
+    "ExplicitAuthFlows",
+    "GenerateSecret",
+    "PreventUserExistenceErrors",
+    "EnableTokenRevocation",
+    "IdTokenValidity",
+    "AccessTokenValidity",
+    "RefreshTokenValidity",
+    "TokenValidityUnits",
+)
 
 _SQS_ATTRIBUTES = {
     "DelaySeconds": "DelaySeconds",
@@ -95,8 +129,9 @@ class ResourceManager:
         self.tables_in_engine = tables_in_engine
         self.created: dict[str, dict[str, Any]] = {}
 
-    def create_all(self) -> None:
-        ids = self.template.of_type(*CREATABLE)
+    def create_all(self, types: tuple[str, ...] = CREATABLE) -> None:
+        """Every resource of ``types`` (default: all that can be made locally), in dependency order."""
+        ids = self.template.of_type(*types)
         for logical_id in self.template.creation_order(ids):
             rtype = self.template.resources[logical_id]["Type"]
             props = self.template.resolved_properties(logical_id)
@@ -109,6 +144,14 @@ class ResourceManager:
                     self._queue(logical_id, props)
                 elif rtype == "AWS::SNS::Topic":
                     self._topic(logical_id, props)
+                elif rtype == "AWS::Cognito::UserPool":
+                    self._user_pool(logical_id, props)
+                elif rtype == "AWS::Cognito::UserPoolClient":
+                    self._user_pool_client(logical_id, props)
+                elif rtype == "AWS::Cognito::UserPoolGroup":
+                    self._user_pool_group(logical_id, props)
+                elif rtype == "AWS::SecretsManager::Secret":
+                    self._secret(logical_id, props)
             except TemplateError:
                 raise
             except Exception as exc:
@@ -201,6 +244,99 @@ class ResourceManager:
         arn = sns.create_topic(Name=name, Attributes=attributes)["TopicArn"]
         self.template.registry.set(logical_id, arn, TopicArn=arn, TopicName=name)
         self.created[logical_id] = {"type": "topic", "name": name, "arn": arn}
+
+    def _user_pool(self, logical_id: str, props: dict[str, Any]) -> None:
+        idp = self.aws.client("cognito-idp")
+        name = str(props.get("UserPoolName") or self.template.default_name(logical_id, 128))
+        params: dict[str, Any] = {k: props[k] for k in _USER_POOL_PARAMS if k in props}
+        if "EnabledMfas" in props:  # moto has no EnabledMfas: TOTP is what it offers
+            params.setdefault("MfaConfiguration", "OFF")
+        pool = idp.create_user_pool(PoolName=name, **params)["UserPool"]
+        pool_id, arn = pool["Id"], pool["Arn"]
+        provider = f"cognito-idp.{self.aws.region}.amazonaws.com/{pool_id}"
+        self.template.registry.set(
+            logical_id, pool_id, Arn=arn, ProviderName=provider, ProviderURL=f"https://{provider}", UserPoolId=pool_id
+        )
+        self.created[logical_id] = {"type": "user_pool", "name": name, "id": pool_id, "arn": arn}
+
+    def _user_pool_client(self, logical_id: str, props: dict[str, Any]) -> None:
+        idp = self.aws.client("cognito-idp")
+        params: dict[str, Any] = {k: props[k] for k in _USER_POOL_CLIENT_PARAMS if k in props}
+        for key in ("IdTokenValidity", "AccessTokenValidity", "RefreshTokenValidity"):
+            if key in params:
+                params[key] = int(params[key])
+        client = idp.create_user_pool_client(
+            UserPoolId=str(props["UserPoolId"]),
+            ClientName=str(props.get("ClientName") or logical_id),
+            **params,
+        )["UserPoolClient"]
+        self.template.registry.set(logical_id, client["ClientId"], ClientId=client["ClientId"])
+        self.created[logical_id] = {
+            "type": "user_pool_client",
+            "name": client["ClientName"],
+            "id": client["ClientId"],
+            "user_pool_id": client["UserPoolId"],
+        }
+
+    def _user_pool_group(self, logical_id: str, props: dict[str, Any]) -> None:
+        idp = self.aws.client("cognito-idp")
+        params = {k: props[k] for k in ("Description",) if k in props}
+        if "Precedence" in props:
+            params["Precedence"] = int(props["Precedence"])
+        name = str(props.get("GroupName") or logical_id)
+        idp.create_group(UserPoolId=str(props["UserPoolId"]), GroupName=name, **params)
+        self.template.registry.set(logical_id, name)
+        self.created[logical_id] = {"type": "user_pool_group", "name": name, "user_pool_id": str(props["UserPoolId"])}
+
+    def _secret(self, logical_id: str, props: dict[str, Any]) -> None:
+        sm = self.aws.client("secretsmanager")
+        name = str(props.get("Name") or self.template.default_name(logical_id, 256))
+        value = props.get("SecretString")
+        if value is None:
+            spec = props.get("GenerateSecretString") or {}
+            length = int(spec.get("PasswordLength", 32))
+            alphabet = string.ascii_letters + string.digits
+            if _str(spec.get("ExcludePunctuation", "false")).lower() != "true":
+                alphabet += "!#$%&()*+,-.:;<=>?@[]^_{|}~"
+            value = "".join(secrets.choice(alphabet) for _ in range(length))
+        arn = sm.create_secret(Name=name, SecretString=str(value))["ARN"]
+        self.template.registry.set(logical_id, arn, Id=arn)
+        self.created[logical_id] = {"type": "secret", "name": name, "arn": arn}
+
+    def create_users(self, users: list[tuple[str, str]]) -> list[dict[str, str]]:
+        """``(email, group)`` users in every user pool of the template, each with a fresh password
+        (printed by the dev banner): what a person needs to sign in locally."""
+        idp = self.aws.client("cognito-idp")
+        made = []
+        for info in list(self.created.values()):
+            if info["type"] != "user_pool":
+                continue
+            clients = [
+                c["id"]
+                for c in self.created.values()
+                if c["type"] == "user_pool_client" and c["user_pool_id"] == info["id"]
+            ]
+            for email, group in users:
+                password = "Local-" + secrets.token_urlsafe(12) + "-7q"  # every character class a pool may require
+                idp.admin_create_user(
+                    UserPoolId=info["id"],
+                    Username=email,
+                    UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+                    MessageAction="SUPPRESS",
+                )
+                idp.admin_set_user_password(UserPoolId=info["id"], Username=email, Password=password, Permanent=True)
+                if group:
+                    idp.admin_add_user_to_group(UserPoolId=info["id"], Username=email, GroupName=group)
+                made.append(
+                    {
+                        "email": email,
+                        "group": group,
+                        "password": password,
+                        "user_pool_id": info["id"],
+                        "client_id": clients[0] if clients else "",
+                    }
+                )
+        return made
 
     def create_parameters(self, rewrite: Callable[[str], str] = lambda value: value) -> None:
         """The template's SSM parameters; ``rewrite`` points a value's execute-api URLs at the local API."""

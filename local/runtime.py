@@ -55,6 +55,10 @@ class RuntimeOptions:
     #: Java and the jar are there, else moto with one warning line
     dynamodb: str = "auto"
     dynamodb_local_dir: Path | None = None  # default: dynamodb_local.default_dir()
+    #: (email, group) users made in each Cognito user pool of the template, with printed passwords
+    cognito_users: list[tuple[str, str]] = field(default_factory=list)
+    #: (label, path) lines of the banner, e.g. ("Console", "/console")
+    links: list[tuple[str, str]] = field(default_factory=list)
 
 
 DYNAMODB_ENGINES = ("auto", "local", "moto")
@@ -77,6 +81,7 @@ class LocalRuntime:
         self.api_url = f"http://{options.host}:{options.port}"
         self.api_key: str | None = None
         self.api_key_note: str = ""
+        self.cognito_users: list[dict[str, str]] = []
         self.warnings: list[str] = []
         self.restored: dict[str, int] = {}
         if options.dynamodb not in DYNAMODB_ENGINES:
@@ -115,6 +120,8 @@ class LocalRuntime:
         in_engine = self.dynamodb_local is not None and engine_db is not None
         self.resources = ResourceManager(self.template, self.aws, tables_in_engine=in_engine)
         self.resources.create_all()
+        if opts.cognito_users:
+            self.cognito_users = self.resources.create_users(opts.cognito_users)
         if opts.persist_dir is not None and Path(opts.persist_dir).exists():
             if had_engine_db and self.dynamodb_local is None:
                 self._warn(
@@ -609,6 +616,7 @@ class LocalRuntime:
             "dynamodb_engine": self.dynamodb_engine,
             "dynamodb_pid": self.dynamodb_local.pid if self.dynamodb_local is not None else None,
             "outbox_url": self.outbox_url,
+            "cognito_users": self.cognito_users,
             "pid": os.getpid(),
         }
 
@@ -623,6 +631,10 @@ class LocalRuntime:
         ]
         if has_docs:
             lines.append(f"  Swagger UI   {self.api_url}/docs")
+        for label, path in self.options.links:
+            lines.append(f"  {label:<12} {self.api_url}{path}")
+        for user in self.cognito_users:
+            lines.append(f"  Sign-in      {user['email']}  password {user['password']}  (group {user['group']})")
         if self.api_key:
             lines.append(f"  API key      {self.api_key}   ({self.api_key_note})")
             lines.append(f"               curl -H 'Authorization: Bearer {self.api_key}' {self.api_url}/...")

@@ -28,6 +28,8 @@ pytestmark = pytest.mark.e2e
 
 ADMIN_ROUTES = [r for r in template_routes() if r.authorized]
 PAY_ROUTES = [r for r in template_routes() if not r.authorized and r.function == "PayFunction"]
+# the finance console authenticates itself (a Cognito session cookie), so API Gateway lets them through
+CONSOLE_ROUTES = [r for r in template_routes() if r.function == "ConsoleFunction"]
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +158,28 @@ def test_public_routes_expose_nothing_without_a_valid_token_or_signature(local_s
     assert revoked.status_code == 204, revoked.text
     after = requests.get(f"{api}/pay/{token}", timeout=30)
     assert after.status_code == 404 and _exposes_nothing(after.text, invoice)
+
+
+def test_every_console_route_wants_a_session(local_stack, keys):
+    """Without a session cookie (an API key does not count): a GET is sent to the login page, a POST
+    answers 401 (403 for the login form itself, which lacks its CSRF token), and nothing is shown."""
+    assert len(CONSOLE_ROUTES) >= 10
+    walked = 0
+    for route in CONSOLE_ROUTES:
+        url = local_stack.api_url + sample_path(route)
+        for headers in ({}, {"Authorization": f"Bearer {keys['full']}"}):
+            answer = requests.request(route.method, url, headers=headers, data={}, allow_redirects=False, timeout=30)
+            if route.path == "/console/static/{name}":
+                assert answer.status_code == 404, answer.status_code  # no such asset; real ones are public
+            elif route.path == "/console/login":
+                assert answer.status_code == (200 if route.method == "GET" else 403), answer.status_code
+            elif route.method == "GET":
+                assert answer.status_code == 303, (route.path, answer.status_code)
+                assert answer.headers["Location"].startswith("/console/login?next="), answer.headers["Location"]
+            else:
+                assert answer.status_code == 401, (route.path, answer.status_code)
+            walked += 1
+    print(f"\nconsole access e2e: {walked} requests to {len(CONSOLE_ROUTES)} console routes without a session")
 
 
 def test_no_key_or_payment_token_in_any_log_line(local_stack, keys, paid_link, capsys):

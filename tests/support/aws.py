@@ -21,9 +21,28 @@ class _InProcessAWS:
         return boto3.client(service, region_name=self.region)
 
 
-def create_template_resources(template_path: Path) -> dict[str, str]:
-    """Create every table, bucket and queue of the template; returns logical id -> physical id (Ref)."""
+#: what most tests need; the console's user pool and session secret cost as much again to make in moto
+DATA_TYPES = ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::SNS::Topic")
+IDENTITY_TYPES = (
+    "AWS::Cognito::UserPool",
+    "AWS::Cognito::UserPoolClient",
+    "AWS::Cognito::UserPoolGroup",
+    "AWS::SecretsManager::Secret",
+)
+
+
+def create_template_resources(template_path: Path, types: tuple[str, ...] = DATA_TYPES) -> dict[str, str]:
+    """Create the template's tables, buckets and queues (``types``; IDENTITY_TYPES adds the user pool and
+    secrets); returns logical id -> physical id (Ref) of the tables, buckets, queues, pools and secrets."""
     template = Template(template_path, stage="test")
-    ResourceManager(template, _InProcessAWS()).create_all()  # type: ignore[arg-type]
-    kinds = ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue")
-    return {lid: str(template.ref(lid)) for lid in template.of_type(*kinds)}
+    ResourceManager(template, _InProcessAWS()).create_all(types)  # type: ignore[arg-type]
+    kinds = (
+        "AWS::DynamoDB::Table",
+        "AWS::S3::Bucket",
+        "AWS::SQS::Queue",
+        "AWS::Cognito::UserPool",
+        "AWS::Cognito::UserPoolClient",
+        "AWS::SecretsManager::Secret",
+    )
+    made = set(template.of_type(*types))
+    return {lid: str(template.ref(lid)) for lid in template.of_type(*kinds) if lid in made}

@@ -77,12 +77,30 @@ EXPECTED_ACCESS: dict[str, set[tuple[str, str]]] = {
     | _grant("s3:GetObject", "DocumentsBucket/invoices/*")
     | _grant("ses:SendEmail", SES)
     | _grant("ssm:GetParameter", "PublicBaseUrlParameter"),
+    # the finance console calls the same use cases as the API in process, so the same table, index,
+    # idempotency, queue, S3 and SES rights; and the HMAC key of its session cookies
+    "ConsoleFunction": _grant(
+        "dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:DeleteItem dynamodb:Query "
+        "dynamodb:BatchGetItem dynamodb:BatchWriteItem dynamodb:ConditionCheckItem",
+        T,
+    )
+    | _grant("dynamodb:Query", f"{T}/index/gsi1", f"{T}/index/gsi2")
+    | _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:DeleteItem", IDEM)
+    | _grant("sqs:SendMessage", "RenderQueue")
+    | _grant("s3:GetObject", "DocumentsBucket/invoices/*", "DocumentsBucket/credit-notes/*")
+    | _grant("ses:SendEmail", SES)
+    | _grant("secretsmanager:GetSecretValue", "ConsoleSessionSecret")
+    # admins: the people of the console's groups, and adding one to a group
+    | _grant(
+        "cognito-idp:ListUsersInGroup cognito-idp:AdminCreateUser cognito-idp:AdminAddUserToGroup", "ConsoleUserPool"
+    ),
 }
 # granted only when a condition of the template holds: {function: {(parameter overrides): extra pairs}}
 CONDITIONAL_ACCESS: dict[str, dict[tuple[tuple[str, str], ...], set[tuple[str, str]]]] = {
     "PayFunction": {(("PaymentProvider", "stripe"),): _grant("ssm:GetParameter", *STRIPE_PARAMS)},
     # refunds through Stripe (credit notes, retries): the API key, not the webhook secret
     "ApiFunction": {(("PaymentProvider", "stripe"),): _grant("ssm:GetParameter", STRIPE_PARAMS[0])},
+    "ConsoleFunction": {(("PaymentProvider", "stripe"),): _grant("ssm:GetParameter", STRIPE_PARAMS[0])},
 }
 
 # A `*` in an action (any statement), or an Allow on every resource, every index, a whole bucket or
@@ -117,6 +135,12 @@ def _symbolic(tpl: Template, resource: str) -> str:
         arn = tpl.resolve({"Fn::GetAtt": [lid, "Arn"]})
         if resource == arn or resource.startswith(f"{arn}/"):
             return lid + resource[len(arn) :]
+    for lid in tpl.of_type("AWS::SecretsManager::Secret"):
+        if resource == tpl.resolve({"Ref": lid}):
+            return lid
+    for lid in tpl.of_type("AWS::Cognito::UserPool"):
+        if resource == tpl.resolve({"Fn::GetAtt": [lid, "Arn"]}):
+            return lid
     ses = tpl.resolve(
         {"Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${ReminderSesIdentity}"}
     )
