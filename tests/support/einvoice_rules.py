@@ -47,3 +47,15 @@ def rules_dir() -> Path:
         + ", ".join(str(c) for c in _candidates())
         + "); set EINVOICE_RULES_DIR or lay them beside the repository"
     )
+
+
+def require_rules() -> Path:
+    """For tests: the rules folder; without it a skip on a laptop, a failure under CI=true."""
+    import pytest
+
+    try:
+        return rules_dir()
+    except RulesMissing as missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI=true and {missing}", pytrace=False)
+        pytest.skip(str(missing))

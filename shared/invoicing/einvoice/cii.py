@@ -17,6 +17,7 @@ from invoicing.einvoice.model import (
     Line,
     Party,
     PaymentMeansCode,
+    PostalAddress,
     VatCategory,
     VatTreatment,
     amount_text,
@@ -46,6 +47,15 @@ def _date(parent: etree._Element, name: str, value: date, ns: str = UDT) -> None
     holder = _ram(parent, name)
     el = etree.SubElement(holder, f"{{{ns}}}DateTimeString", format="102")
     el.text = value.strftime("%Y%m%d")
+
+
+def _address(el: etree._Element, a: PostalAddress) -> None:
+    _opt(el, "PostcodeCode", a.postal_code)  # BT-38 / BT-53 / BT-78
+    _opt(el, "LineOne", a.line1)  # BT-35 / BT-50 / BT-75
+    _opt(el, "LineTwo", a.line2)  # BT-36 / BT-51 / BT-76
+    _opt(el, "CityName", a.city)  # BT-37 / BT-52 / BT-77
+    _ram(el, "CountryID", a.country_code)  # BT-40 / BT-55 / BT-80
+    _opt(el, "CountrySubDivisionName", a.subdivision)  # BT-39 / BT-54 / BT-79
 
 
 class _Writer:
@@ -131,14 +141,7 @@ class _Writer:
                 _ram(_ram(contact, "TelephoneUniversalCommunication"), "CompleteNumber", party.contact.telephone)
             if party.contact.email:
                 _ram(_ram(contact, "EmailURIUniversalCommunication"), "URIID", party.contact.email)
-        a = party.address
-        address = _ram(el, "PostalTradeAddress")
-        _opt(address, "PostcodeCode", a.postal_code)
-        _opt(address, "LineOne", a.line1)
-        _opt(address, "LineTwo", a.line2)
-        _opt(address, "CityName", a.city)
-        _ram(address, "CountryID", a.country_code)
-        _opt(address, "CountrySubDivisionName", a.subdivision)
+        _address(_ram(el, "PostalTradeAddress"), party.address)
         if party.electronic_address is not None:  # BT-34 / BT-49
             uri = _ram(el, "URIUniversalCommunication")
             _ram(uri, "URIID", party.electronic_address.identifier, schemeID=party.electronic_address.scheme)
@@ -159,9 +162,8 @@ class _Writer:
     def delivery(self, parent: etree._Element) -> None:
         doc = self.doc
         el = _ram(parent, "ApplicableHeaderTradeDelivery")  # required by the schema, even empty
-        if doc.deliver_to_country:
-            party = _ram(el, "ShipToTradeParty")
-            _ram(_ram(party, "PostalTradeAddress"), "CountryID", doc.deliver_to_country)  # BT-80
+        if doc.deliver_to:  # BG-15
+            _address(_ram(_ram(el, "ShipToTradeParty"), "PostalTradeAddress"), doc.deliver_to)
         if doc.delivery_date:
             _date(_ram(el, "ActualDeliverySupplyChainEvent"), "OccurrenceDateTime", doc.delivery_date)  # BT-72
 

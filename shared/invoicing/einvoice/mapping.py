@@ -190,10 +190,11 @@ def _payment(seller: SellerSettings, buyer: BuyerSettings, remittance: str) -> P
 
 def _intra_community_delivery(lines: tuple[Line, ...], buyer: Party, period: bool, issued: date) -> dict:
     """BR-IC-11/12: an intra-community supply states when (a period, else the date of supply, which
-    for our invoices is the date of issue) and where (the buyer's country) it was delivered."""
+    for our invoices is the date of issue) and where (the buyer's address; XRechnung then wants its
+    city and post code too, BR-DE-10/11) it was delivered."""
     if not any(ln.vat.category is VatCategory.INTRA_COMMUNITY for ln in lines):
         return {}
-    return {"delivery_date": None if period else issued, "deliver_to_country": buyer.address.country_code}
+    return {"delivery_date": None if period else issued, "deliver_to": buyer.address}
 
 
 def invoice_document(invoice: Invoice, inputs: EInvoiceInputs) -> Document:
@@ -297,15 +298,6 @@ def credit_note_document(note: CreditNote, invoice: Invoice, inputs: EInvoiceInp
         preceding_invoice_date=_day(invoice.finalized_at),
         payment=_payment(inputs.seller, inputs.buyer, note.number),
     )
-
-
-def lump_sum_without_category(note: CreditNote, document: Document) -> list[int]:
-    """1-based numbers of the credit note's lines that had no single VAT category to take."""
-    return [
-        i
-        for i, (credit, line) in enumerate(zip(note.lines, document.lines, strict=True), start=1)
-        if credit.line_id is None and line.vat is _UNKNOWN
-    ]
 
 
 def has_unknown_vat(line: Line) -> bool:

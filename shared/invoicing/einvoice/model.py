@@ -236,7 +236,7 @@ class Document:
     period_start: date | None = None  # BT-73
     period_end: date | None = None  # BT-74
     delivery_date: date | None = None  # BT-72
-    deliver_to_country: str = ""  # BT-80
+    deliver_to: PostalAddress | None = None  # BG-15 deliver-to address (BT-75..BT-80)
     payment: PaymentInstructions | None = None  # BG-16
     prepaid: int = 0  # BT-113: customer balance applied at finalization
 

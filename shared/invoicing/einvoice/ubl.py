@@ -19,6 +19,7 @@ from invoicing.einvoice.model import (
     Line,
     Party,
     PaymentMeansCode,
+    PostalAddress,
     Syntax,
     VatCategory,
     VatTreatment,
@@ -102,13 +103,12 @@ class _Writer:
                 _cbc(ref, "IssueDate", _day(doc.preceding_invoice_date))  # BT-26
         self.party(_cac(root, "AccountingSupplierParty"), doc.seller, seller=True)
         self.party(_cac(root, "AccountingCustomerParty"), doc.buyer, seller=False)
-        if doc.delivery_date or doc.deliver_to_country:  # BG-13
+        if doc.delivery_date or doc.deliver_to:  # BG-13
             delivery = _cac(root, "Delivery")
             if doc.delivery_date:
                 _cbc(delivery, "ActualDeliveryDate", _day(doc.delivery_date))  # BT-72
-            if doc.deliver_to_country:
-                address = _cac(_cac(delivery, "DeliveryLocation"), "Address")
-                _cbc(_cac(address, "Country"), "IdentificationCode", doc.deliver_to_country)  # BT-80
+            if doc.deliver_to:  # BG-15
+                self.address(_cac(_cac(delivery, "DeliveryLocation"), "Address"), doc.deliver_to)
         self.payment_means(root)
         if doc.payment_terms:
             _cbc(_cac(root, "PaymentTerms"), "Note", doc.payment_terms)  # BT-20
@@ -127,14 +127,7 @@ class _Writer:
             _cbc(_cac(el, "PartyIdentification"), "ID", debit.creditor_id, schemeID="SEPA")
         if party.trading_name:
             _cbc(_cac(el, "PartyName"), "Name", party.trading_name)  # BT-28 / BT-45
-        address = _cac(el, "PostalAddress")
-        a = party.address
-        _opt(address, "StreetName", a.line1)  # BT-35 / BT-50
-        _opt(address, "AdditionalStreetName", a.line2)  # BT-36 / BT-51
-        _opt(address, "CityName", a.city)  # BT-37 / BT-52
-        _opt(address, "PostalZone", a.postal_code)  # BT-38 / BT-53
-        _opt(address, "CountrySubentity", a.subdivision)  # BT-39 / BT-54
-        _cbc(_cac(address, "Country"), "IdentificationCode", a.country_code)  # BT-40 / BT-55
+        self.address(_cac(el, "PostalAddress"), party.address)
         if party.vat_id and not self.not_subject:  # BT-31 / BT-48
             scheme = _cac(el, "PartyTaxScheme")
             _cbc(scheme, "CompanyID", party.vat_id)
@@ -151,6 +144,14 @@ class _Writer:
             _opt(contact, "Name", party.contact.name)
             _opt(contact, "Telephone", party.contact.telephone)
             _opt(contact, "ElectronicMail", party.contact.email)
+
+    def address(self, el: etree._Element, a: PostalAddress) -> None:
+        _opt(el, "StreetName", a.line1)  # BT-35 / BT-50 / BT-75
+        _opt(el, "AdditionalStreetName", a.line2)  # BT-36 / BT-51 / BT-76
+        _opt(el, "CityName", a.city)  # BT-37 / BT-52 / BT-77
+        _opt(el, "PostalZone", a.postal_code)  # BT-38 / BT-53 / BT-78
+        _opt(el, "CountrySubentity", a.subdivision)  # BT-39 / BT-54 / BT-79
+        _cbc(_cac(el, "Country"), "IdentificationCode", a.country_code)  # BT-40 / BT-55 / BT-80
 
     def payment_means(self, root: etree._Element) -> None:
         payment = self.doc.payment
