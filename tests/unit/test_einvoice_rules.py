@@ -277,3 +277,15 @@ def test_the_generic_official_example_fails_xrechnung_as_documented(rules) -> No
     report = validate(xml, "xrechnung-ubl")
     assert {"BR-DE-2", "BR-DE-15"} <= report.error_ids
     assert ("BR-DE-21", "warning") in {(f.rule, f.flag) for f in report.failures}  # a "soll" rule: a warning
+
+
+@pytest.mark.parametrize("syntax", [Syntax.UBL, Syntax.CII], ids=lambda s: s.value)
+def test_per_line_rounding_past_one_yen_is_refused_by_our_check_and_by_br_co_17(syntax: Syntax) -> None:
+    """Three lines of 3 JPY at 19%: each line's VAT rounds 0.57 up to 1, so the category states 3
+    where EN 16931 computes 1.71; the difference reaches one yen, the rules' tolerance."""
+    cheap = LineSpec("Sticker", "1", 3, "txr_19", "19")
+    invoice = finalized_invoice(cheap, cheap, cheap, currency="JPY")
+    given = inputs(buyer=replace(GERMAN_BUYER_SETTINGS, einvoice_format=syntax))
+    assert [p.rule for p in finalize_problems(invoice, given)] == ["BR-CO-17"]
+    report = validate(render(invoice_document(invoice, given), syntax), *rule_sets_for(syntax.value))
+    assert report.error_ids == {"BR-CO-17"}, report.explain()
