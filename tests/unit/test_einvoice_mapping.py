@@ -201,7 +201,7 @@ def test_per_line_vat_rounding_stays_within_br_co_17_in_euros(specs: list[LineSp
     invoice = finalized_invoice(*_priced(specs))
     if invoice.total_cents < 0:
         return
-    assert [p.rule for p in finalize_problems(invoice, inputs(vat=VATS)) if p.rule == "BR-CO-17"] == []
+    assert [p.rule for p in finalize_problems(invoice, inputs(vat=VATS)) if p.term == "BT-117"] == []
 
 
 @settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -221,4 +221,4 @@ def test_whatever_our_check_accepts_the_official_rules_accept(specs: list[LineSp
     if not ours:
         assert report.ok, report.explain()
     else:  # what we refuse, the rules refuse, for the same reason (JPY: per-line rounding past one yen)
-        assert ours == {"BR-CO-17"} and report.error_ids == ours, report.explain()
+        assert ours <= {"BR-CO-17", "BR-S-09"} and report.error_ids == ours, report.explain()

@@ -286,6 +286,6 @@ def test_per_line_rounding_past_one_yen_is_refused_by_our_check_and_by_br_co_17(
     cheap = LineSpec("Sticker", "1", 3, "txr_19", "19")
     invoice = finalized_invoice(cheap, cheap, cheap, currency="JPY")
     given = inputs(buyer=replace(GERMAN_BUYER_SETTINGS, einvoice_format=syntax))
-    assert [p.rule for p in finalize_problems(invoice, given)] == ["BR-CO-17"]
+    assert [p.rule for p in finalize_problems(invoice, given)] == ["BR-CO-17", "BR-S-09"]
     report = validate(render(invoice_document(invoice, given), syntax), *rule_sets_for(syntax.value))
-    assert report.error_ids == {"BR-CO-17"}, report.explain()
+    assert report.error_ids == {"BR-CO-17", "BR-S-09"}, report.explain()

@@ -74,6 +74,11 @@ _RULE_PREFIX = {
     VatCategory.CANARY_IGIC: "BR-AF",
     VatCategory.CEUTA_MELILLA_IPSI: "BR-AG",
 }
+_CATEGORY_TAX_RULE = {
+    VatCategory.STANDARD: "BR-S-09",
+    VatCategory.CANARY_IGIC: "BR-AF-09",
+    VatCategory.CEUTA_MELILLA_IPSI: "BR-AG-09",
+}
 XRECHNUNG_CARDINALITY = "XRechnung-3.0-cardinality"
 _XR_EMAIL = re.compile(r"^[^@\s]+@([^@.\s]+\.)+[^@.\s]+$")  # XR-EMAIL-REGEX of the XRechnung rules
 _IBAN = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$")
@@ -188,13 +193,13 @@ def _amounts(out: list[MissingTerm], doc: Document) -> None:
         expected = Fraction(_xpath_round(taxable * Fraction(group.vat.rate) / 100 * 100), 100)
         stated = abs(Fraction(group.tax_amount) / unit)
         if not (stated - 1 < expected < stated + 1) and not (group.vat.rate == 0 and round(stated) == 0):
-            _add(
-                out,
-                "BT-117",
-                "BR-CO-17",
+            message = (
                 f"BT-117 the VAT of category {group.vat.category.value} at {group.vat.rate}% (summed per line) differs "
-                f"from the rate applied to its taxable amount by one {doc.currency} or more",
+                f"from the rate applied to its taxable amount by one {doc.currency} or more"
             )
+            _add(out, "BT-117", "BR-CO-17", message)
+            if group.vat.category in _CATEGORY_TAX_RULE:  # the same test, stated again per category
+                _add(out, "BT-117", _CATEGORY_TAX_RULE[group.vat.category], message)
 
 
 def _payment(out: list[MissingTerm], doc: Document, syntax: Syntax) -> None:
