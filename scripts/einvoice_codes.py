@@ -53,5 +53,7 @@ def render(xslt_text: str) -> str:
 
 
 if __name__ == "__main__":
-    TARGET.write_text(render((rules_dir() / "en16931/ubl/EN16931-UBL-validation.xslt").read_text(encoding="utf-8")), encoding="utf-8")
+    TARGET.write_text(
+        render((rules_dir() / "en16931/ubl/EN16931-UBL-validation.xslt").read_text(encoding="utf-8")), encoding="utf-8"
+    )
     sys.stdout.write(f"wrote {TARGET.relative_to(ROOT)}\n")

@@ -155,9 +155,7 @@ def finalized_invoice(
     return plan(draft, frozen, cust, 2026, 42, Actor("api_key:test")).invoice
 
 
-def credit_note(
-    invoice: Invoice, *, amount_cents: int | None = None, lines: tuple[LineCredit, ...] = ()
-) -> CreditNote:
+def credit_note(invoice: Invoice, *, amount_cents: int | None = None, lines: tuple[LineCredit, ...] = ()) -> CreditNote:
     """A credit note of `invoice` whose amounts come from domain/credit.py's compute_credit."""
     amounts = compute_credit(invoice, amount_cents=amount_cents, lines=list(lines))
     return CreditNote(

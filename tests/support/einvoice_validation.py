@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ def _facturx_dir() -> Path:
     return Path(facturx.__file__).resolve().parent
 
 
-@lru_cache(maxsize=None)
+@cache
 def _schema(kind: str) -> etree.XMLSchema:
     if kind == "ubl-invoice":
         path = _facturx_dir() / UBL_XSD_DIR / "UBL-Invoice-2.1.xsd"
@@ -108,7 +108,7 @@ def _processor() -> Any:
     return PySaxonProcessor(license=False)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compiled(name: str) -> Any:
     xslt = _processor().new_xslt30_processor()
     return xslt.compile_stylesheet(stylesheet_file=str(rules_dir() / STYLESHEETS[name]))

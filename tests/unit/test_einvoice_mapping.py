@@ -64,7 +64,10 @@ def test_a_discount_line_is_a_negative_quantity_at_a_positive_price() -> None:
 def test_the_xml_carries_the_same_amounts_as_the_invoice() -> None:
     invoice = finalized_invoice(CONSULTING, LineSpec("Handbook", "3", 1999, "txr_7", "7"))
     xml = render(invoice_document(invoice, inputs()), Syntax.XRECHNUNG).decode()
-    assert f'<cbc:TaxInclusiveAmount currencyID="EUR">{Decimal(invoice.total_cents).scaleb(-2)}</cbc:TaxInclusiveAmount>' in xml
+    assert (
+        f'<cbc:TaxInclusiveAmount currencyID="EUR">{Decimal(invoice.total_cents).scaleb(-2)}</cbc:TaxInclusiveAmount>'
+        in xml
+    )
     assert f'<cbc:TaxAmount currencyID="EUR">{Decimal(invoice.tax_cents).scaleb(-2)}</cbc:TaxAmount>' in xml
 
 
@@ -72,7 +75,9 @@ def test_the_xml_carries_the_same_amounts_as_the_invoice() -> None:
     ("amount", "exponent", "text"),
     [(1234, 2, "12.34"), (1234, 0, "1234"), (12340, 3, "12.34"), (-5, 2, "-0.05"), (0, 3, "0.00")],
 )
-def test_amounts_are_written_at_the_currency_exponent_within_two_decimals(amount: int, exponent: int, text: str) -> None:
+def test_amounts_are_written_at_the_currency_exponent_within_two_decimals(
+    amount: int, exponent: int, text: str
+) -> None:
     assert amount_text(amount, exponent) == text
 
 
@@ -94,7 +99,10 @@ def test_every_missing_term_is_listed_in_plain_words() -> None:
     given = inputs(
         buyer=BuyerSettings(einvoice_format=Syntax.UBL),
         seller=bare_seller,
-        vat={"txr_19": VatTreatment(VatCategory.STANDARD, Decimal(19)), "txr_ex": VatTreatment(VatCategory.EXEMPT, Decimal(0))},
+        vat={
+            "txr_19": VatTreatment(VatCategory.STANDARD, Decimal(19)),
+            "txr_ex": VatTreatment(VatCategory.EXEMPT, Decimal(0)),
+        },
     )
     messages = [p.message for p in finalize_problems(invoice, given)]
     assert messages == [
@@ -144,7 +152,8 @@ def test_the_belgian_customer_gets_peppol_bis_shaped_ubl() -> None:
 
 def test_the_code_lists_are_the_official_rules_own() -> None:
     """scripts/einvoice_codes.py regenerates codes.py; this fails when the rules change under it."""
-    from scripts.einvoice_codes import TARGET, render as render_codes
+    from scripts.einvoice_codes import TARGET
+    from scripts.einvoice_codes import render as render_codes
     from tests.support.einvoice_rules import require_rules
 
     rules = require_rules()
@@ -206,7 +215,9 @@ def test_per_line_vat_rounding_stays_within_br_co_17_in_euros(specs: list[LineSp
 
 @settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(specs=LINES, currency=st.sampled_from(["EUR", "JPY"]), syntax=st.sampled_from([Syntax.UBL, Syntax.CII]))
-def test_whatever_our_check_accepts_the_official_rules_accept(specs: list[LineSpec], currency: str, syntax: Syntax) -> None:
+def test_whatever_our_check_accepts_the_official_rules_accept(
+    specs: list[LineSpec], currency: str, syntax: Syntax
+) -> None:
     from tests.support.einvoice_rules import require_rules
     from tests.support.einvoice_validation import rule_sets_for, validate
 

@@ -64,7 +64,9 @@ def _case(name: str):  # noqa: ANN202 - (invoice, inputs) per matrix case
     if name == "zero rate":
         return finalized_invoice(LineSpec("Books", "2", 1250, "txr_0", "0")), inputs(vat=ALL_RATES)
     if name == "exempt line with reason":
-        return finalized_invoice(CONSULTING, LineSpec("Training course", "1", 50000, "txr_ex", "0")), inputs(vat=ALL_RATES)
+        return finalized_invoice(CONSULTING, LineSpec("Training course", "1", 50000, "txr_ex", "0")), inputs(
+            vat=ALL_RATES
+        )
     if name == "reverse charge":
         buyer = replace(BELGIAN_BUYER_SETTINGS, einvoice_format=Syntax.UBL, buyer_reference="04011000-1-1")
         return finalized_invoice(LineSpec("Installation", "10", 8000, "txr_ae", "0"), buyer=be), inputs(
@@ -82,7 +84,9 @@ def _case(name: str):  # noqa: ANN202 - (invoice, inputs) per matrix case
         ), inputs(vat=ALL_RATES)
     if name == "JPY":
         return finalized_invoice(
-            LineSpec("Consulting", "3", 12345, "txr_19", "19"), LineSpec("Handbook", "1", 999, "txr_7", "7"), currency="JPY"
+            LineSpec("Consulting", "3", 12345, "txr_19", "19"),
+            LineSpec("Handbook", "1", 999, "txr_7", "7"),
+            currency="JPY",
         ), inputs(vat=ALL_RATES)
     if name == "KWD":  # 3-decimal currency; amounts whose fils fit EN 16931's two decimals (BR-DEC)
         return finalized_invoice(LineSpec("Consulting", "2", 125500, "txr_19", "19"), currency="KWD", buyer=de), inputs(
@@ -202,9 +206,7 @@ def test_a_missing_buyer_name_fails_br_07(syntax: Syntax) -> None:
 @pytest.mark.parametrize("syntax", FORMATS, ids=lambda s: s.value)
 def test_a_missing_seller_vat_with_category_s_fails_br_s_02_and_our_check_says_so(syntax: Syntax) -> None:
     invoice, base = _case("standard rate")
-    given = replace(
-        _settings_for(base, syntax), seller=replace(base.seller, party=replace(SELLER, vat_id=""))
-    )
+    given = replace(_settings_for(base, syntax), seller=replace(base.seller, party=replace(SELLER, vat_id="")))
     doc = invoice_document(invoice, given)
     ours = document_problems(doc, syntax)
     assert "BT-31 seller VAT identifier is required for category S" in [p.message for p in ours]
@@ -234,7 +236,9 @@ def test_an_empty_buyer_name_is_reported_by_our_check_as_the_rules_do(syntax: Sy
 def test_xrechnung_needs_what_en16931_does_not_and_the_rules_agree() -> None:
     invoice, base = _case("standard rate")
     bare = replace(base, buyer=BuyerSettings(einvoice_format=Syntax.XRECHNUNG, vat_id="DE987654321"))
-    bare = replace(bare, seller=replace(bare.seller, party=replace(SELLER, contact=replace(SELLER.contact, telephone=""))))
+    bare = replace(
+        bare, seller=replace(bare.seller, party=replace(SELLER, contact=replace(SELLER.contact, telephone="")))
+    )
     doc = invoice_document(invoice, bare)
     ours = {p.rule for p in document_problems(doc, Syntax.XRECHNUNG)}
     assert {"BR-DE-15", "BR-DE-6"} <= ours

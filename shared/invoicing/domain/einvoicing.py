@@ -114,7 +114,9 @@ def _party(out: list[MissingTerm], party: Party, *, seller: bool) -> None:
         if not address.identifier.strip():
             _add(out, term, "BR-62" if seller else "BR-63", f"{term} {who} electronic address is empty")
         if address.scheme not in codes.EAS_SCHEMES:
-            _add(out, f"{term}-1", "BR-CL-25", f"{term}-1 {who} electronic address scheme {address.scheme!r} is unknown")
+            _add(
+                out, f"{term}-1", "BR-CL-25", f"{term}-1 {who} electronic address scheme {address.scheme!r} is unknown"
+            )
 
 
 def _categories(out: list[MissingTerm], doc: Document) -> None:
@@ -130,26 +132,41 @@ def _categories(out: list[MissingTerm], doc: Document) -> None:
             if not buyer.vat_id:
                 _add(out, "BT-48", "BR-IC-02", "BT-48 buyer VAT identifier is required for category K")
             if not (doc.delivery_date or doc.period_start or doc.period_end):
-                _add(out, "BT-72", "BR-IC-11", "BT-72 delivery date or BG-14 invoicing period is required for category K")
+                _add(
+                    out, "BT-72", "BR-IC-11", "BT-72 delivery date or BG-14 invoicing period is required for category K"
+                )
             if doc.deliver_to is None or not doc.deliver_to.country_code:
                 _add(out, "BT-80", "BR-IC-12", "BT-80 deliver-to country is required for category K")
         if category is VatCategory.REVERSE_CHARGE and not (buyer.vat_id or buyer.legal_registration_id):
             _add(
-                out, "BT-48", "BR-AE-02", "BT-48 buyer VAT identifier (or BT-47 legal registration) is required for category AE"
+                out,
+                "BT-48",
+                "BR-AE-02",
+                "BT-48 buyer VAT identifier (or BT-47 legal registration) is required for category AE",
             )
     if VatCategory.NOT_SUBJECT in seen and len(seen) > 1:
         _add(out, "BT-151", "BR-O-11", "BT-151 category O (not subject to VAT) cannot be mixed with other categories")
     for number, line in enumerate(doc.lines, start=1):
         vat = line.vat
         if has_unknown_vat(line):
-            _add(out, "BT-151", "BR-CO-04", f"BT-151 line {number} has no VAT category (none is set for its tax rate, or it is a lump-sum "
-                "credit of an invoice with several VAT rates: credit by line)")
+            _add(
+                out,
+                "BT-151",
+                "BR-CO-04",
+                f"BT-151 line {number} has no VAT category (none is set for its tax rate, or it is a lump-sum "
+                "credit of an invoice with several VAT rates: credit by line)",
+            )
             continue
         prefix = _RULE_PREFIX[vat.category]
         if vat.category is VatCategory.STANDARD and (vat.rate is None or vat.rate <= 0):
             _add(out, "BT-152", f"{prefix}-05", f"BT-152 line {number}: category S needs a rate above 0")
         if vat.category in ZERO_RATED and vat.rate != 0:
-            _add(out, "BT-152", f"{prefix}-05", f"BT-152 line {number}: category {vat.category.value} needs rate 0, not {vat.rate}")
+            _add(
+                out,
+                "BT-152",
+                f"{prefix}-05",
+                f"BT-152 line {number}: category {vat.category.value} needs rate 0, not {vat.rate}",
+            )
         if vat.category in EXEMPTION_REQUIRED and not (vat.exemption_code or vat.exemption_reason):
             _add(
                 out,
@@ -158,11 +175,21 @@ def _categories(out: list[MissingTerm], doc: Document) -> None:
                 f"BT-120 exemption reason or BT-121 code is required for category {vat.category.value}",
             )
         if vat.category not in EXEMPTION_REQUIRED and (vat.exemption_code or vat.exemption_reason):
-            _add(out, "BT-120", f"{prefix}-10", f"BT-120 category {vat.category.value} must not carry an exemption reason")
+            _add(
+                out,
+                "BT-120",
+                f"{prefix}-10",
+                f"BT-120 category {vat.category.value} must not carry an exemption reason",
+            )
         if vat.exemption_code and vat.exemption_code.upper() not in codes.VATEX_CODES:
             _add(out, "BT-121", "BR-CL-22", f"BT-121 exemption reason code {vat.exemption_code!r} is not a VATEX code")
         if line.unit_code not in codes.UNIT_CODES:
-            _add(out, "BT-130", "BR-CL-23", f"BT-130 line {number} unit code {line.unit_code!r} is not a UN/ECE Rec 20 code")
+            _add(
+                out,
+                "BT-130",
+                "BR-CL-23",
+                f"BT-130 line {number} unit code {line.unit_code!r} is not a UN/ECE Rec 20 code",
+            )
 
 
 def _xpath_round(value: Fraction) -> int:
@@ -214,7 +241,9 @@ def _payment(out: list[MissingTerm], doc: Document, syntax: Syntax) -> None:
     code = payment.means_code
     if code in CREDIT_TRANSFERS:
         if payment.account is None or not payment.account.iban:
-            _add(out, "BT-84", "BR-61", f"BT-84 seller payment account (IBAN) is required for payment means {code.value}")
+            _add(
+                out, "BT-84", "BR-61", f"BT-84 seller payment account (IBAN) is required for payment means {code.value}"
+            )
         elif code is PaymentMeansCode.SEPA_CREDIT_TRANSFER and not iban_ok(payment.account.iban):
             _add(out, "BT-84", "BR-DE-19", f"BT-84 {payment.account.iban!r} is not a valid IBAN (SEPA credit transfer)")
     if code is PaymentMeansCode.CARD and not payment.card_last_digits:
@@ -226,7 +255,12 @@ def _payment(out: list[MissingTerm], doc: Document, syntax: Syntax) -> None:
         if debit is None or not debit.creditor_id:
             _add(out, "BT-90", "BR-DE-30", "BT-90 seller's SEPA creditor identifier is required for direct debit (59)")
         if debit is None or not iban_ok(debit.debited_iban):
-            _add(out, "BT-91", "BR-DE-31", "BT-91 the buyer's debited account (a valid IBAN) is required for direct debit (59)")
+            _add(
+                out,
+                "BT-91",
+                "BR-DE-31",
+                "BT-91 the buyer's debited account (a valid IBAN) is required for direct debit (59)",
+            )
 
 
 def _peppol(out: list[MissingTerm], doc: Document) -> None:
@@ -236,7 +270,9 @@ def _peppol(out: list[MissingTerm], doc: Document) -> None:
     if doc.buyer.electronic_address is None:
         _add(out, "BT-49", "PEPPOL-EN16931-R010", "BT-49 buyer electronic address is required for Peppol")
     if not (doc.buyer_reference or doc.purchase_order):
-        _add(out, "BT-10", "PEPPOL-EN16931-R003", "BT-10 buyer reference or BT-13 purchase order is required for Peppol")
+        _add(
+            out, "BT-10", "PEPPOL-EN16931-R003", "BT-10 buyer reference or BT-13 purchase order is required for Peppol"
+        )
 
 
 def _xrechnung(out: list[MissingTerm], doc: Document) -> None:

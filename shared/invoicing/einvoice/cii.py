@@ -93,7 +93,12 @@ class _Writer:
         _opt(product, "Description", line.description)  # BT-154
         agreement = _ram(item, "SpecifiedLineTradeAgreement")
         _ram(_ram(agreement, "NetPriceProductTradePrice"), "ChargeAmount", decimal_text(line.net_price))  # BT-146
-        _ram(_ram(item, "SpecifiedLineTradeDelivery"), "BilledQuantity", decimal_text(line.quantity), unitCode=line.unit_code)
+        _ram(
+            _ram(item, "SpecifiedLineTradeDelivery"),
+            "BilledQuantity",
+            decimal_text(line.quantity),
+            unitCode=line.unit_code,
+        )
         settlement = _ram(item, "SpecifiedLineTradeSettlement")
         self.tax(settlement, line.vat)  # BG-30
         if line.period_start or line.period_end:  # BG-26
@@ -191,7 +196,9 @@ class _Writer:
                 _ram(account, "IBANID", payment.account.iban)  # BT-84
                 _opt(account, "AccountName", payment.account.account_name)  # BT-85
                 if payment.account.bic:
-                    _ram(_ram(means, "PayeeSpecifiedCreditorFinancialInstitution"), "BICID", payment.account.bic)  # BT-86
+                    _ram(
+                        _ram(means, "PayeeSpecifiedCreditorFinancialInstitution"), "BICID", payment.account.bic
+                    )  # BT-86
         for group in doc.vat_breakdown():  # BG-23
             self.tax(el, group.vat, tax_amount=group.tax_amount, taxable_amount=group.taxable_amount)
         if doc.period_start or doc.period_end:  # BG-14

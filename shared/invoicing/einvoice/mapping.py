@@ -23,9 +23,9 @@ from invoicing.domain.credit import CreditNote
 from invoicing.domain.invoice import Address, CustomerSnapshot, Invoice, LineTax
 from invoicing.einvoice.model import (
     Contact,
-    DocumentType,
     DirectDebit,
     Document,
+    DocumentType,
     ElectronicAddress,
     Line,
     NotRepresentable,
@@ -66,7 +66,7 @@ class BuyerSettings:
     legal_registration_id: str = ""  # BT-47
     electronic_address: ElectronicAddress | None = None  # BT-49
     buyer_reference: str = ""  # BT-10 (Leitweg-ID)
-    contact: Contact = Contact()  # BG-9
+    contact: Contact = field(default_factory=Contact)  # BG-9
     mandate_reference: str = ""  # BT-89, for SEPA direct debit
     debited_iban: str = ""  # BT-91
     card_last_digits: str = ""  # BT-87, for card payments
@@ -178,7 +178,9 @@ def _payment(seller: SellerSettings, buyer: BuyerSettings, remittance: str) -> P
     return PaymentInstructions(
         means_code=code,
         remittance_information=remittance,
-        account=seller.account if code in (PaymentMeansCode.CREDIT_TRANSFER, PaymentMeansCode.SEPA_CREDIT_TRANSFER) else None,
+        account=seller.account
+        if code in (PaymentMeansCode.CREDIT_TRANSFER, PaymentMeansCode.SEPA_CREDIT_TRANSFER)
+        else None,
         card_last_digits=buyer.card_last_digits if code is PaymentMeansCode.CARD else "",
         direct_debit=(
             DirectDebit(buyer.mandate_reference, seller.creditor_id, buyer.debited_iban)

@@ -210,7 +210,12 @@ class _Writer:
     def line(self, root: etree._Element, line: Line) -> None:
         el = _cac(root, "CreditNoteLine" if self.credit else "InvoiceLine")  # BG-25
         _cbc(el, "ID", line.id)  # BT-126
-        _cbc(el, "CreditedQuantity" if self.credit else "InvoicedQuantity", decimal_text(line.quantity), unitCode=line.unit_code)
+        _cbc(
+            el,
+            "CreditedQuantity" if self.credit else "InvoicedQuantity",
+            decimal_text(line.quantity),
+            unitCode=line.unit_code,
+        )
         self.amount(el, "LineExtensionAmount", line.net_amount)  # BT-131
         if line.period_start or line.period_end:  # BG-26
             period = _cac(el, "InvoicePeriod")
