@@ -11,6 +11,7 @@ allowlist does not read.
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import pikepdf
 import pytest
@@ -18,11 +19,12 @@ import pytest
 from invoicing.adapters.chromium import render_pdf
 from invoicing.adapters.facturx import FACTURX_FILENAME, FacturXError, FacturXMetadata, make_facturx
 from invoicing.documents import document_footer_text, render_document_html
+from invoicing.domain.einvoicing import finalize_problems
 from invoicing.einvoice import render
 from invoicing.einvoice.mapping import invoice_document
 from invoicing.einvoice.model import Syntax
 from tests.integration.test_pdf_rendering import browser_ready, make_document  # noqa: F401 - fixture
-from tests.support.einvoice_builders import FRENCH_BUYER_SETTINGS, LineSpec, finalized_invoice, inputs
+from tests.support.einvoice_builders import GERMAN_BUYER_SETTINGS, LineSpec, finalized_invoice, inputs
 from tests.support.einvoice_rules import require_rules
 from tests.support.einvoice_validation import validate
 
@@ -40,8 +42,11 @@ def chromium_pdf() -> bytes:
 
 @pytest.fixture(scope="module")
 def cii() -> bytes:
+    """A German business customer's invoice (issue #19: "fetched as a Factur-X PDF, valid")."""
     invoice = finalized_invoice(LineSpec("Consulting", "1.5", 10000, "txr_19", "19"))
-    return render(invoice_document(invoice, inputs(buyer=FRENCH_BUYER_SETTINGS)), Syntax.CII)
+    buyer = replace(GERMAN_BUYER_SETTINGS, einvoice_format=Syntax.CII)
+    assert finalize_problems(invoice, inputs(buyer=buyer)) == []
+    return render(invoice_document(invoice, inputs(buyer=buyer)), Syntax.CII)
 
 
 @pytest.fixture(scope="module")
