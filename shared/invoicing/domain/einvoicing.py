@@ -144,6 +144,18 @@ def _categories(out: list[MissingTerm], doc: Document) -> None:
                 "BR-AE-02",
                 "BT-48 buyer VAT identifier (or BT-47 legal registration) is required for category AE",
             )
+    reasons: dict[tuple[str, object], set[tuple[str, str]]] = {}
+    for line in doc.lines:
+        reasons.setdefault(line.vat.key, set()).add((line.vat.exemption_code, line.vat.exemption_reason))
+    for (code, rate), found in reasons.items():
+        if len(found) > 1:  # one VAT breakdown per category and rate (BR-x-08) carries one reason
+            _add(
+                out,
+                "BT-121",
+                f"{_RULE_PREFIX[VatCategory(code)]}-08",
+                f"BT-121 lines of category {code} at rate {rate} carry different exemption reasons; "
+                "EN 16931 has one VAT breakdown, with one reason, per category and rate",
+            )
     if VatCategory.NOT_SUBJECT in seen and len(seen) > 1:
         _add(out, "BT-151", "BR-O-11", "BT-151 category O (not subject to VAT) cannot be mixed with other categories")
     for number, line in enumerate(doc.lines, start=1):
