@@ -2,7 +2,7 @@
 
 The code lists the rules check (UN/ECE Rec 20/21 unit codes for BR-CL-23, VATEX for BR-CL-22, the
 electronic address schemes for BR-CL-25, ISO 3166 for BR-CL-14) are public code lists; the finalize
-check needs them at run time, where the XSLT is not. tests/unit/test_einvoice_codes.py fails when the
+check needs them at run time, where the XSLT is not. tests/unit/test_einvoice_mapping.py fails when the
 rules and this copy drift apart: run `python scripts/einvoice_codes.py`, then `make format`.
 """
 
