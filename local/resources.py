@@ -1,7 +1,8 @@
 """Create the template's data resources in the embedded AWS, and optionally dump/restore their data.
 
 Supported: ``AWS::DynamoDB::Table`` (keys, GSIs, LSIs, TTL, streams), ``AWS::S3::Bucket``,
-``AWS::SQS::Queue`` (redrive policy, visibility timeout, FIFO ...), ``AWS::SNS::Topic``, and
+``AWS::SQS::Queue`` (redrive policy, visibility timeout, FIFO ...), ``AWS::SNS::Topic``,
+``AWS::KMS::Key`` (symmetric; its Ref is the key id, as in CloudFormation), and
 ``AWS::SSM::Parameter`` once the local API's URL is known (``create_parameters``). Everything else
 (IAM, log groups, alarms, bucket policies ...) has no local effect.
 
@@ -30,7 +31,7 @@ log = logging.getLogger("local")
 #: the folder of a persist directory that holds DynamoDB Local's database (-dbPath)
 ENGINE_DIR = "dynamodb"
 
-CREATABLE = ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::SNS::Topic")
+CREATABLE = ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::KMS::Key")
 
 _SQS_ATTRIBUTES = {
     "DelaySeconds": "DelaySeconds",
@@ -109,6 +110,8 @@ class ResourceManager:
                     self._queue(logical_id, props)
                 elif rtype == "AWS::SNS::Topic":
                     self._topic(logical_id, props)
+                elif rtype == "AWS::KMS::Key":
+                    self._kms_key(logical_id, props)
             except TemplateError:
                 raise
             except Exception as exc:
@@ -201,6 +204,12 @@ class ResourceManager:
         arn = sns.create_topic(Name=name, Attributes=attributes)["TopicArn"]
         self.template.registry.set(logical_id, arn, TopicArn=arn, TopicName=name)
         self.created[logical_id] = {"type": "topic", "name": name, "arn": arn}
+
+    def _kms_key(self, logical_id: str, props: dict[str, Any]) -> None:
+        # a new key per run: what it sealed in an earlier run (--persist) does not decrypt any more
+        meta = self.aws.client("kms").create_key(Description=str(props.get("Description", logical_id)))["KeyMetadata"]
+        self.template.registry.set(logical_id, meta["KeyId"], Arn=meta["Arn"], KeyId=meta["KeyId"])
+        self.created[logical_id] = {"type": "kms_key", "key_id": meta["KeyId"], "arn": meta["Arn"]}
 
     def create_parameters(self, rewrite: Callable[[str], str] = lambda value: value) -> None:
         """The template's SSM parameters; ``rewrite`` points a value's execute-api URLs at the local API."""

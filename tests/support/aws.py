@@ -22,8 +22,8 @@ class _InProcessAWS:
 
 
 def create_template_resources(template_path: Path) -> dict[str, str]:
-    """Create every table, bucket and queue of the template; returns logical id -> physical id (Ref)."""
+    """Create every table, bucket, queue and KMS key of the template; returns logical id -> physical id (Ref)."""
     template = Template(template_path, stage="test")
     ResourceManager(template, _InProcessAWS()).create_all()  # type: ignore[arg-type]
-    kinds = ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue")
+    kinds = ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::KMS::Key")
     return {lid: str(template.ref(lid)) for lid in template.of_type(*kinds)}

@@ -47,6 +47,7 @@ class Memory:
     customers: dict[str, Customer] = field(default_factory=dict)
     sequences: dict[tuple[str, str, int], int] = field(default_factory=dict)
     events: list[InvoiceEvent] = field(default_factory=list)
+    outbox: list[Any] = field(default_factory=list)  # public events (domain.webhooks.OutboxEvent)
     links: list[PaymentLink] = field(default_factory=list)
     balance_changes: list[BalanceChange] = field(default_factory=list)
     commits: list[list[Write]] = field(default_factory=list)
@@ -134,7 +135,16 @@ class FakeUnitOfWork:
     def add_draft(self, draft: Invoice) -> None:
         self.writes.append(("add_draft", draft))
 
-    def add_events(self, *events: InvoiceEvent) -> None:
+    def add_events(self, *events: InvoiceEvent, subject: Invoice | None = None) -> None:
+        if subject is not None:  # the outbox records, as store/uow.py makes them
+            from invoicing.domain.webhooks import outbox_events
+            from invoicing.schemas.objects import invoice_out
+
+            obj = invoice_out(subject).model_dump(mode="json")
+            for public in outbox_events(
+                events, object_type="invoice", object_id=subject.id, obj=obj, version=subject.version
+            ):
+                self.writes.append(("add_outbox", public))
         self.writes.extend(("add_event", e) for e in events)
 
     def change_balance(self, change: BalanceChange) -> None:
@@ -193,6 +203,8 @@ class FakeUnitOfWork:
                 self.memory.invoices[value.id] = value
             elif kind == "add_event":
                 self.memory.events.append(value)
+            elif kind == "add_outbox":
+                self.memory.outbox.append(value)
             elif kind == "change_balance":
                 customer = self.memory.customers[value.txn.customer_id]
                 balances = {**customer.balances, value.txn.currency: value.new_cents}

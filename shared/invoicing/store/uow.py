@@ -12,8 +12,9 @@ Each typed write knows its item's key, its condition and the domain error its co
 means. `commit()` matches DynamoDB's cancellation reasons to items by key (PynamoDB sends a
 transaction's items grouped by kind, not in call order: see `Transaction`) and raises that error:
 `StaleInvoice`, `InvoiceNotDraft`, `StaleBalance`, `NumberTaken`, or `WriteConflict` when another
-transaction was writing one of the items at the same moment. A later webhook outbox record is one
-more typed write here (`add_outbox`), in the same transaction as the change it reports.
+transaction was writing one of the items at the same moment. The webhook outbox record is one more
+typed write (`add_outbox`), made by `add_events` from the object after the change, so no change
+commits without its public event and no event exists for a change that did not commit.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from invoicing.domain.events import InvoiceEvent
 from invoicing.domain.invoice import Invoice, InvoiceStatus
 from invoicing.domain.numbering import NumberClaim
 from invoicing.domain.payments import PaymentLink
-from invoicing.errors import NumberTaken, StaleBalance, StaleInvoice, WriteConflict
+from invoicing.domain.webhooks import OutboxEvent, outbox_events
+from invoicing.errors import Conflict, NumberTaken, StaleBalance, StaleInvoice, WriteConflict
+from invoicing.schemas.objects import invoice_out
 from invoicing.store import keys
 from invoicing.store.mapping import (
     balance_txn_to_item,
@@ -44,7 +47,16 @@ from invoicing.store.mapping import (
     snapshot_to_map,
     tax_to_map,
 )
-from invoicing.store.models import CustomerItem, EventItem, InvoiceItem, PaymentLinkItem, SequenceItem, TableItem
+from invoicing.store.models import (
+    CustomerItem,
+    EventItem,
+    InvoiceItem,
+    PaymentLinkItem,
+    SequenceItem,
+    TableItem,
+    WebhookEndpointItem,
+)
+from invoicing.store.webhooks import Endpoint, endpoint_to_item, outbox_to_item
 
 if TYPE_CHECKING:
     from invoicing.store.repository import Transaction
@@ -231,7 +243,15 @@ class UnitOfWork:
 
         self._add(op)
 
-    def add_events(self, *events: InvoiceEvent) -> None:
+    def add_events(self, *events: InvoiceEvent, subject: Invoice | None = None) -> None:
+        """The audit events of this change, and the outbox record of each public one. `subject` is the
+        invoice as it is after the change: the public event carries it as the API returns it."""
+        if subject is not None:
+            obj = invoice_out(subject).model_dump(mode="json")
+            for public in outbox_events(
+                events, object_type="invoice", object_id=subject.id, obj=obj, version=subject.version
+            ):
+                self.add_outbox(public)
         for event in events:
             item = event_to_item(event)
 
@@ -239,6 +259,25 @@ class UnitOfWork:
                 tx.save(item)
 
             self._add(op)
+
+    def add_outbox(self, event: OutboxEvent) -> None:
+        """A public event's outbox record: new (its id is the audit event's), 30 days' TTL."""
+        item = outbox_to_item(event)
+
+        def op(tx: Transaction) -> None:
+            tx.save(item, condition=TableItem.pk.does_not_exist())
+
+        self._add(op)
+
+    def replace_endpoint(self, endpoint: Endpoint, *, expected_version: int) -> None:
+        """A webhook endpoint changed by the machinery itself (disabled), conditioned on the version read."""
+        item = endpoint_to_item(endpoint)
+        key = keys.webhook_endpoint_key(endpoint.id)
+
+        def op(tx: Transaction) -> None:
+            tx.save(item, condition=TableItem.pk.exists() & (WebhookEndpointItem.version == expected_version))
+
+        self._add(op, _Guard(key, _FIRST, lambda: Conflict(f"webhook endpoint {endpoint.id} changed meanwhile")))
 
     def change_balance(self, change: BalanceChange) -> None:
         """The customer's balance from `old` to `new` (conditioned on `old`) and its ledger entry."""
