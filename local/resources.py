@@ -2,7 +2,7 @@
 
 Supported: ``AWS::DynamoDB::Table`` (keys, GSIs, LSIs, TTL, streams), ``AWS::S3::Bucket``,
 ``AWS::SQS::Queue`` (redrive policy, visibility timeout, FIFO ...), ``AWS::SNS::Topic``,
-``AWS::KMS::Key`` (symmetric; its Ref is the key id, as in CloudFormation), and
+``AWS::KMS::Key`` (symmetric; its Ref is the key id, as in CloudFormation), ``AWS::Events::EventBus``, and
 ``AWS::SSM::Parameter`` once the local API's URL is known (``create_parameters``). Everything else
 (IAM, log groups, alarms, bucket policies ...) has no local effect.
 
@@ -31,7 +31,14 @@ log = logging.getLogger("local")
 #: the folder of a persist directory that holds DynamoDB Local's database (-dbPath)
 ENGINE_DIR = "dynamodb"
 
-CREATABLE = ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::KMS::Key")
+CREATABLE = (
+    "AWS::DynamoDB::Table",
+    "AWS::S3::Bucket",
+    "AWS::SQS::Queue",
+    "AWS::SNS::Topic",
+    "AWS::KMS::Key",
+    "AWS::Events::EventBus",
+)
 
 _SQS_ATTRIBUTES = {
     "DelaySeconds": "DelaySeconds",
@@ -112,6 +119,8 @@ class ResourceManager:
                     self._topic(logical_id, props)
                 elif rtype == "AWS::KMS::Key":
                     self._kms_key(logical_id, props)
+                elif rtype == "AWS::Events::EventBus":
+                    self._event_bus(logical_id, props)
             except TemplateError:
                 raise
             except Exception as exc:
@@ -210,6 +219,16 @@ class ResourceManager:
         meta = self.aws.client("kms").create_key(Description=str(props.get("Description", logical_id)))["KeyMetadata"]
         self.template.registry.set(logical_id, meta["KeyId"], Arn=meta["Arn"], KeyId=meta["KeyId"])
         self.created[logical_id] = {"type": "kms_key", "key_id": meta["KeyId"], "arn": meta["Arn"]}
+
+    def _event_bus(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = str(props.get("Name") or self.template.registry.refs[logical_id])
+        events = self.aws.client("events")
+        try:
+            arn = events.describe_event_bus(Name=name)["Arn"]
+        except events.exceptions.ResourceNotFoundException:
+            arn = events.create_event_bus(Name=name)["EventBusArn"]
+        self.template.registry.set(logical_id, name, Arn=arn, Name=name)
+        self.created[logical_id] = {"type": "event_bus", "name": name, "arn": arn}
 
     def create_parameters(self, rewrite: Callable[[str], str] = lambda value: value) -> None:
         """The template's SSM parameters; ``rewrite`` points a value's execute-api URLs at the local API."""
