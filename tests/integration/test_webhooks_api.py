@@ -158,3 +158,31 @@ def test_unknown_endpoint_routes_are_404(api):
     ]:
         status, error, _ = api(method, path, body)
         assert status == 404, (method, path, error)
+
+
+def test_void_with_reissue_and_mark_uncollectible_publish_their_invoices_after_the_change(api, customer):
+    # Given two open invoices
+    first, second = open_invoice(api, customer), open_invoice(api, customer)
+    # When one is voided with a reissue and the other is marked uncollectible
+    status, voided, _ = api("POST", f"/invoices/{first['id']}/void", {"reissue": True})
+    assert status == 200, voided
+    status, written_off, _ = api("POST", f"/invoices/{second['id']}/mark-uncollectible")
+    assert status == 200, written_off
+
+    # Then each change has its public event, holding the object as GET returns it after the change
+    def latest(object_id: str) -> dict:  # type: ignore[type-arg]
+        return api("GET", "/events", query={"object_id": object_id})[1]["data"][0]
+
+    for invoice, expected_type in (
+        (voided, "invoice.voided"),
+        (written_off, "invoice.marked_uncollectible"),
+    ):
+        event = latest(invoice["id"])
+        assert event["type"] == expected_type
+        assert event["data"]["object"] == {**api("GET", f"/invoices/{invoice['id']}")[1], "payment_url": None}
+        assert event["sequence"] > 0
+    reissued = latest(voided["reissued_as"])
+    assert reissued["type"] == "invoice.created" and reissued["data"]["object"]["reissue_of"] == first["id"]
+    # and an object's sequence grows with its changes
+    finalized, void = api("GET", "/events", query={"object_id": first["id"]})[1]["data"][::-1]
+    assert finalized["sequence"] < void["sequence"]

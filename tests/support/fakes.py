@@ -129,8 +129,11 @@ class FakeUnitOfWork:
     def finalize(self, draft: Invoice, finalized: Invoice) -> None:
         self.writes.append(("finalize", (draft, finalized)))
 
-    def transition(self, invoice: Invoice, **change: Any) -> None:
+    def transition(self, invoice: Invoice, **change: Any) -> Invoice:
         self.writes.append(("transition", (invoice, change)))
+        at = change["at"]
+        after = replace(invoice, status=change["target"], version=invoice.version + 1, updated_at=at)
+        return replace(after, **{change["timestamp_field"]: at})
 
     def add_draft(self, draft: Invoice) -> None:
         self.writes.append(("add_draft", draft))

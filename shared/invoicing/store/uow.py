@@ -20,7 +20,7 @@ commits without its public event and no event exists for a change that did not c
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
@@ -210,8 +210,9 @@ class UnitOfWork:
         timestamp_field: str,
         at: str,
         reissued_as: str | None = None,
-    ) -> None:
-        """Move an issued invoice to `target`; the condition re-checks the source status and version."""
+    ) -> Invoice:
+        """Move an issued invoice to `target`; the condition re-checks the source status and version.
+        Returns the invoice as it is after the change (the subject of its events)."""
         actions: list[Action] = [
             InvoiceItem.status.set(target.value),
             InvoiceItem.version.set(invoice.version + 1),
@@ -232,6 +233,9 @@ class UnitOfWork:
             tx.update(InvoiceItem(*key), actions=actions, condition=condition)
 
         self._add(op, _Guard(key, _FIRST, lambda: StaleInvoice(f"invoice {invoice.id} changed meanwhile; retry")))
+        after = replace(invoice, status=target, version=invoice.version + 1, updated_at=at)
+        after = replace(after, **{timestamp_field: at})  # type: ignore[arg-type]
+        return replace(after, reissued_as=reissued_as) if reissued_as else after
 
     def add_draft(self, draft: Invoice) -> None:
         """A new draft with its lines (a reissued copy); its id is new, so the header must not exist."""

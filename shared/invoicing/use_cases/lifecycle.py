@@ -87,7 +87,7 @@ def void_invoice(
         data={"reissued_as": copy.id} if copy else {},
     )
     with svc.uow() as tx:
-        tx.transition(
+        after = tx.transition(
             invoice,
             target=InvoiceStatus.VOID,
             allowed_from=sources_of(InvoiceStatus.VOID),
@@ -95,10 +95,10 @@ def void_invoice(
             at=now,
             reissued_as=copy.id if copy else None,
         )
-        tx.add_events(voided)
+        tx.add_events(voided, subject=after)
         if copy is not None:
             tx.add_draft(copy)
-            tx.add_events(*events)
+            tx.add_events(*events, subject=copy)
     logger.info("invoice voided", extra={"invoice_id": invoice_id, "reissued": bool(copy)})
     return svc.repo.get_invoice(invoice_id), (svc.repo.get_invoice(copy.id) if copy else None)
 
@@ -116,12 +116,12 @@ def mark_uncollectible(svc: Services, actor: Actor, invoice_id: str) -> Invoice:
         to_status="uncollectible",
     )
     with svc.uow() as tx:
-        tx.transition(
+        after = tx.transition(
             invoice,
             target=InvoiceStatus.UNCOLLECTIBLE,
             allowed_from=sources_of(InvoiceStatus.UNCOLLECTIBLE),
             timestamp_field="marked_uncollectible_at",
             at=now,
         )
-        tx.add_events(event)
+        tx.add_events(event, subject=after)
     return svc.repo.get_invoice(invoice_id)

@@ -474,14 +474,14 @@ def apply_dunning(svc: Services, invoice_id: str, dunning_day: str) -> str:
             },
         )
         with svc.uow() as tx:
-            tx.transition(
+            after = tx.transition(
                 invoice,
                 target=InvoiceStatus.UNCOLLECTIBLE,
                 allowed_from=sources_of(InvoiceStatus.UNCOLLECTIBLE),
                 timestamp_field="marked_uncollectible_at",
                 at=now,
             )
-            tx.add_events(event)
+            tx.add_events(event, subject=after)
     except NotFound:
         return "skipped_missing"
     except (InvalidTransition, InvoiceNotOpen):
