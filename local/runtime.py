@@ -523,6 +523,28 @@ class LocalRuntime:
                     )
                 )
 
+    def table_items(self, logical_id: str, *, item_type: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """A template table's items (a development aid: a Scan, newest `sk` first), optionally only those
+        whose `type` attribute is `item_type` (e.g. WebhookDelivery: the webhook deliveries)."""
+        if self.tpl.resources.get(logical_id, {}).get("Type") != "AWS::DynamoDB::Table":
+            raise KeyError(logical_id)
+        from boto3.dynamodb.types import TypeDeserializer
+
+        name = str(self.tpl.ref(logical_id))
+        params: dict[str, Any] = {"TableName": name}
+        if item_type:
+            params.update(
+                FilterExpression="#t = :t",
+                ExpressionAttributeNames={"#t": "type"},
+                ExpressionAttributeValues={":t": {"S": item_type}},
+            )
+        out: list[dict[str, Any]] = []
+        deserialize = TypeDeserializer().deserialize
+        for page in self.aws.client("dynamodb").get_paginator("scan").paginate(**params):
+            out += [{k: deserialize(v) for k, v in item.items()} for item in page["Items"]]
+        out.sort(key=lambda i: str(i.get("sk", "")), reverse=True)
+        return json.loads(json.dumps(out[: max(1, limit)], default=str))
+
     def _stream_arn(self, arn: str) -> str:
         """The table's real stream ARN (the engine names it when the table is created)."""
         table_arn = arn.split("/stream/")[0]

@@ -21,11 +21,11 @@ def test_finalize_writes_a_public_event_holding_the_invoice_as_the_api_returns_i
     # Given an open invoice
     invoice = open_invoice(api, customer)
     # When the event log is read
-    status, page, _ = api("GET", "/events", query={"object_id": invoice["id"]})
+    status, page, _ = api("GET", "/events", query={"object_id": invoice["id"], "type": "invoice.finalized"})
     # Then it holds invoice.finalized with the invoice exactly as GET /invoices/{id} returns it
     assert status == 200, page
     [event] = page["data"]
-    assert event["type"] == "invoice.finalized" and event["id"].startswith("evt_")
+    assert event["id"].startswith("evt_")
     _, current, _ = api("GET", f"/invoices/{invoice['id']}")
     assert event["data"]["object"] == {**current, "payment_url": None}
     assert event["sequence"] == current["version"] * 100
@@ -88,8 +88,9 @@ def test_a_change_whose_transaction_fails_writes_no_event(services, customer):
             at="2026-11-27T10:00:00.000Z",
         )
         tx.add_events(event, subject=stale)
-    # Then neither the audit event nor the outbox record exists
-    assert list(WebhookEventItem.scan()) == []
+    # Then neither the audit event nor the outbox record exists (only the draft's invoice.created)
+    assert [i.event_type for i in WebhookEventItem.scan()] == ["invoice.created"]
+    assert event.id not in {i.event_id for i in WebhookEventItem.scan()}
 
 
 # ---------------------------------------------------------------- endpoints
@@ -184,5 +185,18 @@ def test_void_with_reissue_and_mark_uncollectible_publish_their_invoices_after_t
     reissued = latest(voided["reissued_as"])
     assert reissued["type"] == "invoice.created" and reissued["data"]["object"]["reissue_of"] == first["id"]
     # and an object's sequence grows with its changes
-    finalized, void = api("GET", "/events", query={"object_id": first["id"]})[1]["data"][::-1]
-    assert finalized["sequence"] < void["sequence"]
+    created, finalized, void = api("GET", "/events", query={"object_id": first["id"]})[1]["data"][::-1]
+    assert created["sequence"] < finalized["sequence"] < void["sequence"]
+
+
+def test_creating_and_editing_a_draft_publish_invoice_created_and_updated(api, customer):
+    from tests.support.builders import create_draft
+
+    draft = create_draft(api, customer)
+    status, edited, _ = api("PATCH", f"/invoices/{draft['id']}", {"memo": "PO 4711"})
+    assert status == 200, edited
+    updated, created = api("GET", "/events", query={"object_id": draft["id"]})[1]["data"]
+    assert (created["type"], updated["type"]) == ("invoice.created", "invoice.updated")
+    assert created["data"]["object"] == {**draft, "payment_url": None}
+    assert updated["data"]["object"] == {**edited, "payment_url": None}
+    assert created["sequence"] < updated["sequence"]

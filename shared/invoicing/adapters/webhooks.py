@@ -68,9 +68,15 @@ class SecretBox(Protocol):
 
 
 class KmsSecretBox:
+    """Seals with KMS. Opened secrets are kept per (endpoint, ciphertext) in this process, so a worker
+    calls KMS once per endpoint and rotation, not once per delivery (a rotation is a new ciphertext)."""
+
+    CACHE_SIZE = 256
+
     def __init__(self, key_id: str, region: str) -> None:
         self.key_id = key_id
         self.region = region
+        self._opened: dict[tuple[str, str], SigningSecrets] = {}
 
     def seal(self, endpoint_id: str, value: SigningSecrets) -> str:
         if not self.key_id:
@@ -84,11 +90,18 @@ class KmsSecretBox:
         return base64.b64encode(blob).decode()
 
     def open(self, endpoint_id: str, ciphertext: str) -> SigningSecrets:
+        cached = self._opened.get((endpoint_id, ciphertext))
+        if cached is not None:
+            return cached
         plain = _client("kms", self.region).decrypt(
             CiphertextBlob=base64.b64decode(ciphertext), EncryptionContext={"endpoint_id": endpoint_id}
         )["Plaintext"]
         data = json.loads(plain)
-        return SigningSecrets(data["current"], data.get("previous"), data.get("previous_until"))
+        opened = SigningSecrets(data["current"], data.get("previous"), data.get("previous_until"))
+        if len(self._opened) >= self.CACHE_SIZE:
+            self._opened.clear()
+        self._opened[(endpoint_id, ciphertext)] = opened
+        return opened
 
 
 def signed_headers(secrets_: list[str], event_id: str, at: datetime, body: str) -> dict[str, str]:

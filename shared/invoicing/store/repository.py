@@ -58,6 +58,7 @@ from invoicing.store.models import (
 from invoicing.store.pdfs import InvoiceNotOpenForPdf, PdfRecords, PendingPdf
 from invoicing.store.transaction import Transaction, is_condition_failure
 from invoicing.store.uow import UnitOfWork
+from invoicing.store.webhooks import invoice_outbox, outbox_to_item
 
 TRANSACTION_LIMIT = 100
 
@@ -208,9 +209,9 @@ class Repository(PdfRecords, ApiKeyRecords):
         Raises `BillingRunExists` when another create took the same billing-run key first.
         """
         lines = list(invoice.lines)
-        if len(lines) + 3 > TRANSACTION_LIMIT:
+        if len(lines) + 4 > TRANSACTION_LIMIT:  # + header, event, outbox record, billing-run key
             raise ValidationFailed(
-                f"create with at most {TRANSACTION_LIMIT - 3} lines, then add more with POST /lines",
+                f"create with at most {TRANSACTION_LIMIT - 4} lines, then add more with POST /lines",
                 details={"field": "lines"},
             )
         try:
@@ -219,6 +220,8 @@ class Repository(PdfRecords, ApiKeyRecords):
                 for line in lines:
                     tx.save(line_to_item(invoice.id, line))
                 tx.save(event_to_item(event))
+                for public in invoice_outbox((event,), invoice):  # until this write is on the unit of work
+                    tx.save(outbox_to_item(public), condition=TableItem.pk.does_not_exist())
                 if billing_run_pk:
                     tx.save(
                         BillingRunItem(billing_run_pk, keys.BILLING_RUN_SK, invoice_id=invoice.id),
@@ -269,6 +272,8 @@ class Repository(PdfRecords, ApiKeyRecords):
             with self.transaction() as tx:
                 self._draft_header_update(tx, invoice, actions, updated.updated_at)
                 tx.save(event_to_item(event))
+                for public in invoice_outbox((event,), updated):  # until this write is on the unit of work
+                    tx.save(outbox_to_item(public), condition=TableItem.pk.does_not_exist())
         except TransactWriteError as exc:
             self._raise_draft_conflict(tx, exc, invoice.id)
 

@@ -32,9 +32,8 @@ from invoicing.domain.events import InvoiceEvent
 from invoicing.domain.invoice import Invoice, InvoiceStatus
 from invoicing.domain.numbering import NumberClaim
 from invoicing.domain.payments import PaymentLink
-from invoicing.domain.webhooks import OutboxEvent, outbox_events
+from invoicing.domain.webhooks import OutboxEvent
 from invoicing.errors import Conflict, NumberTaken, StaleBalance, StaleInvoice, WriteConflict
-from invoicing.schemas.objects import invoice_out
 from invoicing.store import keys
 from invoicing.store.mapping import (
     balance_txn_to_item,
@@ -56,7 +55,7 @@ from invoicing.store.models import (
     TableItem,
     WebhookEndpointItem,
 )
-from invoicing.store.webhooks import Endpoint, endpoint_to_item, outbox_to_item
+from invoicing.store.webhooks import Endpoint, endpoint_to_item, invoice_outbox, outbox_to_item
 
 if TYPE_CHECKING:
     from invoicing.store.repository import Transaction
@@ -251,10 +250,7 @@ class UnitOfWork:
         """The audit events of this change, and the outbox record of each public one. `subject` is the
         invoice as it is after the change: the public event carries it as the API returns it."""
         if subject is not None:
-            obj = invoice_out(subject).model_dump(mode="json")
-            for public in outbox_events(
-                events, object_type="invoice", object_id=subject.id, obj=obj, version=subject.version
-            ):
+            for public in invoice_outbox(events, subject):
                 self.add_outbox(public)
         for event in events:
             item = event_to_item(event)

@@ -15,12 +15,23 @@ from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
-from invoicing.domain.webhooks import OutboxEvent, expires_at
+from invoicing.domain.events import InvoiceEvent
+from invoicing.domain.invoice import Invoice
+from invoicing.domain.webhooks import OutboxEvent, expires_at, outbox_events
 from invoicing.errors import Conflict, NotFound
+from invoicing.schemas.objects import invoice_out
 from invoicing.store import keys
 from invoicing.store.cursor import parse_position, position_cursor
 from invoicing.store.models import TableItem, WebhookDeliveryItem, WebhookEndpointItem, WebhookEventItem
 from invoicing.store.transaction import is_condition_failure
+
+
+def invoice_outbox(events: tuple[InvoiceEvent, ...], subject: Invoice) -> list[OutboxEvent]:
+    """The public events among one change's audit events, carrying the invoice after the change as
+    the API returns it. The one place this is decided (the unit of work and, until every use case is
+    on it, the stores' own transactions call it)."""
+    obj = invoice_out(subject).model_dump(mode="json")
+    return outbox_events(events, object_type="invoice", object_id=subject.id, obj=obj, version=subject.version)
 
 
 def outbox_to_item(event: OutboxEvent) -> WebhookEventItem:
