@@ -38,13 +38,33 @@ def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def
             item.add_marker(skip)
 
 
+FIGURES = "figures"
+
+
 @pytest.fixture
-def report(capsys: pytest.CaptureFixture[str]) -> Callable[[str], None]:
-    """Print a test's figures so they are seen in every run (CI's log, `make test-slow`) without -s,
-    which would also print every log line of the code under test."""
+def report(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Keep a test's figures so they are printed at the end of every run (CI's log, `make test-slow`)
+    without -s, which would also print every log line of the code under test. They travel as the
+    test report's user properties, which pytest-xdist sends from its workers to the controller (a
+    worker's own stdout is not shown), and `pytest_terminal_summary` below prints them."""
 
     def out(text: str) -> None:
-        with capsys.disabled():
-            print(text, flush=True)
+        request.node.user_properties.append((FIGURES, text))
 
     return out
+
+
+_figures: list[tuple[str, str]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        _figures.extend((report.nodeid, text) for key, text in report.user_properties if key == FIGURES)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
+    if not _figures:
+        return
+    terminalreporter.section("figures")
+    for nodeid, text in sorted(_figures):
+        terminalreporter.write_line(f"{nodeid}:{text if text.startswith(chr(10)) else ' ' + text}")

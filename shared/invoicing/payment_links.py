@@ -13,8 +13,8 @@ from invoicing.domain.payments import IssuedLink, PaymentLink, ensure_payable, n
 from invoicing.errors import ConcurrentModification
 from invoicing.observability import logger
 from invoicing.services import Services
-from invoicing.store.payments import InvoiceNotPayableNow
 from invoicing.store.retry import SHORT, retry
+from invoicing.store.writes.payments import InvoiceNotPayableNow
 
 MAX_ATTEMPTS = 5
 
@@ -47,7 +47,9 @@ def replace_links(svc: Services, actor: Actor, invoice_id: str, *, issue: bool) 
                 "revoked_link_ids": [link.id for link in revoke],
             },
         )
-        store.replace_links(invoice=invoice, new=new.link if new else None, revoke=revoke, event=event, at=now)
+        with svc.uow() as tx:
+            tx.replace_links(invoice, new=new.link if new else None, revoke=revoke, at=now)
+            tx.add_events(event)
         return new, revoke
 
     new, revoked = retry(

@@ -25,8 +25,8 @@ from invoicing.domain.events import Actor, InvoiceEvent, new_event
 from invoicing.errors import ConcurrentModification, InvoicingError, NotFound
 from invoicing.observability import logger, metrics
 from invoicing.services import Services
-from invoicing.store.refunds import RefundChanged
 from invoicing.store.retry import SHORT, retry
+from invoicing.store.writes.credit import RefundChanged
 
 MAX_ATTEMPTS = 5
 FAILED_WITHOUT_REASON = "the card payment provider reported the refund as failed"
@@ -90,7 +90,9 @@ def record_outcome(
 
     def attempt() -> Refund:
         before, after = current
-        svc.refund_store.record(before, after, make_event(before, after))
+        with svc.uow() as tx:
+            tx.change_refund(before, after)
+            tx.add_events(make_event(before, after))
         return after
 
     def read_again(n: int, exc: BaseException) -> None:

@@ -28,10 +28,12 @@ ISSUED_STATES = ("open", "open with payment and credit", "paid", "uncollectible"
 
 # Every place the code deletes items, and why each is safe. Keyed by (file, function).
 REVIEWED_DELETES = {
-    ("shared/invoicing/store/repository.py", "write_line"): "a line of a DRAFT: in one transaction with the "
-    "header update conditioned on status = draft and the version",
-    ("shared/invoicing/store/repository.py", "delete_draft"): "the header delete is conditioned on status = "
-    "draft and the version; the collection's items are removed only after that transaction committed",
+    ("shared/invoicing/store/writes/invoices.py", "put_or_delete_line"): "a line of a DRAFT: in one transaction "
+    "with the header update conditioned on status = draft and the version (UnitOfWork.write_line)",
+    ("shared/invoicing/store/writes/invoices.py", "delete_header"): "the header delete is conditioned on status = "
+    "draft and the version (UnitOfWork.delete_draft)",
+    ("shared/invoicing/store/repository.py", "purge_invoice_items"): "the deleted draft's lines and events, run by "
+    "the unit of work only after the header's conditional delete committed",
 }
 
 
@@ -123,11 +125,13 @@ def test_the_store_refuses_to_delete_an_issued_invoice_even_for_a_stale_draft_vi
         replace(current, status=InvoiceStatus.DRAFT, version=1),
     ]
     for view in stale_views:
-        with pytest.raises(InvoiceNotDraft):
-            repo.delete_draft(view, None)
+        with pytest.raises(InvoiceNotDraft), repo.uow() as tx:
+            tx.delete_draft(view, None)
         line_id = current.lines[0].id
-        with pytest.raises(InvoiceNotDraft):
-            repo.write_line(view, None, line_id, (0, 0, 0), len(current.lines) - 1, _event(view.id), "2026-01-01")
+        emptied = replace(view, lines=view.lines[1:], subtotal_cents=0, tax_cents=0, total_cents=0)
+        with pytest.raises(InvoiceNotDraft), repo.uow() as tx:
+            tx.write_line(view, emptied, removed_line_id=line_id)
+            tx.add_events(_event(view.id))
     assert collection_keys(aws.table_name, invoice["id"]) == before
 
 

@@ -229,8 +229,9 @@ def test_lost_credit_note_enqueue_is_repaired(api, aws, customer, monkeypatch):
     assert requeued == len(jobs) >= 1
     # and once rendered, the note leaves the pending index: nothing more to repair for it
     stored = svc.credit_note_store.get(note["id"])
-    svc.credit_note_store.mark_pdf_rendered(
-        stored, f"credit-notes/{customer['id']}/x.pdf", "job_test", clock.iso(later)
-    )
+    with svc.uow() as tx:
+        tx.credit_note_pdf_rendered(
+            stored, key=f"credit-notes/{customer['id']}/x.pdf", job_id="job_test", at=clock.iso(later)
+        )
     assert svc.credit_note_store.get_pending_pdf(draft["id"], note["id"]) is None
     assert all(p.credit_note_id != note["id"] for p in svc.repo.pending_pdfs(clock.iso(later)))

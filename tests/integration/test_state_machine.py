@@ -107,11 +107,11 @@ class Collection:
             elif isinstance(item, models.EventItem):
                 events.append(event_from_item(item))
             elif HAS_PAYMENTS and isinstance(item, models.PaymentItem):
-                from invoicing.store.payments import payment_from_item
+                from invoicing.store.payment_mapping import payment_from_item
 
                 payments.append(payment_from_item(item))
             elif HAS_CREDIT_NOTES and isinstance(item, models.CreditNoteItem):
-                from invoicing.store.credit_notes import credit_note_from_item
+                from invoicing.store.credit_mapping import credit_note_from_item
 
                 notes.append(credit_note_from_item(item))
         if header is None:

@@ -70,24 +70,17 @@ def test_a_change_whose_transaction_fails_writes_no_event(services, customer):
     from dataclasses import replace
 
     from invoicing.domain.events import Actor, new_event
-    from invoicing.domain.invoice import InvoiceStatus
     from invoicing.errors import StaleInvoice
     from invoicing.store.models import WebhookEventItem
     from tests.support.builders import draft_of
 
     draft = draft_of(services, customer["id"])
     stale = replace(draft, version=draft.version + 7)
-    event = new_event(draft.id, "invoice.finalized", Actor("api_key:test"), "2026-11-27T10:00:00.000Z")
+    event = new_event(draft.id, "invoice.updated", Actor("api_key:test"), "2026-11-27T10:00:00.000Z")
     # When the transaction is cancelled by the version condition
     with pytest.raises(StaleInvoice), services.uow() as tx:
-        tx.transition(
-            stale,
-            target=InvoiceStatus.VOID,
-            allowed_from=frozenset({draft.status}),
-            timestamp_field="voided_at",
-            at="2026-11-27T10:00:00.000Z",
-        )
-        tx.add_events(event, subject=stale)
+        tx.update_draft(stale, replace(stale, memo="stale edit", version=stale.version + 1))
+        tx.add_events(event)
     # Then neither the audit event nor the outbox record exists (only the draft's invoice.created)
     assert [i.event_type for i in WebhookEventItem.scan()] == ["invoice.created"]
     assert event.id not in {i.event_id for i in WebhookEventItem.scan()}
@@ -200,3 +193,15 @@ def test_creating_and_editing_a_draft_publish_invoice_created_and_updated(api, c
     assert created["data"]["object"] == {**draft, "payment_url": None}
     assert updated["data"]["object"] == {**edited, "payment_url": None}
     assert created["sequence"] < updated["sequence"]
+
+
+def test_a_partial_then_a_settling_payment_publish_payment_recorded_then_paid(api, customer):
+    invoice = open_invoice(api, customer)
+    half = invoice["amount_remaining_cents"] // 2
+    for amount in (half, invoice["amount_remaining_cents"] - half):
+        status, body, _ = api("POST", f"/invoices/{invoice['id']}/payments", {"amount_cents": amount, "method": "cash"})
+        assert status == 201, body
+    events = api("GET", "/events", query={"object_id": invoice["id"]})[1]["data"]
+    assert [e["type"] for e in events][:2] == ["invoice.paid", "invoice.payment_recorded"]
+    assert events[0]["data"]["object"]["status"] == "paid"
+    assert events[0]["sequence"] > events[1]["sequence"]

@@ -12,7 +12,6 @@ a race lost to another writer would.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
@@ -21,7 +20,7 @@ from invoicing.domain.balance import BalanceChange
 from invoicing.domain.credit import CreditNote, CreditSplit
 from invoicing.domain.customer import Customer
 from invoicing.domain.events import InvoiceEvent
-from invoicing.domain.invoice import Invoice, InvoiceLine, InvoiceStatus, LineTax
+from invoicing.domain.invoice import Invoice, InvoiceLine, InvoiceStatus, LineTax, sources_of
 from invoicing.domain.numbering import NumberClaim
 from invoicing.domain.payments import (
     PAYABLE_STATUSES,
@@ -33,8 +32,8 @@ from invoicing.domain.payments import (
 from invoicing.errors import InvoiceNotDraft, NotFound, NumberTaken, StaleBalance, StaleInvoice
 from invoicing.services import Services
 from invoicing.settings import Settings
-from invoicing.store.credit_notes import CreditNoteRace
-from invoicing.store.payments import InvoiceNotPayableNow
+from invoicing.store.writes.credit import CreditNoteRace
+from invoicing.store.writes.payments import InvoiceNotPayableNow
 
 Write = tuple[str, Any]
 
@@ -47,9 +46,10 @@ class Memory:
     customers: dict[str, Customer] = field(default_factory=dict)
     sequences: dict[tuple[str, str, int], int] = field(default_factory=dict)
     events: list[InvoiceEvent] = field(default_factory=list)
-    outbox: list[Any] = field(default_factory=list)  # public events (domain.webhooks.OutboxEvent)
     links: list[PaymentLink] = field(default_factory=list)
     balance_changes: list[BalanceChange] = field(default_factory=list)
+    payments: dict[str, Payment] = field(default_factory=dict)
+    notes: dict[str, CreditNote] = field(default_factory=dict)
     commits: list[list[Write]] = field(default_factory=list)
     reads: list[str] = field(default_factory=list)
     _losses: list[Exception] = field(default_factory=list)
@@ -106,7 +106,8 @@ class FakeRepository:
 
 
 class FakeUnitOfWork:
-    """The typed writes of store/uow.py, checked against memory and applied all together or not at all."""
+    """The typed writes of store/uow.py, checked against memory and applied all together or not at
+    all, with the same domain errors for the same failed conditions."""
 
     def __init__(self, memory: Memory, repo: FakeRepository) -> None:
         self.memory = memory
@@ -123,209 +124,157 @@ class FakeUnitOfWork:
         if exc_type is None and not self.done:
             self.commit()
 
-    def claim_number(self, claim: NumberClaim) -> None:
-        self.writes.append(("claim_number", claim))
+    # -- the typed writes the use cases under test make
+    def claim_number(self, claim: NumberClaim, error: type[Exception] | None = None) -> None:
+        self.writes.append(("claim_number", (claim, error)))
 
     def finalize(self, draft: Invoice, finalized: Invoice) -> None:
         self.writes.append(("finalize", (draft, finalized)))
 
-    def transition(self, invoice: Invoice, **change: Any) -> Invoice:
-        self.writes.append(("transition", (invoice, change)))
-        at = change["at"]
-        after = replace(invoice, status=change["target"], version=invoice.version + 1, updated_at=at)
-        return replace(after, **{change["timestamp_field"]: at})
+    def transition(self, before: Invoice, after: Invoice) -> None:
+        self.writes.append(("transition", (before, after)))
 
     def add_draft(self, draft: Invoice) -> None:
         self.writes.append(("add_draft", draft))
 
-    def add_events(self, *events: InvoiceEvent, subject: Invoice | None = None) -> None:
-        if subject is not None:  # the outbox records, as store/uow.py makes them
-            from invoicing.domain.webhooks import outbox_events
-            from invoicing.schemas.objects import invoice_out
-
-            obj = invoice_out(subject).model_dump(mode="json")
-            for public in outbox_events(
-                events, object_type="invoice", object_id=subject.id, obj=obj, version=subject.version
-            ):
-                self.writes.append(("add_outbox", public))
+    def add_events(self, *events: InvoiceEvent) -> None:
         self.writes.extend(("add_event", e) for e in events)
 
-    def change_balance(self, change: BalanceChange) -> None:
-        self.writes.append(("change_balance", change))
+    def change_balance(self, change: BalanceChange, error: type[Exception] = StaleBalance) -> None:
+        self.writes.append(("change_balance", (change, error)))
 
     def add_link(self, link: PaymentLink) -> None:
         self.writes.append(("add_link", link))
 
+    def record_payment(
+        self, invoice: Invoice, payment: Payment, application: PaymentApplication, link: Any = None
+    ) -> None:
+        self.writes.append(("record_payment", (invoice, payment, application)))
+
+    def issue_credit_note(
+        self,
+        invoice: Invoice,
+        note: CreditNote,
+        split: CreditSplit,
+        *,
+        claim: NumberClaim,
+        balance: BalanceChange | None = None,
+        refunds: tuple[Any, ...] = (),
+    ) -> None:
+        self.writes.append(("issue_credit_note", (invoice, note, split)))
+        self.claim_number(claim, error=CreditNoteRace)
+        if balance is not None:
+            self.change_balance(balance, error=CreditNoteRace)
+
+    # -- commit
     def commit(self) -> None:
         self.done = True
         if self.memory._losses:
             raise self.memory._losses.pop(0)
-        for _ in self._check():
-            pass
+        self._check()
         self._apply()
         self.memory.commits.append(list(self.writes))
 
-    def _check(self) -> Iterator[None]:
-        """The conditions, in the order the real commit reports them: the invoice, the balance, the number."""
+    def _check(self) -> None:
+        """The conditions, in the order the real commit reports them: the invoice (and the payment),
+        the balance, the number."""
         for kind, value in self.writes:
             if kind == "finalize":
                 draft, _ = value
                 current = self.memory.invoices.get(draft.id)
                 if current is None or not current.is_draft or current.version != draft.version:
                     raise self.repo.draft_conflict(draft.id)
-            if kind == "transition":
-                invoice, change = value
+            elif kind == "transition":
+                before, after = value
+                current = self.memory.invoices[before.id]
+                if current.status not in sources_of(after.status) or current.version != before.version:
+                    raise StaleInvoice(f"invoice {before.id} changed meanwhile; retry")
+            elif kind == "record_payment":
+                invoice, payment, application = value
+                if payment.id in self.memory.payments:
+                    raise PaymentAlreadyRecorded(f"payment {payment.id} is already recorded")
                 current = self.memory.invoices[invoice.id]
-                if current.status not in change["allowed_from"] or current.version != invoice.version:
-                    raise StaleInvoice(f"invoice {invoice.id} changed meanwhile; retry")
-            yield None
+                amount = application.amount_cents
+                remaining_ok = (
+                    current.amount_remaining_cents == amount
+                    if application.becomes_paid
+                    else current.amount_remaining_cents > amount
+                )
+                if current.status not in PAYABLE_STATUSES or not remaining_ok:
+                    raise InvoiceNotPayableNow(f"invoice {invoice.id} changed meanwhile")
+            elif kind == "issue_credit_note":
+                invoice, _, _ = value
+                current = self.memory.invoices[invoice.id]
+                if current.version != invoice.version or current.credited_cents != invoice.credited_cents:
+                    raise CreditNoteRace("the invoice changed meanwhile; retry")
         for kind, value in self.writes:
             if kind == "change_balance":
-                txn = value.txn
-                if self.memory.customers[txn.customer_id].balances.get(txn.currency, 0) != value.old_cents:
-                    raise StaleBalance(f"the balance of {txn.customer_id} moved; retry")
+                change, error = value
+                txn = change.txn
+                if self.memory.customers[txn.customer_id].balances.get(txn.currency, 0) != change.old_cents:
+                    raise error(f"the balance of {txn.customer_id} moved; retry")
         for kind, value in self.writes:
             if kind == "claim_number":
-                key = (value.customer_id, value.kind, value.year)
-                if self.memory.sequences.get(key, 1) != value.next_value:
-                    raise NumberTaken(value.customer_id)
+                claim, error = value
+                key = (claim.customer_id, claim.kind, claim.year)
+                if self.memory.sequences.get(key, 1) != claim.next_value:
+                    raise (error or NumberTaken)(claim.customer_id)
 
     def _apply(self) -> None:
         for kind, value in self.writes:
             if kind == "claim_number":
-                self.memory.sequences[(value.customer_id, value.kind, value.year)] = value.next_value + 1
+                claim, _ = value
+                self.memory.sequences[(claim.customer_id, claim.kind, claim.year)] = claim.next_value + 1
             elif kind == "finalize":
                 _, finalized = value
                 self.memory.invoices[finalized.id] = finalized
             elif kind == "transition":
-                invoice, change = value
-                self.memory.invoices[invoice.id] = replace(
-                    self.memory.invoices[invoice.id], status=change["target"], version=invoice.version + 1
-                )
+                _, after = value
+                self.memory.invoices[after.id] = after
             elif kind == "add_draft":
                 self.memory.invoices[value.id] = value
             elif kind == "add_event":
                 self.memory.events.append(value)
-            elif kind == "add_outbox":
-                self.memory.outbox.append(value)
             elif kind == "change_balance":
-                customer = self.memory.customers[value.txn.customer_id]
-                balances = {**customer.balances, value.txn.currency: value.new_cents}
+                change, _ = value
+                customer = self.memory.customers[change.txn.customer_id]
+                balances = {**customer.balances, change.txn.currency: change.new_cents}
                 self.memory.customers[customer.id] = replace(customer, balances=balances)
-                self.memory.balance_changes.append(value)
+                self.memory.balance_changes.append(change)
             elif kind == "add_link":
                 self.memory.links.append(value)
+            elif kind == "record_payment":
+                invoice, payment, application = value
+                self.memory.invoices[invoice.id] = application.applied_to(self.memory.invoices[invoice.id], payment)
+                self.memory.payments[payment.id] = payment
+            elif kind == "issue_credit_note":
+                invoice, note, split = value
+                current = self.memory.invoices[invoice.id]
+                self.memory.invoices[invoice.id] = split.applied_to(current, note.total_cents, note.created_at)
+                self.memory.notes[note.id] = note
 
 
 class FakePaymentStore:
-    """store/payments.PaymentStore's payment transaction, with its conditions: the invoice still takes
-    payments and its remainder is the one the payment was decided on (`=` when it settles, `>` else)."""
+    """store/payments.PaymentStore's reads, from memory."""
 
     def __init__(self, memory: Memory) -> None:
         self.memory = memory
-        self.payments: dict[str, Payment] = {}
-
-    def record_payment(
-        self,
-        *,
-        invoice: Invoice,
-        payment: Payment,
-        application: PaymentApplication,
-        event: InvoiceEvent,
-        link: Any = None,
-    ) -> None:
-        if self.memory._losses:
-            raise self.memory._losses.pop(0)
-        if payment.id in self.payments:
-            raise PaymentAlreadyRecorded(f"payment {payment.id} is already recorded")
-        current = self.memory.invoices[invoice.id]
-        amount = application.amount_cents
-        remaining_ok = (
-            current.amount_remaining_cents == amount
-            if application.becomes_paid
-            else current.amount_remaining_cents > amount
-        )
-        if current.status not in PAYABLE_STATUSES or not remaining_ok:
-            raise InvoiceNotPayableNow(f"invoice {invoice.id} changed meanwhile")
-        self.memory.invoices[invoice.id] = replace(
-            current,
-            amount_paid_cents=current.amount_paid_cents + amount,
-            amount_remaining_cents=current.amount_remaining_cents - amount,
-            version=current.version + 1,
-            status=InvoiceStatus.PAID if application.becomes_paid else current.status,
-            paid_at=payment.paid_at if application.becomes_paid else current.paid_at,
-        )
-        self.payments[payment.id] = payment
-        self.memory.events.append(event)
-        self.memory.commits.append([("record_payment", payment), ("add_event", event)])
 
     def list_payments(self, invoice_id: str) -> list[Payment]:
-        return [p for p in self.payments.values() if p.invoice_id == invoice_id]
+        return [p for p in self.memory.payments.values() if p.invoice_id == invoice_id]
 
     def list_links(self, invoice_id: str) -> list[PaymentLink]:
         return [link for link in self.memory.links if link.invoice_id == invoice_id]
 
 
 class FakeCreditNoteStore:
-    """store/credit_notes.CreditNoteStore's issue transaction, with its conditions: the invoice's
-    version and credited amount as read, the CN counter, the customer's balance as read."""
+    """store/credit_notes.CreditNoteStore's reads, from memory."""
 
     def __init__(self, memory: Memory) -> None:
         self.memory = memory
-        self.notes: dict[str, CreditNote] = {}
-
-    def issue(
-        self,
-        *,
-        invoice: Invoice,
-        note: CreditNote,
-        split: CreditSplit,
-        sequence_year: int,
-        sequence_next: int,
-        event: InvoiceEvent,
-        balance: BalanceChange | None,
-        refunds: list[Any],
-        paid_at: str | None,
-    ) -> None:
-        if self.memory._losses:
-            raise self.memory._losses.pop(0)
-        current = self.memory.invoices[invoice.id]
-        counter = (invoice.customer_id, "CN", sequence_year)
-        customer = self.memory.customers.get(invoice.customer_id)
-        if (
-            current.version != invoice.version
-            or current.credited_cents != invoice.credited_cents
-            or self.memory.sequences.get(counter, 1) != sequence_next
-            or (
-                balance is not None
-                and customer is not None
-                and customer.balances.get(note.currency, 0) != balance.old_cents
-            )
-        ):
-            raise CreditNoteRace("the invoice, a counter or a balance changed meanwhile; retry")
-        self.memory.invoices[invoice.id] = replace(
-            current,
-            version=current.version + 1,
-            credited_cents=current.credited_cents + note.total_cents,
-            pre_payment_credited_cents=current.pre_payment_credited_cents + split.pre_payment_cents,
-            post_payment_credited_cents=current.post_payment_credited_cents + split.post_payment_cents,
-            amount_remaining_cents=current.amount_remaining_cents - split.pre_payment_cents,
-            status=InvoiceStatus.PAID if split.settles_invoice else current.status,
-            paid_at=(paid_at or note.created_at) if split.settles_invoice else current.paid_at,
-        )
-        self.memory.sequences[counter] = sequence_next + 1
-        writes: list[Write] = [("issue_credit_note", note), ("add_event", event)]
-        if balance is not None and customer is not None:
-            balances = {**customer.balances, note.currency: balance.new_cents}
-            self.memory.customers[customer.id] = replace(customer, balances=balances)
-            self.memory.balance_changes.append(balance)
-            writes.append(("change_balance", balance))
-        self.notes[note.id] = note
-        self.memory.events.append(event)
-        self.memory.commits.append(writes)
 
     def get(self, credit_note_id: str) -> CreditNote:
-        return self.notes[credit_note_id]
+        return self.memory.notes[credit_note_id]
 
     def payment_refunds(self, invoice_id: str) -> dict[str, tuple[int, int, str | None, str]]:
         return {}

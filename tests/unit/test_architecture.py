@@ -65,3 +65,43 @@ def test_the_domain_knows_no_aws() -> None:
 def test_the_shim_imports_no_use_case() -> None:
     for name in SHIMS:
         assert not [i for i in _imports(USE_CASES / f"{name}.py") if i.startswith("invoicing.use_cases")]
+
+
+def test_audit_events_become_items_only_in_the_unit_of_work() -> None:
+    """Every event is written by `UnitOfWork.add_events`, the one place a webhook outbox record joins
+    it in the same transaction: no store, use case or handler turns an event into an item itself."""
+    uses = {
+        str(p.relative_to(ROOT)): sorted(
+            n.id if isinstance(n, ast.Name) else n.attr
+            for n in ast.walk(ast.parse(p.read_text(), filename=str(p)))
+            if (isinstance(n, ast.Name) and n.id in ("event_to_item", "EventItem"))
+            or (isinstance(n, ast.Attribute) and n.attr in ("event_to_item", "EventItem"))
+        )
+        for folder in ("shared", "functions", "local")
+        for p in (ROOT / folder).rglob("*.py")
+    }
+    allowed = {
+        "shared/invoicing/store/mapping.py",  # the mapper (defines it) and its reverse, event_from_item
+        "shared/invoicing/store/models.py",  # the item class
+        "shared/invoicing/store/uow.py",  # add_events: the one caller
+        "shared/invoicing/store/repository.py",  # reads: list_events
+    }
+    assert {path: found for path, found in uses.items() if found and path not in allowed} == {}
+    calls = [
+        str(p.relative_to(ROOT))
+        for folder in ("shared", "functions", "local")
+        for p in (ROOT / folder).rglob("*.py")
+        for n in ast.walk(ast.parse(p.read_text(), filename=str(p)))
+        if isinstance(n, ast.Call) and getattr(n.func, "id", getattr(n.func, "attr", None)) == "event_to_item"
+    ]
+    assert calls == ["shared/invoicing/store/uow.py"]
+
+
+def test_the_stores_write_only_through_the_unit_of_work() -> None:
+    """No store module opens its own transaction: a write is a typed write in store/writes/, committed
+    by store/uow.py. (The pay pages' hit counter, the reminder run's cursor and the reference data
+    of tax and exchange rates and API keys are single-item writes outside it: docs/decisions.md.)"""
+    opened = {
+        p.name for p in (PACKAGE / "store").rglob("*.py") if p.name != "uow.py" and ".transaction()" in p.read_text()
+    }
+    assert opened == set()

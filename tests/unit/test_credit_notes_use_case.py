@@ -13,7 +13,7 @@ from invoicing.domain.events import Actor
 from invoicing.domain.invoice import InvoiceStatus
 from invoicing.errors import Conflict
 from invoicing.store import retry
-from invoicing.store.credit_notes import CreditNoteRace
+from invoicing.store.writes.credit import CreditNoteRace
 from invoicing.use_cases.credit_notes import IssueCreditNote, issue_credit_note
 from tests.support.fakes import FakeCreditNoteStore, customer, draft, fake_services
 
@@ -70,7 +70,7 @@ def test_on_a_paid_invoice_a_balance_credit_adds_to_the_customers_balance(svc) -
     issued(svc, status=InvoiceStatus.PAID, paid=15000)
     credit(svc, 5000, CreditMethod.CUSTOMER_BALANCE)
     (writes,) = svc.memory.commits
-    assert [kind for kind, _ in writes] == ["issue_credit_note", "add_event", "change_balance"]
+    assert [kind for kind, _ in writes] == ["issue_credit_note", "claim_number", "change_balance", "add_event"]
     assert svc.memory.customers["cus_1"].balances == {"USD": 5300}
 
 

@@ -13,7 +13,7 @@ from invoicing.domain.invoice import InvoiceStatus
 from invoicing.domain.payments import PaymentMethod
 from invoicing.errors import ConcurrentModification, Conflict, InvoiceNotOpen
 from invoicing.store import retry
-from invoicing.store.payments import InvoiceNotPayableNow
+from invoicing.store.writes.payments import InvoiceNotPayableNow
 from invoicing.use_cases.payments import RecordPayment, record_payment
 from tests.support.fakes import FakePaymentStore, customer, draft, fake_services
 

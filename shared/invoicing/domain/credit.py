@@ -20,7 +20,7 @@ Modelled on Stripe's credit notes:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
@@ -115,6 +115,21 @@ class CreditSplit:
     refund_cents: int
     out_of_band_cents: int
     settles_invoice: bool  # the pre-payment part brings the amount due to 0
+
+    def applied_to(self, invoice: Invoice, total_cents: int, at: str) -> Invoice:
+        """The invoice once a credit note of `total_cents` split like this is written (version + 1)."""
+        return replace(
+            invoice,
+            version=invoice.version + 1,
+            updated_at=at,
+            credited_cents=invoice.credited_cents + total_cents,
+            pre_payment_credited_cents=invoice.pre_payment_credited_cents + self.pre_payment_cents,
+            post_payment_credited_cents=invoice.post_payment_credited_cents + self.post_payment_cents,
+            amount_remaining_cents=invoice.amount_remaining_cents - self.pre_payment_cents,
+            refunded_cents=invoice.refunded_cents + self.refund_cents,
+            status=InvoiceStatus.PAID if self.settles_invoice else invoice.status,
+            paid_at=at if self.settles_invoice else invoice.paid_at,
+        )
 
 
 def proportional_tax(tax_cents: int, base_cents: int, part_cents: int) -> int:
@@ -484,3 +499,17 @@ def allocate_refund(refundable: list[tuple[str, int]], amount_cents: int) -> lis
     if left > 0:
         raise RefundExceedsPaid(f"the payments hold {amount_cents - left} that can still be refunded")
     return out
+
+
+def credit_reversed(invoice: Invoice, note: CreditNote, at: str) -> Invoice:
+    """The invoice once credit note `note` is voided: its credited amounts, and the amount due it took
+    off, given back (version + 1). Money refunded stays refunded."""
+    return replace(
+        invoice,
+        version=invoice.version + 1,
+        updated_at=at,
+        credited_cents=invoice.credited_cents - note.total_cents,
+        pre_payment_credited_cents=invoice.pre_payment_credited_cents - note.pre_payment_cents,
+        post_payment_credited_cents=invoice.post_payment_credited_cents - note.post_payment_cents,
+        amount_remaining_cents=invoice.amount_remaining_cents + note.pre_payment_cents,
+    )

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from invoicing.domain import money
+from invoicing.domain.events import Actor, InvoiceEvent, new_event
 from invoicing.errors import Conflict, InvalidTransition, InvoiceNotDraft, ValidationFailed
 
 MAX_LINES = 500
@@ -216,6 +218,42 @@ class Invoice:
 
     def draft_totals(self) -> Totals:
         return compute_totals(list(self.lines), self.effective_taxes())
+
+
+_STAMPS = {InvoiceStatus.VOID: "voided_at", InvoiceStatus.UNCOLLECTIBLE: "marked_uncollectible_at"}
+
+
+def transitioned(invoice: Invoice, target: InvoiceStatus, at: str, *, reissued_as: str | None = None) -> Invoice:
+    """An issued invoice moved to `target` (void, uncollectible) at `at`: the status, its timestamp
+    and the next version. Raises when the state machine does not allow it."""
+    ensure_transition(invoice.status, target)
+    stamps: dict[str, Any] = {_STAMPS[target]: at}
+    return replace(
+        invoice,
+        status=target,
+        updated_at=at,
+        version=invoice.version + 1,
+        reissued_as=reissued_as or invoice.reissued_as,
+        **stamps,
+    )
+
+
+def mark_uncollectible(
+    invoice: Invoice, actor: Actor, at: str, *, data: dict[str, object] | None = None
+) -> tuple[Invoice, InvoiceEvent]:
+    """open -> uncollectible (bad debt; it may still be paid or voided later), and its audit event.
+    The one rule for both ways there: an admin's write-off and dunning (`data` says why)."""
+    after = transitioned(invoice, InvoiceStatus.UNCOLLECTIBLE, at)
+    event = new_event(
+        invoice.id,
+        "invoice.marked_uncollectible",
+        actor,
+        at,
+        from_status=invoice.status.value,
+        to_status=InvoiceStatus.UNCOLLECTIBLE.value,
+        data=data,
+    )
+    return after, event
 
 
 def ensure_finalizable(invoice: Invoice, totals: Totals) -> None:

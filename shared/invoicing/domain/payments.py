@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
@@ -95,6 +95,18 @@ class PaymentApplication:
     remaining_after: int
     from_status: InvoiceStatus
     becomes_paid: bool
+
+    def applied_to(self, invoice: Invoice, payment: Payment) -> Invoice:
+        """The invoice once this payment is written (the write adds 1 to the version it read)."""
+        return replace(
+            invoice,
+            amount_paid_cents=self.paid_after,
+            amount_remaining_cents=self.remaining_after,
+            version=invoice.version + 1,
+            updated_at=payment.recorded_at,
+            status=InvoiceStatus.PAID if self.becomes_paid else invoice.status,
+            paid_at=payment.paid_at if self.becomes_paid else invoice.paid_at,
+        )
 
 
 def ensure_payable(invoice: Invoice) -> None:

@@ -90,8 +90,12 @@ def outbox_events(
     out: list[OutboxEvent] = []
     for event in events:
         public = public_type(event.type)
-        if public is None or (event.invoice_id != object_id and object_type == "invoice"):
+        if public is None or not public.startswith(f"{object_type}."):
+            continue  # another object's event (a credit note's, a refund's): published with that object
+        if object_type == "invoice" and event.invoice_id != object_id:
             continue
+        if public == "invoice.payment_recorded" and event.to_status == "paid":
+            public = "invoice.paid"  # the payment that settles the invoice
         out.append(
             OutboxEvent(
                 id=event.id,

@@ -104,6 +104,49 @@ def api_key_pk(key_hash: str) -> str:
     return f"APIKEY#{key_hash}"
 
 
+CREDIT_NOTE_PREFIX = "CREDITNOTE#"
+REFUND_PREFIX = "REFUND#"
+REMINDER_PREFIX = "REMINDER#"
+REMINDER_SENDING_SHARDS = 4
+
+
+def credit_note_sk(credit_note_id: str) -> str:
+    return f"{CREDIT_NOTE_PREFIX}{credit_note_id}"
+
+
+def credit_note_gsi1pk(credit_note_id: str) -> str:
+    return f"{CREDIT_NOTE_PREFIX}{credit_note_id}"
+
+
+def customer_credit_notes_pk(customer_id: str) -> str:
+    return f"CUSTOMER#{customer_id}#CREDITNOTES"
+
+
+def refund_sk(refund_id: str) -> str:
+    return f"{REFUND_PREFIX}{refund_id}"
+
+
+def reminder_sk(key: str) -> str:
+    return f"{REMINDER_PREFIX}{key}"
+
+
+def reminder_sending_pk(invoice_id: str, key: str) -> str:
+    """Spread over a few partitions: a big run's claims must not all write one index partition."""
+    return f"REMINDERSENDING#{zlib.crc32(f'{invoice_id}#{key}'.encode()) % REMINDER_SENDING_SHARDS}"
+
+
+def reminder_sending_sk(lease_until: str, invoice_id: str, key: str) -> str:
+    return f"{lease_until}#{invoice_id}#{key}"
+
+
+REMINDER_RUN_CURSOR: Key = ("REMINDERRUN", "CURSOR")
+
+
+def rate_limit_key(client_key: str, window: int) -> Key:
+    """The pay pages' hit counter of one client in one fixed window."""
+    return (f"RATELIMIT#{client_key}#{window}", "RATELIMIT")
+
+
 # -- webhooks (docs/data-model.md, "Webhooks")
 WEBHOOK_EVENT_SK = "WHEVENT"
 WEBHOOK_ENDPOINT_SK = "WHENDPOINT"

@@ -47,14 +47,15 @@ from invoicing.domain.credit import (
 )
 from invoicing.domain.events import Actor, new_event
 from invoicing.domain.invoice import Invoice, InvoiceStatus
-from invoicing.domain.numbering import credit_note_number
+from invoicing.domain.numbering import NumberClaim, credit_note_number
 from invoicing.errors import ConcurrentModification, Conflict
 from invoicing.ids import new_id
 from invoicing.observability import logger, metrics
 from invoicing.refund_attempts import first_attempt
 from invoicing.services import Services
-from invoicing.store.credit_notes import CreditNoteRace, CreditNoteStore, RefundWrite
+from invoicing.store.credit_notes import CreditNoteStore
 from invoicing.store.retry import LONG, retry
+from invoicing.store.writes.credit import CreditNoteRace, RefundWrite
 
 MAX_ATTEMPTS = 6
 MAX_REFUNDED_PAYMENTS = 40  # one credit note's transaction stays far below DynamoDB's 100 items
@@ -147,17 +148,16 @@ def issue_credit_note(svc: Services, actor: Actor, invoice_id: str, cmd: IssueCr
                 "credited_cents": invoice.credited_cents + note.total_cents,
             },
         )
-        store.issue(
-            invoice=invoice,
-            note=note,
-            split=split,
-            sequence_year=year,
-            sequence_next=sequence,
-            event=event,
-            balance=balance,
-            refunds=refunds,
-            paid_at=now,
-        )
+        with svc.uow() as tx:
+            tx.issue_credit_note(
+                invoice,
+                note,
+                split,
+                claim=NumberClaim(invoice.customer_id, "CN", year, sequence),
+                balance=balance,
+                refunds=tuple(refunds),
+            )
+            tx.add_events(event)
         return note, refunds
 
     note, refunds = retry(
@@ -298,7 +298,9 @@ def void_credit_note(svc: Services, actor: Actor, credit_note_id: str) -> Credit
                 "credited_cents": invoice.credited_cents - note.total_cents,
             },
         )
-        store.void(invoice=invoice, note=note, event=event, balance=balance, at=now)
+        with svc.uow() as tx:
+            tx.void_credit_note(invoice, note, at=now, balance=balance)
+            tx.add_events(event)
         logger.info("credit note voided", extra={"invoice_id": invoice.id, "credit_note_id": note.id})
         return note
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -65,7 +66,8 @@ def create_customer(
         created_at=now,
         updated_at=now,
     )
-    svc.repo.put_customer(customer)
+    with svc.uow() as tx:
+        tx.add_customer(customer)
     return customer
 
 
@@ -88,4 +90,10 @@ def update_customer(svc: Services, customer_id: str, changes: dict[str, Any]) ->
         clean[key] = value
     if not clean:
         return svc.repo.get_customer(customer_id)
-    return svc.repo.update_customer(customer_id, clean, clock.iso(clock.now()))
+    before = svc.repo.get_customer(customer_id)
+    fields = Customer.__dataclass_fields__
+    typed: dict[str, Any] = {k: Address(**v) if k == "address" else v for k, v in clean.items() if k in fields}
+    after = replace(before, **typed, updated_at=clock.iso(clock.now()))
+    with svc.uow() as tx:
+        tx.update_customer(after, clean)
+    return svc.repo.get_customer(customer_id)

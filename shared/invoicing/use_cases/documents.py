@@ -29,6 +29,8 @@ from invoicing.errors import Conflict, NotFound
 from invoicing.observability import logger
 from invoicing.services import Services
 from invoicing.settings import Settings
+from invoicing.store.pdfs import InvoiceNotOpenForPdf
+from invoicing.store.uow import Skipped
 
 if TYPE_CHECKING:  # Jinja2 and Babel load only where a document is built, never on the API's cold start
     from invoicing.documents import InvoiceDocument, TaxBreakdownRow
@@ -140,7 +142,12 @@ def enqueue_render(svc: Services, invoice: Invoice) -> bool:
 
 def request_render(svc: Services, actor: Actor, invoice_id: str) -> Invoice:
     """Re-render on request. Idempotent in effect: any number of requests end in one current PDF."""
-    invoice = svc.repo.request_pdf(invoice_id, clock.iso(clock.now()))
+    invoice = svc.repo.get_invoice_header(invoice_id)
+    if invoice.is_draft:
+        raise InvoiceNotOpenForPdf(invoice_id)
+    with svc.uow() as tx:
+        tx.request_pdf(invoice, clock.iso(clock.now()))
+    invoice = svc.repo.get_invoice_header(invoice_id)
     enqueue_render(svc, invoice)
     logger.info("pdf render requested", extra={"invoice_id": invoice_id, "actor": actor.principal})
     return invoice
@@ -172,14 +179,14 @@ def render_invoice_pdf(svc: Services, job: dict[str, Any], *, render: Any = None
         now,
         data={"pdf_s3_key": key, "bytes": len(pdf), "job_id": job["job_id"]},
     )
-    recorded = svc.repo.mark_pdf_rendered(
-        invoice_id=invoice.id,
-        key=key,
-        job_id=job["job_id"],
-        requested_at=job.get("requested_at", now),
-        at=now,
-        event=event,
-    )
+    header = svc.repo.get_invoice_header(invoice.id)  # a newer render requested meanwhile keeps it pending
+    try:
+        with svc.uow() as tx:
+            tx.pdf_rendered(header, key=key, job_id=job["job_id"], requested_at=job.get("requested_at", now), at=now)
+            tx.add_events(event)
+        recorded = True
+    except Skipped:  # this job was recorded already (a redelivery)
+        recorded = False
     logger.info(
         "pdf rendered",
         extra={
@@ -281,6 +288,11 @@ def render_credit_note_pdf(svc: Services, job: dict[str, Any], *, render: Any = 
     pdf = render(render_document_html(doc), footer_text=document_footer_text(doc))
     key = credit_note_pdf_key(note)
     svc.documents.put_pdf(key, pdf, f"{note.number}.pdf")
-    recorded = store.mark_pdf_rendered(note, key, job["job_id"], clock.iso(clock.now()))
+    try:
+        with svc.uow() as tx:
+            tx.credit_note_pdf_rendered(note, key=key, job_id=job["job_id"], at=clock.iso(clock.now()))
+        recorded = True
+    except Skipped:  # this job was recorded already (a redelivery)
+        recorded = False
     logger.info("credit note pdf rendered", extra={"credit_note_id": note.id, "bytes": len(pdf)})
     return "rendered" if recorded else "already_recorded"

@@ -121,7 +121,7 @@ def _commit(svc: Services, actor: Actor, p: FinalizePlan) -> tuple[FinalizePlan,
     with svc.uow() as tx:
         tx.claim_number(p.claim)
         tx.finalize(p.draft, p.invoice)
-        tx.add_events(*p.events, subject=p.invoice)
+        tx.add_events(*p.events)
         if p.balance_change is not None:
             tx.change_balance(p.balance_change)
         if p.needs_link:

@@ -33,6 +33,7 @@ from invoicing.observability import logger
 from invoicing.services import Services
 from invoicing.store.keys import billing_run_pk
 from invoicing.store.repository import BillingRunExists, Page
+from invoicing.store.uow import TRANSACTION_LIMIT
 
 
 @dataclass(frozen=True)
@@ -147,8 +148,15 @@ def create_invoice(svc: Services, actor: Actor, cmd: CreateInvoice) -> tuple[Inv
         to_status="draft",
         data={"lines": len(lines), **({"subscription_id": cmd.subscription_id} if run_key else {})},
     )
+    if len(lines) + 4 > TRANSACTION_LIMIT:  # header, event, its outbox record, billing run
+        raise ValidationFailed(
+            f"create with at most {TRANSACTION_LIMIT - 4} lines, then add more with POST /lines",
+            details={"field": "lines"},
+        )
     try:
-        svc.repo.create_invoice(invoice, event, run_key)
+        with svc.uow() as tx:
+            tx.create_draft(invoice, run_key)
+            tx.add_events(event)
     except BillingRunExists:
         assert run_key is not None
         winner = svc.repo.get_billing_run_invoice_id(run_key)
@@ -204,7 +212,9 @@ def update_invoice(svc: Services, actor: Actor, invoice_id: str, changes: dict[s
     now = clock.iso(clock.now())
     updated = replace(updated, updated_at=now, version=invoice.version + 1)
     event = new_event(invoice.id, "invoice.updated", actor, now, data={"fields": sorted(changes)})
-    svc.repo.update_draft(invoice, updated, event)
+    with svc.uow() as tx:
+        tx.update_draft(invoice, updated)
+        tx.add_events(event)
     return svc.repo.get_invoice(invoice_id)
 
 
@@ -215,7 +225,8 @@ def delete_invoice(svc: Services, actor: Actor, invoice_id: str) -> None:
     run_key = None
     if invoice.subscription_id and invoice.period_start and invoice.period_end:
         run_key = billing_run_pk(invoice.customer_id, invoice.subscription_id, invoice.period_start, invoice.period_end)
-    svc.repo.delete_draft(invoice, run_key)
+    with svc.uow() as tx:
+        tx.delete_draft(invoice, run_key)
     logger.info("draft deleted", extra={"invoice_id": invoice_id, "actor": actor.principal})
 
 
@@ -232,15 +243,17 @@ def _write_line(
     totals = compute_totals(new_lines, {ln.id: ln.tax for ln in new_lines if ln.tax})
     now = clock.iso(clock.now())
     event = new_event(invoice.id, event_type, actor, now, data={"line_id": line_id})
-    svc.repo.write_line(
+    after = replace(
         invoice,
-        changed,
-        removed_id,
-        (totals.subtotal_cents, totals.tax_cents, totals.total_cents),
-        len(new_lines),
-        event,
-        now,
+        lines=tuple(new_lines),
+        subtotal_cents=totals.subtotal_cents,
+        tax_cents=totals.tax_cents,
+        total_cents=totals.total_cents,
+        updated_at=now,
     )
+    with svc.uow() as tx:
+        tx.write_line(invoice, after, line=changed, removed_line_id=removed_id)
+        tx.add_events(event)
     return svc.repo.get_invoice(invoice.id)
 
 

@@ -16,8 +16,9 @@ from invoicing.domain.invoice import (
     InvoiceStatus,
     compute_totals,
     ensure_transition,
-    sources_of,
+    transitioned,
 )
+from invoicing.domain.invoice import mark_uncollectible as uncollectible
 from invoicing.errors import ValidationFailed
 from invoicing.ids import new_id
 from invoicing.observability import logger
@@ -88,42 +89,21 @@ def void_invoice(
         to_status="void",
         data={"reissued_as": copy.id} if copy else {},
     )
+    voided_invoice = transitioned(invoice, InvoiceStatus.VOID, now, reissued_as=copy.id if copy else None)
     with svc.uow() as tx:
-        after = tx.transition(
-            invoice,
-            target=InvoiceStatus.VOID,
-            allowed_from=sources_of(InvoiceStatus.VOID),
-            timestamp_field="voided_at",
-            at=now,
-            reissued_as=copy.id if copy else None,
-        )
-        tx.add_events(voided, subject=after)
+        tx.transition(invoice, voided_invoice)
+        tx.add_events(voided)
         if copy is not None:
             tx.add_draft(copy)
-            tx.add_events(*events, subject=copy)
+            tx.add_events(*events)
     logger.info("invoice voided", extra={"invoice_id": invoice_id, "reissued": bool(copy)})
     return svc.repo.get_invoice(invoice_id), (svc.repo.get_invoice(copy.id) if copy else None)
 
 
 def mark_uncollectible(svc: Services, actor: Actor, invoice_id: str) -> Invoice:
     invoice = svc.repo.get_invoice(invoice_id)
-    ensure_transition(invoice.status, InvoiceStatus.UNCOLLECTIBLE)
-    now = clock.iso(clock.now())
-    event = new_event(
-        invoice.id,
-        "invoice.marked_uncollectible",
-        actor,
-        now,
-        from_status=invoice.status.value,
-        to_status="uncollectible",
-    )
+    after, event = uncollectible(invoice, actor, clock.iso(clock.now()))
     with svc.uow() as tx:
-        after = tx.transition(
-            invoice,
-            target=InvoiceStatus.UNCOLLECTIBLE,
-            allowed_from=sources_of(InvoiceStatus.UNCOLLECTIBLE),
-            timestamp_field="marked_uncollectible_at",
-            at=now,
-        )
-        tx.add_events(event, subject=after)
+        tx.transition(invoice, after)
+        tx.add_events(event)
     return svc.repo.get_invoice(invoice_id)

@@ -58,8 +58,8 @@ from invoicing.errors import ConcurrentModification, Conflict, InvoicingError, N
 from invoicing.ids import new_id
 from invoicing.observability import logger, metrics
 from invoicing.services import Services
-from invoicing.store.payments import InvoiceNotPayableNow, LinkUse
 from invoicing.store.retry import SHORT, retry
+from invoicing.store.writes.payments import InvoiceNotPayableNow, LinkUse
 
 MAX_ATTEMPTS = 5
 
@@ -102,9 +102,9 @@ def _settle(
         payment = make_payment(invoice)
         application = apply_payment(invoice, payment.amount_cents)
         event = _payment_event(invoice, payment, application, actor, payment.recorded_at)
-        svc.payment_store.record_payment(
-            invoice=invoice, payment=payment, application=application, event=event, link=link()
-        )
+        with svc.uow() as tx:
+            tx.record_payment(invoice, payment, application, link())
+            tx.add_events(event)
         return payment, application
 
     payment, application = retry(
@@ -425,7 +425,9 @@ def _record_unapplied(
         },
     )
     try:
-        svc.payment_store.record_unapplied_payment(payment, event)
+        with svc.uow() as tx:
+            tx.record_unapplied_payment(payment)
+            tx.add_events(event)
     except PaymentAlreadyRecorded:
         return WebhookOutcome("duplicate")
     # money arrived that the invoice cannot take: finance must refund it

@@ -49,8 +49,8 @@ from invoicing.errors import ConcurrentModification, NotFound, ServiceUnavailabl
 from invoicing.observability import logger, metrics
 from invoicing.refund_attempts import ProviderWord, call_provider, record_outcome, refund_event, reread, with_word
 from invoicing.services import Services
-from invoicing.store.refunds import RefundChanged
 from invoicing.store.retry import SHORT, retry
+from invoicing.store.writes.credit import RefundChanged
 
 MAX_ATTEMPTS = 5
 
@@ -91,7 +91,8 @@ def retry_refund(svc: Services, actor: Actor, credit_note_id: str, refund_id: st
         return record_outcome(svc, refund, with_word(refund, standing, None, now), found_event, standing)
     attempt = refund.attempts_made + 1
     try:
-        svc.refund_store.claim_attempt(refund, attempt, now)
+        with svc.uow() as tx:
+            tx.claim_refund_attempt(refund, attempt, now)
     except RefundChanged:
         current = reread(svc, refund)
         ensure_retryable(current)  # 409 refund_not_retryable: it succeeded or is in flight now
@@ -128,7 +129,9 @@ def complete_refund(svc: Services, actor: Actor, credit_note_id: str, refund_id:
             updated_at=now,
         )
         event = refund_event("invoice.refund_completed", refund, done, actor, now, reference=reference, paid_at=paid_at)
-        svc.refund_store.record(refund, done, event)
+        with svc.uow() as tx:
+            tx.change_refund(refund, done)
+            tx.add_events(event)
         return done
 
     def read_again(n: int, exc: BaseException) -> None:
@@ -186,7 +189,9 @@ def apply_refund_notice(
                 metrics.add_metric(name="RefundsUnrecordedAtProvider", unit="Count", value=1)
             return "ignored"
         changed = with_word(read, word, notice.failure, now)
-        svc.refund_store.record(read, changed, make_event(read, changed))
+        with svc.uow() as tx:
+            tx.change_refund(read, changed)
+            tx.add_events(make_event(read, changed))
         logger.info("refund updated by the provider", extra={"refund_id": read.id, "status": status.value})
         return "refund_updated"
 

@@ -52,7 +52,8 @@ from invoicing.adapters.email import (
 from invoicing.adapters.queue import BatchJobQueue
 from invoicing.domain.customer import Customer
 from invoicing.domain.events import Actor, new_event
-from invoicing.domain.invoice import Invoice, InvoiceStatus, ensure_transition, sources_of
+from invoicing.domain.invoice import Invoice, InvoiceStatus
+from invoicing.domain.invoice import mark_uncollectible as uncollectible
 from invoicing.domain.payments import IssuedLink
 from invoicing.domain.reminders import (
     MANUAL_KIND,
@@ -68,7 +69,9 @@ from invoicing.ids import new_id
 from invoicing.observability import logger, metrics
 from invoicing.services import Services
 from invoicing.settings import Settings
-from invoicing.store.reminders import InvoiceChanged, ReminderStore, ReminderTaken
+from invoicing.store.reminders import ReminderStore
+from invoicing.store.uow import Skipped
+from invoicing.store.writes.reminders import ClaimRequest, InvoiceChanged, ReminderTaken
 
 REMINDER_ACTOR = Actor.system("reminders")
 DUNNING_ACTOR = Actor.system("dunning")
@@ -314,6 +317,14 @@ def _payment_link(svc: Services, req: ReminderRequest) -> tuple[IssuedLink | Non
     return payment_links.replace_links(svc, actor, req.invoice_id, issue=True)[0], False
 
 
+def _cancel(svc: Services, invoice_id: str, key: str, now: str, claim_id: str | None = None) -> None:
+    try:
+        with svc.uow() as tx:
+            tx.reminder_cancelled(invoice_id, key, now, claim_id=claim_id)
+    except Skipped:
+        pass  # nothing of ours (or expired) to drop
+
+
 def deliver_reminder(svc: Services, req: ReminderRequest, context: MailContext | None = None) -> Delivery:
     """See the module docstring. Raises on a failed send (the caller retries or reports it)."""
     store = reminder_store(svc)
@@ -329,22 +340,25 @@ def deliver_reminder(svc: Services, req: ReminderRequest, context: MailContext |
             except NotFound:
                 return Delivery("skipped_missing")
         if InvoiceStatus(context.status) not in req.allowed:
-            store.cancel(req.invoice_id, req.key, now)  # an expired claim of a closed invoice leaves the retry list
+            _cancel(svc, req.invoice_id, req.key, now)  # an expired claim of a closed invoice leaves the retry list
             return Delivery("skipped_closed")
         try:
-            claim = store.claim(
-                invoice_id=req.invoice_id,
-                key=req.key,
-                kind=req.kind,
-                allowed=req.allowed,
-                expected_version=context.version,
-                claim_id=claim_id,
-                now=now,
-                lease_until=clock.iso(now_dt + timedelta(seconds=settings.reminder_lease_seconds)),
-                trigger=req.trigger,
-                actor=req.actor.principal,
-                step_date=req.step_date,
-            )
+            with svc.uow() as tx:
+                claim = tx.claim_reminder(
+                    ClaimRequest(
+                        invoice_id=req.invoice_id,
+                        key=req.key,
+                        kind=req.kind,
+                        allowed=req.allowed,
+                        expected_version=context.version,
+                        claim_id=claim_id,
+                        now=now,
+                        lease_until=clock.iso(now_dt + timedelta(seconds=settings.reminder_lease_seconds)),
+                        trigger=req.trigger,
+                        actor=req.actor.principal,
+                        step_date=req.step_date,
+                    )
+                )
         except InvoiceChanged:
             context = None  # paid, voided or changed meanwhile: read it again and decide again
             continue
@@ -356,7 +370,7 @@ def deliver_reminder(svc: Services, req: ReminderRequest, context: MailContext |
     try:
         link, replaces = _payment_link(svc, req)
     except (InvalidTransition, InvoiceNotOpen):
-        store.cancel(req.invoice_id, req.key, now, claim_id=claim.claim_id)
+        _cancel(svc, req.invoice_id, req.key, now, claim_id=claim.claim_id)
         return Delivery("skipped_closed")
     pdf_url, pdf_url_days = None, 0
     if context.pdf_s3_key and link is not None:
@@ -397,7 +411,11 @@ def deliver_reminder(svc: Services, req: ReminderRequest, context: MailContext |
         current = store.get(req.invoice_id, req.key)
         attempts = current.attempts if current else 1
         terminal = req.trigger == "manual" or attempts >= settings.reminder_max_attempts
-        store.record_failure(claim, error=reason, terminal=terminal)
+        try:
+            with svc.uow() as tx:
+                tx.reminder_failed(claim, error=reason, terminal=terminal)
+        except Skipped:
+            pass  # the lease ran out and another attempt holds it now: its outcome counts
         metrics.add_metric(name="ReminderSendFailures", unit="Count", value=1)
         logger.warning(
             "reminder not sent",
@@ -424,15 +442,17 @@ def deliver_reminder(svc: Services, req: ReminderRequest, context: MailContext |
             **({"payment_link_id": link.link.id} if link else {}),
         },
     )
-    recorded = store.mark_sent(
-        claim,
-        message_id=message_id,
-        sent_at=sent_at,
-        recipient=context.email,
-        payment_link_id=link.link.id if link else None,
-        event=event,
-    )
-    if not recorded:
+    try:
+        with svc.uow() as tx:
+            tx.reminder_sent(
+                claim,
+                message_id=message_id,
+                sent_at=sent_at,
+                recipient=context.email,
+                link_id=link.link.id if link else None,
+            )
+            tx.add_events(event)
+    except Skipped:
         # the lease ran out during this attempt and another one took over: it may send again
         metrics.add_metric(name="ReminderLeaseOverruns", unit="Count", value=1)
         logger.warning("reminder sent after its lease ran out", extra={"invoice_id": req.invoice_id})
@@ -458,15 +478,10 @@ def apply_dunning(svc: Services, invoice_id: str, dunning_day: str) -> str:
     policy = reminder_policy(svc.settings)
     try:
         invoice = svc.repo.get_invoice(invoice_id)
-        ensure_transition(invoice.status, InvoiceStatus.UNCOLLECTIBLE)
-        now = clock.iso(clock.now())
-        event = new_event(
-            invoice.id,
-            "invoice.marked_uncollectible",
+        after, event = uncollectible(
+            invoice,
             DUNNING_ACTOR,
-            now,
-            from_status=invoice.status.value,
-            to_status=InvoiceStatus.UNCOLLECTIBLE.value,
+            clock.iso(clock.now()),
             data={
                 "reason": "dunning",
                 "dunning_day": dunning_day,
@@ -474,14 +489,8 @@ def apply_dunning(svc: Services, invoice_id: str, dunning_day: str) -> str:
             },
         )
         with svc.uow() as tx:
-            after = tx.transition(
-                invoice,
-                target=InvoiceStatus.UNCOLLECTIBLE,
-                allowed_from=sources_of(InvoiceStatus.UNCOLLECTIBLE),
-                timestamp_field="marked_uncollectible_at",
-                at=now,
-            )
-            tx.add_events(event, subject=after)
+            tx.transition(invoice, after)
+            tx.add_events(event)
     except NotFound:
         return "skipped_missing"
     except (InvalidTransition, InvoiceNotOpen):

@@ -1,0 +1,175 @@
+"""Typed writes of payments and payment links: a payment applied to its invoice (and the link it
+came through), money kept unapplied, links issued and revoked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pynamodb.expressions.update import Action
+
+from invoicing.domain.invoice import Invoice
+from invoicing.domain.payments import (
+    PAYABLE_STATUSES,
+    Payment,
+    PaymentAlreadyRecorded,
+    PaymentApplication,
+    PaymentLink,
+    PaymentLinkInactive,
+)
+from invoicing.errors import ConcurrentModification, StaleInvoice
+from invoicing.store.keys import header_key, invoice_pk, link_sk, payment_sk
+from invoicing.store.mapping import link_create_actions
+from invoicing.store.models import InvoiceItem, PaymentLinkItem, TableItem
+from invoicing.store.payment_mapping import payment_to_item
+from invoicing.store.transaction import Transaction
+from invoicing.store.writes.base import FIRST, THEN, Guard, WriteSet
+from invoicing.store.writes.invoices import paid_actions
+
+MAX_LINKS_REVOKED_AT_ONCE = 90  # stays inside the 100-item transaction limit
+
+
+class InvoiceNotPayableNow(ConcurrentModification):
+    """The invoice's status or remaining amount was not what the caller read: re-read and decide."""
+
+
+@dataclass(frozen=True)
+class LinkUse:
+    """Consume a payment link in the payment's transaction.
+
+    strict: the link must still be active (unused, unrevoked, unexpired at `at`): the pay button.
+    Not strict: a provider confirmed money for this link; it is recorded whatever the link's state
+    now (it may have expired while the customer was on the checkout page), and `used_at` is kept if set.
+    """
+
+    link_id: str
+    at: str
+    strict: bool = True
+
+
+def _payable_condition() -> Any:
+    return InvoiceItem.status.is_in(*sorted(s.value for s in PAYABLE_STATUSES))
+
+
+class PaymentWrites(WriteSet):
+    def _payment(self, payment: Payment) -> None:
+        key = (invoice_pk(payment.invoice_id), payment_sk(payment.id))
+
+        def op(tx: Transaction) -> None:
+            tx.save(payment_to_item(payment), condition=TableItem.pk.does_not_exist())
+
+        # a payment id that exists is a replay (the provider's redelivery): first, whatever else failed
+        self._add(op, Guard(key, FIRST, lambda: PaymentAlreadyRecorded(f"payment {payment.id} is already recorded")))
+        self._changed("payment", payment.id, payment)
+
+    def record_payment(
+        self, invoice: Invoice, payment: Payment, application: PaymentApplication, link: LinkUse | None = None
+    ) -> None:
+        """The Payment item, the invoice's amounts (and `paid` when it settles) and the link used.
+
+        The invoice update is conditioned on `status IN (open, uncollectible)` and on the remainder:
+        `= amount` when this payment settles the invoice, `> amount` otherwise. So concurrent payments
+        never overpay, and the status flip is decided on the value actually written.
+        Errors: PaymentAlreadyRecorded (a replay), PaymentLinkInactive (strict link use and the link
+        is no longer active), InvoiceNotPayableNow (re-read and decide)."""
+        amount = application.amount_cents
+        actions: list[Action] = [
+            InvoiceItem.amount_paid_cents.add(amount),
+            InvoiceItem.amount_remaining_cents.add(-amount),
+            # ADD, not SET version+1: the write is conditioned on the amounts, not on the version,
+            # yet any version-conditioned writer (void, write-off) must still see the change
+            InvoiceItem.version.add(1),
+            InvoiceItem.updated_at.set(payment.recorded_at),
+        ]
+        if application.becomes_paid:
+            actions += paid_actions(payment.paid_at)
+            remaining_ok = InvoiceItem.amount_remaining_cents == amount
+        else:
+            remaining_ok = InvoiceItem.amount_remaining_cents > amount
+        self._payment(payment)
+        if link is not None:
+            self._use_link(invoice.id, payment.id, link)
+        header = header_key(invoice.id)
+
+        def op(tx: Transaction) -> None:
+            tx.update(InvoiceItem(*header), actions=actions, condition=_payable_condition() & remaining_ok)
+
+        self._add(
+            op,
+            Guard(
+                header, THEN, lambda: InvoiceNotPayableNow(f"invoice {invoice.id} changed meanwhile"), on_conflict=True
+            ),
+        )
+        after = application.applied_to(invoice, payment)
+        self._changed("invoice", invoice.id, after, after.version)
+
+    def _use_link(self, invoice_id: str, payment_id: str, link: LinkUse) -> None:
+        key = (invoice_pk(invoice_id), link_sk(link.link_id))
+
+        def op(tx: Transaction) -> None:
+            item = PaymentLinkItem(*key)
+            if link.strict:
+                tx.update(
+                    item,
+                    actions=[PaymentLinkItem.used_at.set(link.at), PaymentLinkItem.payment_id.set(payment_id)],
+                    condition=TableItem.pk.exists()
+                    & PaymentLinkItem.used_at.does_not_exist()
+                    & PaymentLinkItem.revoked_at.does_not_exist()
+                    & (PaymentLinkItem.expires_at > link.at),
+                )
+            else:
+                tx.update(
+                    item,
+                    actions=[
+                        PaymentLinkItem.used_at.set(PaymentLinkItem.used_at | link.at),
+                        PaymentLinkItem.payment_id.set(PaymentLinkItem.payment_id | payment_id),
+                    ],
+                    condition=TableItem.pk.exists(),
+                )
+
+        self._add(op, Guard(key, FIRST, lambda: PaymentLinkInactive("the payment link is no longer active")))
+        self._changed("payment_link", link.link_id, None)
+
+    def record_unapplied_payment(self, payment: Payment) -> None:
+        """Money that arrived for an invoice that can no longer take it: kept for a refund, the
+        invoice untouched. Idempotent on the payment id like `record_payment`."""
+        self._payment(payment)
+
+    def add_link(self, link: PaymentLink) -> None:
+        """A new payment link. Written as an update that creates the item: PynamoDB sends updates
+        last, and the cancellation reasons are matched by key anyway."""
+        key = (invoice_pk(link.invoice_id), link_sk(link.id))
+
+        def op(tx: Transaction) -> None:
+            tx.update(PaymentLinkItem(*key), actions=link_create_actions(link), condition=TableItem.pk.does_not_exist())
+
+        self._add(op, Guard(key, THEN, lambda: StaleInvoice(f"payment link {link.id} exists; retry")))
+        self._changed("payment_link", link.id, link)
+
+    def replace_links(self, invoice: Invoice, *, new: PaymentLink | None, revoke: list[PaymentLink], at: str) -> None:
+        """Issue `new` (optional) and revoke `revoke`, conditioned on the invoice still taking
+        payments (InvoiceNotPayableNow otherwise)."""
+        header = header_key(invoice.id)
+
+        def check(tx: Transaction) -> None:
+            tx.condition_check(InvoiceItem, *header, condition=_payable_condition())
+
+        self._add(
+            check,
+            Guard(
+                header, FIRST, lambda: InvoiceNotPayableNow(f"invoice {invoice.id} changed meanwhile"), on_conflict=True
+            ),
+        )
+        for old in revoke[:MAX_LINKS_REVOKED_AT_ONCE]:
+
+            def op(tx: Transaction, old: PaymentLink = old) -> None:
+                tx.update(
+                    PaymentLinkItem(invoice_pk(invoice.id), link_sk(old.id)),
+                    actions=[PaymentLinkItem.revoked_at.set(PaymentLinkItem.revoked_at | at)],
+                    condition=TableItem.pk.exists(),
+                )
+
+            self._add(op)
+            self._changed("payment_link", old.id, replace(old, revoked_at=old.revoked_at or at))
+        if new is not None:
+            self.add_link(new)
