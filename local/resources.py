@@ -4,7 +4,8 @@ Supported: ``AWS::DynamoDB::Table`` (keys, GSIs, LSIs, TTL, streams), ``AWS::S3:
 ``AWS::SQS::Queue`` (redrive policy, visibility timeout, FIFO ...), ``AWS::SNS::Topic``,
 ``AWS::Cognito::UserPool`` with its ``UserPoolClient`` and ``UserPoolGroup`` (moto's cognito-idp,
 which serves each pool's JWKS), ``AWS::SecretsManager::Secret`` (a ``GenerateSecretString`` is
-generated here), and ``AWS::SSM::Parameter`` once the local API's URL is known (``create_parameters``). Everything else
+generated here), ``AWS::KMS::Key`` (symmetric; its Ref is the key id, as in CloudFormation), ``AWS::Events::EventBus``,
+and ``AWS::SSM::Parameter`` once the local API's URL is known (``create_parameters``). Everything else
 (IAM, log groups, alarms, bucket policies ...) has no local effect.
 
 Tables are created wherever ``aws.client("dynamodb")`` points: DynamoDB Local or moto. When DynamoDB
@@ -43,6 +44,8 @@ CREATABLE = (
     "AWS::Cognito::UserPoolClient",
     "AWS::Cognito::UserPoolGroup",
     "AWS::SecretsManager::Secret",
+    "AWS::KMS::Key",
+    "AWS::Events::EventBus",
 )
 #: the user pool properties that moto's CreateUserPool takes as they are
 _USER_POOL_PARAMS = (
@@ -152,6 +155,10 @@ class ResourceManager:
                     self._user_pool_group(logical_id, props)
                 elif rtype == "AWS::SecretsManager::Secret":
                     self._secret(logical_id, props)
+                elif rtype == "AWS::KMS::Key":
+                    self._kms_key(logical_id, props)
+                elif rtype == "AWS::Events::EventBus":
+                    self._event_bus(logical_id, props)
             except TemplateError:
                 raise
             except Exception as exc:
@@ -337,6 +344,22 @@ class ResourceManager:
                     }
                 )
         return made
+
+    def _kms_key(self, logical_id: str, props: dict[str, Any]) -> None:
+        # a new key per run: what it sealed in an earlier run (--persist) does not decrypt any more
+        meta = self.aws.client("kms").create_key(Description=str(props.get("Description", logical_id)))["KeyMetadata"]
+        self.template.registry.set(logical_id, meta["KeyId"], Arn=meta["Arn"], KeyId=meta["KeyId"])
+        self.created[logical_id] = {"type": "kms_key", "key_id": meta["KeyId"], "arn": meta["Arn"]}
+
+    def _event_bus(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = str(props.get("Name") or self.template.registry.refs[logical_id])
+        events = self.aws.client("events")
+        try:
+            arn = events.describe_event_bus(Name=name)["Arn"]
+        except events.exceptions.ResourceNotFoundException:
+            arn = events.create_event_bus(Name=name)["EventBusArn"]
+        self.template.registry.set(logical_id, name, Arn=arn, Name=name)
+        self.created[logical_id] = {"type": "event_bus", "name": name, "arn": arn}
 
     def create_parameters(self, rewrite: Callable[[str], str] = lambda value: value) -> None:
         """The template's SSM parameters; ``rewrite`` points a value's execute-api URLs at the local API."""

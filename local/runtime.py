@@ -5,6 +5,7 @@ Everything is derived from the SAM template; nothing in here names one of this p
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -24,6 +25,7 @@ from .outbox import outbox
 from .resources import ENGINE_DIR, ResourceManager
 from .schedules import ScheduledTarget, ScheduleError, Scheduler, parse_schedule
 from .sqs import SqsPoller, SqsSource
+from .streams import StreamPoller, StreamSource
 
 log = logging.getLogger("local")
 
@@ -74,7 +76,7 @@ class LocalRuntime:
         self.apis: dict[str, ApiConfig] = {}
         self.router = Router()
         self.gateway: ApiGateway
-        self.pollers: list[SqsPoller] = []
+        self.pollers: list[SqsPoller | StreamPoller] = []
         self.schedule_targets: list[ScheduledTarget] = []
         self.scheduler: Scheduler | None = None
         self.http: Any = None
@@ -158,6 +160,7 @@ class LocalRuntime:
             port=self.http.port if self.http else opts.port,
         )
         self._build_sqs_sources()
+        self._build_stream_sources()
         self._build_schedules()
         if opts.poll_queues:
             for poller in self.pollers:
@@ -413,7 +416,7 @@ class LocalRuntime:
                             authorizer=auth,
                         )
                     )
-                elif etype not in ("SQS", "Schedule", "ScheduleV2"):
+                elif etype not in ("SQS", "DynamoDB", "Schedule", "ScheduleV2"):
                     self._warn(f"{function_id}.{event_id}: event type {etype} is not emulated locally")
 
     def _api_config(
@@ -490,6 +493,74 @@ class LocalRuntime:
                         visibility_timeout_cap=self.options.visibility_timeout_cap,
                     )
                 )
+
+    # ================================================================= DynamoDB streams
+    def _build_stream_sources(self) -> None:
+        assert self.resources is not None
+        for function_id, function in self.functions.items():
+            for event_id, event in function.spec.events.items():
+                if event.get("Type") != "DynamoDB":
+                    continue
+                props = event.get("Properties") or {}
+                destination = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+                filters = [
+                    json.loads(f["Pattern"]) if isinstance(f.get("Pattern"), str) else f.get("Pattern")
+                    for f in ((props.get("FilterCriteria") or {}).get("Filters") or [])
+                ]
+                source = StreamSource(
+                    function_id=function_id,
+                    event_id=event_id,
+                    stream_arn=self._stream_arn(str(props.get("Stream"))),
+                    batch_size=int(props.get("BatchSize", 100)),
+                    starting_position=str(props.get("StartingPosition", "LATEST")),
+                    filters=filters,
+                    report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+                    maximum_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
+                    bisect_on_error=str(props.get("BisectBatchOnFunctionError", "false")).lower() == "true",
+                    on_failure_queue_url=self.resources.queue_url_for_arn(str(destination)) if destination else None,
+                    enabled=str(props.get("Enabled", "true")).lower() != "false",
+                )
+                self.pollers.append(
+                    StreamPoller(
+                        source,
+                        self.aws.client("dynamodbstreams"),
+                        self.invoke,
+                        sqs_client=self.aws.client("sqs"),
+                        region=self.aws.region,
+                    )
+                )
+
+    def table_items(self, logical_id: str, *, item_type: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """A template table's items (a development aid: a Scan, newest `sk` first), optionally only those
+        whose `type` attribute is `item_type` (e.g. WebhookDelivery: the webhook deliveries)."""
+        if self.tpl.resources.get(logical_id, {}).get("Type") != "AWS::DynamoDB::Table":
+            raise KeyError(logical_id)
+        from boto3.dynamodb.types import TypeDeserializer
+
+        name = str(self.tpl.ref(logical_id))
+        params: dict[str, Any] = {"TableName": name}
+        if item_type:
+            params.update(
+                FilterExpression="#t = :t",
+                ExpressionAttributeNames={"#t": "type"},
+                ExpressionAttributeValues={":t": {"S": item_type}},
+            )
+        out: list[dict[str, Any]] = []
+        deserialize = TypeDeserializer().deserialize
+        for page in self.aws.client("dynamodb").get_paginator("scan").paginate(**params):
+            out += [{k: deserialize(v) for k, v in item.items()} for item in page["Items"]]
+        out.sort(key=lambda i: str(i.get("sk", "")), reverse=True)
+        return json.loads(json.dumps(out[: max(1, limit)], default=str))
+
+    def _stream_arn(self, arn: str) -> str:
+        """The table's real stream ARN (the engine names it when the table is created)."""
+        table_arn = arn.split("/stream/")[0]
+        name = table_arn.rsplit("/", 1)[-1]
+        try:
+            return str(self.aws.client("dynamodb").describe_table(TableName=name)["Table"]["LatestStreamArn"])
+        except Exception as exc:
+            self._warn(f"stream {arn}: {exc}")
+            return arn
 
     # ================================================================= schedules
     def _build_schedules(self) -> None:
@@ -600,6 +671,12 @@ class LocalRuntime:
             "queues_polled": [
                 {"function": p.source.function_id, "queue_url": p.source.queue_url, "batch_size": p.source.batch_size}
                 for p in self.pollers
+                if isinstance(p, SqsPoller)
+            ],
+            "streams_polled": [
+                {"function": p.source.function_id, "stream_arn": p.source.stream_arn, "batch_size": p.source.batch_size}
+                for p in self.pollers
+                if isinstance(p, StreamPoller)
             ],
             "schedules": [t.describe() for t in self.schedule_targets],
             "visibility_timeout_cap": self.options.visibility_timeout_cap,

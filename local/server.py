@@ -7,6 +7,7 @@ import logging
 import re
 import sys
 import threading
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,17 @@ class LocalRoutes:
                 item = fired[0]
                 return _json(200 if "result" in item else 502, item.get("result", item))
             return _json(200, fired)
+        match = re.fullmatch(rf"{LOCAL_PREFIX}/items/([A-Za-z0-9]+)", path)
+        if match and method == "GET":
+            query = dict(urllib.parse.parse_qsl(request.query))
+            try:
+                return _json(
+                    200, rt.table_items(match.group(1), item_type=query.get("type"), limit=int(query.get("limit", 100)))
+                )
+            except KeyError:
+                return _json(404, {"error": f"no table {match.group(1)}"})
+            except ValueError:
+                return _json(400, {"error": "limit must be a number"})
         match = re.fullmatch(rf"{LOCAL_PREFIX}/invoke/([A-Za-z0-9]+)", path)
         if match and method == "POST":
             function_id = match.group(1)
@@ -90,6 +102,7 @@ class LocalRoutes:
             "POST /_local/schedules",
             "POST /_local/schedules/{FunctionId|FunctionId.EventId|EventId}",
             "POST /_local/invoke/{FunctionId}",
+            "GET  /_local/items/{TableLogicalId}?type=&limit=  (e.g. InvoicesTable?type=WebhookDelivery)",
         ]
 
 

@@ -30,6 +30,7 @@ TAGS: list[dict[str, str]] = [
     {"name": "documents", "description": "PDFs"},
     {"name": "reminders", "description": "Reminder mails"},
     {"name": "rates", "description": "Tax rates and exchange rates"},
+    {"name": "webhooks", "description": "The public event log and signed webhook endpoints"},
 ]
 
 
@@ -48,6 +49,8 @@ def tag_of(path: str) -> str:
         return "rates"
     if path.startswith("/customers"):
         return "customers"
+    if path.startswith(("/events", "/webhook-endpoints")):
+        return "webhooks"
     return "invoices"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import (
@@ -25,9 +25,19 @@ from pydantic import (
 
 from invoicing.domain import money
 from invoicing.domain.events import InvoiceEvent
-from invoicing.domain.invoice import Invoice, InvoiceLine
+from invoicing.schemas.objects import (  # noqa: F401  (re-exported: routes import them from here)
+    AddressOut,
+    CustomerOut,
+    CustomerSnapshotOut,
+    CustomFieldOut,
+    InvoiceOut,
+    LineOut,
+    Status,
+    customer_out,
+    invoice_out,
+    line_out,
+)
 from invoicing.store.cursor import CURSOR_PATTERN
-from invoicing.store.repository import Customer
 from rules import (
     COUNTRIES,
     CURRENCIES,
@@ -144,7 +154,6 @@ Country = code_type(COUNTRIES, "an ISO 3166-1 alpha-2 country code, upper case, 
 Locale = code_type(LOCALES, "a CLDR locale identifier, e.g. en_US or de_DE")
 Timezone = code_type(TIMEZONES, "an IANA time zone, e.g. Europe/Berlin")
 DaysUntilDue = json_int(ge=0, le=3650)
-Status = Literal["draft", "open", "paid", "void", "uncollectible"]
 
 
 class Strict(BaseModel):
@@ -163,11 +172,6 @@ CustomFields = Annotated[
     list[CustomFieldIn],
     Field(max_length=4, description="Up to 4 key/value pairs printed on the invoice, in this order"),
 ]
-
-
-class CustomFieldOut(BaseModel):
-    key: str
-    value: str
 
 
 class AddressIn(Strict):
@@ -201,31 +205,6 @@ class CustomerUpdate(Strict):
     tax_id: Annotated[str, Field(max_length=64)] | None = None
     reminders_enabled: StrictBool | None = None
     metadata: Metadata | None = None
-
-
-class AddressOut(BaseModel):
-    line1: str = ""
-    line2: str = ""
-    city: str = ""
-    state: str = ""
-    postal_code: str = ""
-    country: str = ""
-
-
-class CustomerOut(BaseModel):
-    id: str
-    name: str
-    email: str
-    address: AddressOut
-    currency: str
-    locale: str
-    timezone: str
-    tax_id: str
-    reminders_enabled: bool
-    balances: dict[str, int] = Field(description="Customer balance per currency, in minor units (credit > 0)")
-    metadata: dict[str, str]
-    created_at: str
-    updated_at: str
 
 
 class LineIn(Strict):
@@ -284,74 +263,6 @@ class InvoiceUpdate(Strict):
 
 class VoidRequest(Strict):
     reissue: StrictBool = False
-
-
-class LineOut(BaseModel):
-    id: str
-    description: str
-    quantity: str
-    unit_amount_cents: int
-    amount_cents: int
-    tax_rate_id: str | None
-    tax_percentage: str | None
-    tax_inclusive: bool | None
-    tax_cents: int | None
-    tax_display_name: str | None
-
-
-class CustomerSnapshotOut(BaseModel):
-    name: str
-    email: str
-    address: AddressOut
-    tax_id: str
-    locale: str
-
-
-class InvoiceOut(BaseModel):
-    id: str
-    customer_id: str
-    status: Status
-    currency: str
-    invoice_number: str | None
-    subscription_id: str | None
-    period_start: date | None
-    period_end: date | None
-    due_date: date | None
-    days_until_due: int
-    memo: str
-    purchase_order: str = Field(description="The buyer's reference; empty when none")
-    custom_fields: list[CustomFieldOut]
-    subtotal_cents: int
-    tax_cents: int
-    total_cents: int
-    amount_paid_cents: int
-    amount_remaining_cents: int
-    credited_cents: int = Field(default=0, description="Sum of the invoice's issued credit notes")
-    pre_payment_credited_cents: int = Field(default=0, description="Credit that reduced the amount due")
-    post_payment_credited_cents: int = Field(default=0, description="Credit beyond the amount due (balance, refund)")
-    refunded_cents: int = Field(default=0, description="Refunded through credit notes")
-    starting_balance_cents: int = Field(default=0, description="Customer balance (credit) before finalization")
-    applied_balance_cents: int = Field(default=0, description="Customer balance applied at finalization")
-    usd_total_cents: int | None
-    fx_rate: str | None
-    fx_rate_source: str | None
-    fx_rate_as_of: str | None
-    customer: CustomerSnapshotOut | None
-    lines: list[LineOut] | None = Field(description="Omitted (null) in list responses")
-    pdf_status: str | None
-    reissue_of: str | None = Field(description="The voided invoice this draft corrects")
-    reissued_as: str | None = Field(description="Void with reissue: the id of the corrected draft made from this one")
-    metadata: dict[str, str]
-    version: int
-    created_at: str
-    updated_at: str
-    finalized_at: str | None
-    voided_at: str | None
-    paid_at: str | None
-    marked_uncollectible_at: str | None
-    payment_url: str | None = Field(
-        default=None, description="Only in the finalize response: the payment link, shown this once"
-    )
 
 
 class InvoiceList(BaseModel):
@@ -417,95 +328,6 @@ def error_responses(*codes: int, success: int | tuple[int, ...] = 200) -> dict[i
 
 
 # ---------------------------------------------------------------- domain -> response
-def customer_out(c: Customer) -> CustomerOut:
-    return CustomerOut(
-        id=c.id,
-        name=c.name,
-        email=c.email,
-        address=AddressOut(**c.address.__dict__),
-        currency=c.currency,
-        locale=c.locale,
-        timezone=c.timezone,
-        tax_id=c.tax_id,
-        reminders_enabled=c.reminders_enabled,
-        balances=c.balances,
-        metadata=c.metadata,
-        created_at=c.created_at,
-        updated_at=c.updated_at,
-    )
-
-
-def line_out(line: InvoiceLine) -> LineOut:
-    tax = line.tax
-    return LineOut(
-        id=line.id,
-        description=line.description,
-        quantity=f"{line.quantity:.4f}",
-        unit_amount_cents=line.unit_amount_cents,
-        amount_cents=line.amount_cents,
-        tax_rate_id=tax.tax_rate_id if tax else line.tax_rate_id,
-        tax_percentage=f"{tax.percentage:.4f}" if tax else None,
-        tax_inclusive=tax.inclusive if tax else None,
-        tax_cents=tax.tax_cents if tax else None,
-        tax_display_name=(tax.display_name or None) if tax else None,
-    )
-
-
-def invoice_out(inv: Invoice, *, with_lines: bool = True) -> InvoiceOut:
-    snap = inv.customer
-    return InvoiceOut(
-        id=inv.id,
-        customer_id=inv.customer_id,
-        status=inv.status.value,
-        currency=inv.currency,
-        invoice_number=inv.invoice_number,
-        subscription_id=inv.subscription_id,
-        period_start=inv.period_start,
-        period_end=inv.period_end,
-        due_date=inv.due_date,
-        days_until_due=inv.days_until_due,
-        memo=inv.memo,
-        purchase_order=inv.purchase_order,
-        custom_fields=[CustomFieldOut(key=key, value=value) for key, value in inv.custom_fields],
-        subtotal_cents=inv.subtotal_cents,
-        tax_cents=inv.tax_cents,
-        total_cents=inv.total_cents,
-        amount_paid_cents=inv.amount_paid_cents,
-        amount_remaining_cents=inv.amount_remaining_cents,
-        credited_cents=inv.credited_cents,
-        pre_payment_credited_cents=inv.pre_payment_credited_cents,
-        post_payment_credited_cents=inv.post_payment_credited_cents,
-        refunded_cents=inv.refunded_cents,
-        starting_balance_cents=inv.starting_balance_cents,
-        applied_balance_cents=inv.applied_balance_cents,
-        usd_total_cents=inv.usd_total_cents,
-        fx_rate=str(inv.fx_rate) if inv.fx_rate is not None else None,
-        fx_rate_source=inv.fx_rate_source,
-        fx_rate_as_of=inv.fx_rate_as_of,
-        customer=CustomerSnapshotOut(
-            name=snap.name,
-            email=snap.email,
-            address=AddressOut(**snap.address.__dict__),
-            tax_id=snap.tax_id,
-            locale=snap.locale,
-        )
-        if snap
-        else None,
-        lines=[line_out(ln) for ln in inv.lines] if with_lines else None,
-        pdf_status=inv.pdf_status,
-        reissue_of=inv.reissue_of,
-        reissued_as=inv.reissued_as,
-        metadata=inv.metadata,
-        version=inv.version,
-        created_at=inv.created_at,
-        updated_at=inv.updated_at,
-        finalized_at=inv.finalized_at,
-        voided_at=inv.voided_at,
-        paid_at=inv.paid_at,
-        marked_uncollectible_at=inv.marked_uncollectible_at,
-    )
-
-
 def event_out(ev: InvoiceEvent) -> EventOut:
     return EventOut(
         id=ev.id,

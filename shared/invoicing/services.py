@@ -19,9 +19,11 @@ from invoicing.store.refunds import RefundStore
 from invoicing.store.repository import Repository
 from invoicing.store.tax_rates import ExchangeRateStore, TaxRateStore
 from invoicing.store.uow import UnitOfWork
+from invoicing.store.webhooks import WebhookStore
 
 if TYPE_CHECKING:
     from invoicing.adapters.payments import PaymentProvider
+    from invoicing.adapters.webhooks import DeliveryQueue, EventBus, SecretBox
 
 
 @dataclass
@@ -39,10 +41,39 @@ class Services:
     # built on first use (the provider may read a secret; the mailer and reminder queue are for jobs);
     # tests may put their own under "payments", "mailer", "reminder_queue", "reminder_store"
     adapters: dict[str, Any] = field(default_factory=dict)
+    webhooks: WebhookStore = field(default_factory=WebhookStore)
 
     def uow(self) -> UnitOfWork:
         """One use case's writes, committed as one transaction: `with svc.uow() as tx: ...`."""
         return self.repo.uow()
+
+    def secret_box(self) -> SecretBox:
+        box = self.adapters.get("secret_box")
+        if box is None:
+            from invoicing.adapters.webhooks import KmsSecretBox
+
+            box = self.adapters.setdefault(
+                "secret_box", KmsSecretBox(self.settings.webhook_secrets_key_id, self.settings.region)
+            )
+        return box
+
+    def delivery_queue(self) -> DeliveryQueue:
+        queue = self.adapters.get("delivery_queue")
+        if queue is None:
+            from invoicing.adapters.webhooks import DeliveryQueue
+
+            queue = self.adapters.setdefault(
+                "delivery_queue", DeliveryQueue(self.settings.webhook_queue_url, self.settings.region)
+            )
+        return queue
+
+    def event_bus(self) -> EventBus:
+        bus = self.adapters.get("event_bus")
+        if bus is None:
+            from invoicing.adapters.webhooks import EventBus
+
+            bus = self.adapters.setdefault("event_bus", EventBus(self.settings.event_bus_name, self.settings.region))
+        return bus
 
     def payment_provider(self) -> PaymentProvider:
         provider = self.adapters.get("payments")

@@ -57,6 +57,12 @@ class Settings(BaseModel):
     reminder_pdf_url_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600)
     dunning_enabled: bool = True
     dunning_grace_days: int = Field(default=7, ge=1, le=3650)
+    # webhooks (docs/webhooks.md)
+    webhook_secrets_key_id: str = ""  # the KMS key sealing endpoint signing secrets
+    webhook_queue_url: str = ""
+    event_bus_name: str = ""
+    # divides every wait of the retry schedule; the local stack runs it compressed (docs/webhooks.md)
+    webhook_retry_compression: float = Field(default=1.0, ge=1.0, le=100_000.0)
 
     @field_validator("reminder_steps")
     @classmethod

@@ -45,6 +45,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
             "RENDER_QUEUE_URL": physical["RenderQueue"],
             "STAGE": "test",
             "PUBLIC_BASE_URL": "https://pay.example.test",
+            "WEBHOOK_SECRETS_KEY_ID": physical["WebhookSecretsKey"],
+            "WEBHOOK_QUEUE_URL": physical["WebhookQueue"],
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)

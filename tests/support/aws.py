@@ -22,7 +22,14 @@ class _InProcessAWS:
 
 
 #: what most tests need; the console's user pool and session secret cost as much again to make in moto
-DATA_TYPES = ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::SNS::Topic")
+DATA_TYPES = (
+    "AWS::DynamoDB::Table",
+    "AWS::S3::Bucket",
+    "AWS::SQS::Queue",
+    "AWS::SNS::Topic",
+    "AWS::KMS::Key",
+    "AWS::Events::EventBus",
+)
 IDENTITY_TYPES = (
     "AWS::Cognito::UserPool",
     "AWS::Cognito::UserPoolClient",
@@ -32,7 +39,7 @@ IDENTITY_TYPES = (
 
 
 def create_template_resources(template_path: Path, types: tuple[str, ...] = DATA_TYPES) -> dict[str, str]:
-    """Create the template's tables, buckets and queues (``types``; IDENTITY_TYPES adds the user pool and
+    """Create the template's tables, buckets, queues, KMS keys and event buses (``types``; IDENTITY_TYPES adds the user pool and
     secrets); returns logical id -> physical id (Ref) of the tables, buckets, queues, pools and secrets."""
     template = Template(template_path, stage="test")
     ResourceManager(template, _InProcessAWS()).create_all(types)  # type: ignore[arg-type]
@@ -40,6 +47,7 @@ def create_template_resources(template_path: Path, types: tuple[str, ...] = DATA
         "AWS::DynamoDB::Table",
         "AWS::S3::Bucket",
         "AWS::SQS::Queue",
+        "AWS::KMS::Key",
         "AWS::Cognito::UserPool",
         "AWS::Cognito::UserPoolClient",
         "AWS::SecretsManager::Secret",

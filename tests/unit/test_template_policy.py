@@ -47,7 +47,8 @@ EXPECTED_ACCESS: dict[str, set[tuple[str, str]]] = {
     )
     | _grant("dynamodb:Query", f"{T}/index/gsi1", f"{T}/index/gsi2")
     | _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:DeleteItem", IDEM)
-    | _grant("sqs:SendMessage", "RenderQueue")
+    | _grant("sqs:SendMessage", "RenderQueue", "WebhookQueue")
+    | _grant("kms:Encrypt kms:Decrypt", "WebhookSecretsKey")
     | _grant("s3:GetObject", "DocumentsBucket/invoices/*", "DocumentsBucket/credit-notes/*")
     | _grant("ses:SendEmail", SES),
     # the PDF worker: reads the invoice (GetItem, Query), a credit note by its id (gsi1), records the
@@ -94,6 +95,17 @@ EXPECTED_ACCESS: dict[str, set[tuple[str, str]]] = {
     | _grant(
         "cognito-idp:ListUsersInGroup cognito-idp:AdminCreateUser cognito-idp:AdminAddUserToGroup", "ConsoleUserPool"
     ),
+    # webhook fan-out: endpoints (gsi1), delivery records (conditional put, read back), one message per
+    # endpoint and event, the EventBridge bus (the stream itself: SAM's execution role for the mapping)
+    "WebhookFanoutFunction": _grant("dynamodb:GetItem dynamodb:PutItem", T)
+    | _grant("dynamodb:Query", f"{T}/index/gsi1")
+    | _grant("sqs:SendMessage", "WebhookQueue")
+    | _grant("events:PutEvents", "EventBus"),
+    # webhook delivery: endpoint, event and delivery records, disabling (a transaction of puts), the
+    # sealed secrets, the next attempt's message
+    "WebhookDeliveryFunction": _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem", T)
+    | _grant("kms:Decrypt", "WebhookSecretsKey")
+    | _grant("sqs:SendMessage", "WebhookQueue"),
 }
 # granted only when a condition of the template holds: {function: {(parameter overrides): extra pairs}}
 CONDITIONAL_ACCESS: dict[str, dict[tuple[tuple[str, str], ...], set[tuple[str, str]]]] = {
@@ -131,7 +143,9 @@ def _symbolic(tpl: Template, resource: str) -> str:
             {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"}
         ) + tpl.resolve({"Ref": lid}):
             return lid
-    for lid in tpl.of_type("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket"):
+    for lid in tpl.of_type(
+        "AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket", "AWS::KMS::Key", "AWS::Events::EventBus"
+    ):
         arn = tpl.resolve({"Fn::GetAtt": [lid, "Arn"]})
         if resource == arn or resource.startswith(f"{arn}/"):
             return lid + resource[len(arn) :]

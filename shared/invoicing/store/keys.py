@@ -145,3 +145,43 @@ REMINDER_RUN_CURSOR: Key = ("REMINDERRUN", "CURSOR")
 def rate_limit_key(client_key: str, window: int) -> Key:
     """The pay pages' hit counter of one client in one fixed window."""
     return (f"RATELIMIT#{client_key}#{window}", "RATELIMIT")
+
+
+# -- webhooks (docs/data-model.md, "Webhooks")
+WEBHOOK_EVENT_SK = "WHEVENT"
+WEBHOOK_ENDPOINT_SK = "WHENDPOINT"
+WEBHOOK_ENDPOINTS_LIST = "WHENDPOINTS"  # gsi1: every endpoint (a handful per account)
+DELIVERY_PREFIX = "DELIVERY#"
+EVENT_FEED_SHARDS = 4
+
+
+def webhook_event_key(event_id: str) -> Key:
+    """The outbox record of a public event (GET /events/{id}); the table's stream carries it out."""
+    return (f"WHEVENT#{event_id}", WEBHOOK_EVENT_SK)
+
+
+def object_events_pk(object_id: str) -> str:
+    """gsi1: the public events of one object, newest first (GET /events?object_id=)."""
+    return f"OBJEVENTS#{object_id}"
+
+
+def event_feed_pk(event_id: str) -> str:
+    """gsi2: every public event, newest first, spread over a few partitions (GET /events)."""
+    return event_feed_shard(zlib.crc32(event_id.encode()) % EVENT_FEED_SHARDS)
+
+
+def event_feed_shard(shard: int) -> str:
+    return f"EVENTS#{shard}"
+
+
+def event_position_sk(created_at: str, event_id: str) -> str:
+    return f"{created_at}#{event_id}"
+
+
+def webhook_endpoint_key(endpoint_id: str) -> Key:
+    return (f"WHENDPOINT#{endpoint_id}", WEBHOOK_ENDPOINT_SK)
+
+
+def delivery_sk(delivery_id: str) -> str:
+    """Under the endpoint's partition; delivery ids sort by creation, so the list reads newest first."""
+    return f"{DELIVERY_PREFIX}{delivery_id}"

@@ -174,6 +174,43 @@ class EventItem(TableItem, discriminator="InvoiceEvent"):
     data = MapAttribute(null=True)  # type: ignore[var-annotated]
 
 
+class WebhookEventItem(TableItem, discriminator="WebhookEvent"):
+    """The outbox record of a public event: written in the transaction of the change it reports, read
+    by the event log, carried to the webhook fan-out by the table's stream. `ttl`: 30 days."""
+
+    event_id = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    object_type = UnicodeAttribute()
+    object_id = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    sequence = NumberAttribute()
+    payload = UnicodeAttribute()  # the public event's JSON, exactly as delivered
+
+
+class WebhookEndpointItem(TableItem, discriminator="WebhookEndpoint"):
+    endpoint_id = UnicodeAttribute()
+    url = UnicodeAttribute()
+    events = ListAttribute(of=UnicodeAttribute)  # type: ignore[var-annotated]
+    description = UnicodeAttribute()
+    status = UnicodeAttribute()
+    secrets = UnicodeAttribute()  # KMS ciphertext (base64) of the signing secrets' JSON; never plain
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    version = NumberAttribute()
+    first_failure_at = UnicodeAttribute(null=True)
+
+
+class WebhookDeliveryItem(TableItem, discriminator="WebhookDelivery"):
+    delivery_id = UnicodeAttribute()
+    endpoint_id = UnicodeAttribute()
+    event_id = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    status = UnicodeAttribute()  # pending, succeeded, failed
+    attempts = ListAttribute(null=True)  # type: ignore[var-annotated]  # {at, status_code, latency_ms, error}
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
 class BillingRunItem(TableItem, discriminator="BillingRun"):
     invoice_id = UnicodeAttribute()
 

@@ -30,11 +30,14 @@ from pynamodb.exceptions import TransactWriteError
 
 from invoicing.domain.events import InvoiceEvent
 from invoicing.domain.invoice import Invoice
-from invoicing.errors import WriteConflict
+from invoicing.domain.webhooks import OutboxEvent
+from invoicing.errors import Conflict, WriteConflict
+from invoicing.store import keys
 from invoicing.store.mapping import event_to_item
-from invoicing.store.models import EventItem
+from invoicing.store.models import EventItem, TableItem, WebhookEndpointItem
 from invoicing.store.transaction import Transaction
-from invoicing.store.writes.base import NUMBER, Changed, Skipped
+from invoicing.store.webhooks import Endpoint, endpoint_to_item, invoice_outbox, outbox_to_item
+from invoicing.store.writes.base import FIRST, NUMBER, Changed, Guard, Skipped
 from invoicing.store.writes.credit import CreditWrites
 from invoicing.store.writes.customers import CustomerWrites
 from invoicing.store.writes.payments import PaymentWrites
@@ -88,10 +91,45 @@ class UnitOfWork(CreditWrites, PaymentWrites, ReminderWrites, CustomerWrites):
             self._add(op)
             self.events.append(event)
 
+    # -- the webhook outbox: one record per public event, in this same transaction
+    def add_outbox(self, event: OutboxEvent) -> None:
+        """A public event's outbox record: new (its id is the audit event's), 30 days' TTL."""
+        item = outbox_to_item(event)
+
+        def op(tx: Transaction) -> None:
+            tx.save(item, condition=TableItem.pk.does_not_exist())
+
+        self._add(op)
+
+    def replace_endpoint(self, endpoint: Endpoint, *, expected_version: int) -> None:
+        """A webhook endpoint changed by the machinery itself (disabled), conditioned on the version read."""
+        item = endpoint_to_item(endpoint)
+        key = keys.webhook_endpoint_key(endpoint.id)
+
+        def op(tx: Transaction) -> None:
+            tx.save(item, condition=TableItem.pk.exists() & (WebhookEndpointItem.version == expected_version))
+
+        self._add(op, Guard(key, FIRST, lambda: Conflict(f"webhook endpoint {endpoint.id} changed meanwhile")))
+
+    def _publish(self) -> None:
+        """The outbox records of this unit of work's public events, each carrying its invoice as it is
+        after the change (`changes`). Events of an object that has no `after` (a deleted draft) are not
+        published yet."""
+        after = {c.id: c.after for c in self.changes if c.kind == "invoice" and isinstance(c.after, Invoice)}
+        grouped: dict[str, list[InvoiceEvent]] = {}
+        for event in self.events:
+            grouped.setdefault(event.invoice_id, []).append(event)
+        for invoice_id, events in grouped.items():
+            subject = after.get(invoice_id)
+            if subject is not None:
+                for public in invoice_outbox(tuple(events), subject):
+                    self.add_outbox(public)
+
     # -- commit
     def commit(self) -> None:
         if self._done:
             raise RuntimeError("this unit of work is already committed")
+        self._publish()
         self._done = True
         if not self._ops:
             return

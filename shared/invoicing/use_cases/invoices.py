@@ -154,9 +154,9 @@ def create_invoice(svc: Services, actor: Actor, cmd: CreateInvoice) -> tuple[Inv
         to_status="draft",
         data={"lines": len(lines), **({"subscription_id": cmd.subscription_id} if run_key else {})},
     )
-    if len(lines) + 3 > TRANSACTION_LIMIT:  # header, event, billing run
+    if len(lines) + 4 > TRANSACTION_LIMIT:  # header, event, its outbox record, billing run
         raise ValidationFailed(
-            f"create with at most {TRANSACTION_LIMIT - 3} lines, then add more with POST /lines",
+            f"create with at most {TRANSACTION_LIMIT - 4} lines, then add more with POST /lines",
             details={"field": "lines"},
         )
     try:

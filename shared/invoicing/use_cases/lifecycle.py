@@ -24,7 +24,9 @@ from invoicing.ids import new_id
 from invoicing.observability import logger
 from invoicing.services import Services
 
-REISSUE_MAX_LINES = 95
+# one transaction of at most 100 items: the void (update, event, outbox record) and the copy (header,
+# lines, event, outbox record)
+REISSUE_MAX_LINES = 93
 
 
 def _copy_as_draft(invoice: Invoice, now: str) -> Invoice:

@@ -1,0 +1,1 @@
+"""Response models shared by the API and the webhook payloads."""
