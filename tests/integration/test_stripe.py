@@ -50,6 +50,7 @@ class FakeStripeHttp(stripe.HTTPClient):
         self.refund_outcomes: list[tuple[Any, ...]] = []
         self.list_fail_with: tuple[int, dict[str, Any]] | None = None
         self.list_page_size = 100  # Stripe's largest page
+        self.on_list: Any = None  # called before each refunds.list, outside the lock (to order races)
         self._answers: dict[str, tuple[str, int]] = {}  # idempotency key -> first answer
         self._created = 1_790_000_000
         self._lock = threading.Lock()
@@ -62,6 +63,8 @@ class FakeStripeHttp(stripe.HTTPClient):
             status, body = self.fail_with
             return json.dumps(body), status, {"Request-Id": "req_fake_err"}
         if target.path == "/v1/refunds":
+            if method == "get" and self.on_list is not None:
+                self.on_list()
             with self._lock:
                 return self._refunds(method, params, dict(headers or {}))
         session = {
@@ -645,8 +648,55 @@ class TestStripeRefunds:
             t.start()
         for t in threads:
             t.join()
-        assert outcomes.count("succeeded") == 1, outcomes
+        # One retry claims the attempt and refunds. The other either loses the claim (409) or, when it
+        # looks at Stripe after the winner's refund exists, finds that refund and reports it: both
+        # callers then truthfully read "succeeded". What must hold is one refund and one event.
+        assert "succeeded" in outcomes, outcomes
         assert set(outcomes) - {"succeeded"} <= {"concurrent_modification", "refund_not_retryable"}, outcomes
+        assert len(stripe_http.refunds) == 1 and len(stripe_http.refund_calls()) == 2  # the first attempt + one
+        assert refund_of(api, note)["status"] == "succeeded"
+        assert [e["type"] for e in refund_events(api, inv["id"])].count("invoice.refund_retried") == 1
+
+    def test_a_retry_that_looks_after_another_retry_refunded_reports_that_refund(
+        self, api, customer, pay, stripe_http, serialized_moto
+    ):
+        """The interleaving the race above can take: "late" read the failed refund, then asks Stripe
+        only after "early" has refunded and recorded it. It finds that refund: no second refund, no
+        second event, and it reports succeeded."""
+        from invoicing.domain.events import Actor
+        from invoicing.use_cases.refunds import retry_refund
+        from invoicing.use_cases.services import get_services
+
+        inv = stripe_paid_invoice(api, customer, pay)
+        stripe_http.refund_outcomes = [STRIPE_DOWN]
+        note = refund_note(api, inv["id"])
+        refund = note["refunds"][0]
+        svc, outcomes = get_services(), {}
+        late_has_read, early_done = threading.Event(), threading.Event()
+
+        def order() -> None:
+            if threading.current_thread().name == "late":
+                late_has_read.set()
+                assert early_done.wait(30)
+            else:
+                assert late_has_read.wait(30)
+
+        stripe_http.on_list = order
+
+        def run() -> None:
+            name = threading.current_thread().name
+            try:
+                outcomes[name] = retry_refund(svc, Actor("api_key:finance"), note["id"], refund["id"]).status.value
+            finally:
+                if name == "early":
+                    early_done.set()
+
+        threads = [threading.Thread(target=run, name=name) for name in ("early", "late")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert outcomes == {"early": "succeeded", "late": "succeeded"}
         assert len(stripe_http.refunds) == 1 and len(stripe_http.refund_calls()) == 2  # the first attempt + one
         assert refund_of(api, note)["status"] == "succeeded"
         assert [e["type"] for e in refund_events(api, inv["id"])].count("invoice.refund_retried") == 1
