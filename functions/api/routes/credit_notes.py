@@ -25,9 +25,9 @@ from invoicing.domain.credit import (
 )
 from invoicing.http.actor import actor_from_event
 from invoicing.observability import logger
+from invoicing.root import get_services
 from invoicing.use_cases import credit_notes as uc
 from invoicing.use_cases import refunds as refunds_uc
-from invoicing.use_cases.services import get_services
 from schemas import (
     NOT_BLANK,
     Id,

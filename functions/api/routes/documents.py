@@ -10,8 +10,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel
 
 from invoicing.http.actor import actor_from_event
+from invoicing.root import get_services
 from invoicing.use_cases import documents
-from invoicing.use_cases.services import get_services
 from schemas import Id, error_responses
 
 router = Router()

@@ -11,9 +11,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from invoicing.domain import money
 from invoicing.http.actor import actor_from_event
 from invoicing.observability import logger
+from invoicing.root import get_services
 from invoicing.use_cases import finalize, lifecycle
 from invoicing.use_cases import invoices as uc
-from invoicing.use_cases.services import get_services
 from schemas import (
     EventList,
     Id,

@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 from invoicing.domain.payments import MAX_PAYMENT_CENTS, MAX_REFERENCE, Payment, PaymentMethod
 from invoicing.http.actor import actor_from_event
 from invoicing.observability import logger
+from invoicing.root import get_services
 from invoicing.use_cases import payments as uc
-from invoicing.use_cases.services import get_services
 from schemas import Id, Instant, InvoiceOut, Strict, error_responses, invoice_out, json_int
 
 router = Router()

@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 from invoicing.domain.reminders import ReminderRecord
 from invoicing.http.actor import actor_from_event
 from invoicing.observability import logger
+from invoicing.root import get_services
 from invoicing.use_cases import reminders as uc
-from invoicing.use_cases.services import get_services
 from schemas import Id, error_responses
 
 router = Router()

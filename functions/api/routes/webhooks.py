@@ -11,9 +11,9 @@ from pydantic import BaseModel, Field, PlainValidator, WithJsonSchema
 
 from invoicing.domain.webhooks import PUBLIC_TYPES, URL_MAX_LENGTH, URL_PATTERN
 from invoicing.http.actor import actor_from_event
+from invoicing.root import get_services
 from invoicing.store.webhooks import Delivery, Endpoint
 from invoicing.use_cases import webhooks as uc
-from invoicing.use_cases.services import get_services
 from schemas import AwareInstant, Id, StartingAfter, Strict, error_responses
 
 router = Router()
