@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.encoders import jsonable_encoder
 
 from invoicing import root
-from invoicing.http.actor import actor_from_event
+from invoicing.http.actor import current_actor
 from invoicing.http.errors import error_response
 
 HEADER = "idempotency-key"
@@ -76,7 +76,7 @@ def idempotency_middleware(app: Any, next_middleware: Any) -> Response:
     if getattr(app, "lambda_context", None) is not None:
         config.register_lambda_context(app.lambda_context)
     request = {
-        "principal": actor_from_event(event).principal,
+        "principal": current_actor(app).principal,
         "method": event.http_method.upper(),
         "path": event.path,
         "key": key.strip(),
