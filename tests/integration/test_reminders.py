@@ -408,8 +408,8 @@ class FlakySes:
 
 
 def use_flaky_ses(failures: int) -> FlakySes:
+    from invoicing.reminder_delivery import mailer
     from invoicing.root import get_services
-    from invoicing.use_cases.reminders import mailer
 
     svc = get_services()
     flaky = FlakySes(mailer(svc), failures)
