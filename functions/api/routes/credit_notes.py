@@ -15,14 +15,13 @@ from invoicing.domain import money
 from invoicing.domain.credit import (
     MAX_CREDIT_LINES,
     MAX_MEMO,
-    MAX_REFUND_REFERENCE,
     BalanceTransaction,
     CreditMethod,
     CreditNote,
     CreditReason,
     LineCredit,
-    Refund,
 )
+from invoicing.domain.refunds import MAX_REFUND_REFERENCE, Refund
 from invoicing.http.actor import current_actor
 from invoicing.observability import logger
 from invoicing.root import get_services
