@@ -528,7 +528,7 @@ def test_stripe_refund_goes_through_the_sdk(api, customer, settings_env):
     svc = get_services()
     svc.adapters["payments"] = build_payment_provider(svc.settings, http_client=fake)
     inv = open_invoice(api, customer)
-    from invoicing.use_cases.payments import _settle
+    from invoicing.settlement import settle as _settle
 
     def make(invoice):
         return Payment(

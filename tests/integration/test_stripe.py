@@ -389,7 +389,8 @@ class TestWebhook:
 def test_secrets_are_read_from_ssm_parameter_store(aws, settings_env):
     from aws_lambda_powertools.utilities import parameters
 
-    from invoicing.adapters.payments import StripeProvider, build_payment_provider
+    from invoicing.adapters.payments import build_payment_provider
+    from invoicing.adapters.stripe_provider import StripeProvider
     from invoicing.root import get_services
 
     ssm = boto3.client("ssm", region_name="us-east-1")
