@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .functions import FunctionError
-
-log = logging.getLogger("local")
+from .polling import Poller
 
 
 @dataclass
@@ -69,8 +66,10 @@ def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str
     return record
 
 
-class SqsPoller:
+class SqsPoller(Poller):
     """One thread per event source mapping."""
+
+    kind = "sqs"
 
     def __init__(
         self,
@@ -82,39 +81,13 @@ class SqsPoller:
         visibility_timeout_cap: float | None = None,
         poll_interval: float = 0.2,
     ) -> None:
+        super().__init__(source.function_id, source.event_id, poll_interval)
         self.source = source
         self.sqs = sqs_client
         self.invoke = invoke
         self.region = region
         self.cap = visibility_timeout_cap
-        self.poll_interval = poll_interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.batches = 0
         self._queue_visibility: int | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._run, name=f"sqs-{self.source.function_id}.{self.source.event_id}", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                handled = self.poll_once()
-            except Exception as exc:
-                if self._stop.is_set():
-                    break
-                log.warning("SQS poller %s: %s", self.source.function_id, exc)
-                handled = 0
-            if not handled:
-                self._stop.wait(self.poll_interval)
 
     def _receive(self, count: int) -> list[dict[str, Any]]:
         return list(

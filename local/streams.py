@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from .functions import FunctionError
+from .polling import Poller
 
 log = logging.getLogger("local")
 
@@ -98,8 +98,10 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-class StreamPoller:
+class StreamPoller(Poller):
     """One thread per mapping; ``poll_once`` reads every shard once (tests call it directly)."""
+
+    kind = "stream"
 
     def __init__(
         self,
@@ -111,41 +113,15 @@ class StreamPoller:
         region: str = "us-east-1",
         poll_interval: float = 0.2,
     ) -> None:
+        super().__init__(source.function_id, source.event_id, poll_interval)
         self.source = source
         self.streams = streams_client
         self.sqs = sqs_client
         self.invoke = invoke
         self.region = region
-        self.poll_interval = poll_interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._iterators: dict[str, str | None] = {}  # shard id -> next iterator (None: shard closed)
         self._retries: dict[str, int] = {}  # first sequence number of a failing batch -> retries
-        self.batches = 0
         self.sent_to_on_failure = 0
-
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._run, name=f"stream-{self.source.function_id}.{self.source.event_id}", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                handled = self.poll_once()
-            except Exception as exc:
-                if self._stop.is_set():
-                    break
-                log.warning("stream poller %s: %s", self.source.function_id, exc)
-                handled = 0
-            if not handled:
-                self._stop.wait(self.poll_interval)
 
     def _shards(self) -> list[str]:
         description = self.streams.describe_stream(StreamArn=self.source.stream_arn)["StreamDescription"]
