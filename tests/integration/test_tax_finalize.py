@@ -192,6 +192,45 @@ class TestRatesChangeUntilFinalization:
         _, again, _ = api("GET", f"/invoices/{inv['id']}")
         assert taxes(again) == taxes(inv) and again["total_cents"] == 12100
 
+    def test_an_edit_between_the_reads_and_the_commit_makes_finalize_read_again(self, api, customer, monkeypatch):
+        # Given finalize has read the (unused) rate at 19 %, and the rate is edited to 21 % right after
+        from invoicing.root import get_services
+
+        rate = create_rate(api, "19", inclusive=False)
+        draft = create_draft(api, customer, line(10000, rate["id"]))
+        repo, edits = get_services().repo, []
+        read = repo.finalize_inputs
+
+        def read_then_edit(*args: Any, **kwargs: Any) -> Any:
+            inputs = read(*args, **kwargs)
+            if not edits:
+                edits.append(api("PATCH", f"/tax-rates/{rate['id']}", {"percentage": "21"})[0])
+            return inputs
+
+        monkeypatch.setattr(repo, "finalize_inputs", read_then_edit)
+        # When finalizing: the first transaction's rate condition fails, and finalize reads again
+        inv = finalize(api, draft["id"])
+        # Then the invoice froze what the rate was when it committed, and the rate is used from then on
+        assert edits == [200]
+        assert taxes(inv) == [(rate["id"], "21.0000", False, 2100)]
+        _, used, _ = api("GET", f"/tax-rates/{rate['id']}")
+        assert used["used"] is True and used["percentage"] == "21.0000"
+
+    def test_dozens_of_rates_used_for_the_first_time_fit_dynamodbs_transaction_limit(self, api, customer):
+        # Given a customer holding a balance (the finalization also writes it, its ledger entry and one
+        # more event), and a draft of 95 lines (the most a draft holds), each with a rate never used
+        give_balance(api, customer, 5000)
+        rates = [create_rate(api, f"{n % 20 + 1}", inclusive=False, name=f"R{n}") for n in range(95)]
+        draft = create_draft(api, customer, *[line(1000 + n, r["id"]) for n, r in enumerate(rates)])
+        # When finalizing: more first uses than the finalization's own transaction takes beside its
+        # other items (they are frozen first, in a transaction of their own)
+        inv = finalize(api, draft["id"])
+        # Then it is finalized with the balance applied, and every rate is used
+        assert inv["status"] == "open" and len(inv["lines"]) == 95 and inv["applied_balance_cents"] == 5000
+        _, listed, _ = api("GET", "/tax-rates")
+        mine = {r["id"] for r in rates}
+        assert [r["used"] for r in listed["data"] if r["id"] in mine] == [True] * 95
+
     def test_a_rate_archived_after_the_line_was_added_is_still_used_at_finalize(self, api, customer):
         # Given a draft line whose rate is archived before finalization (as Stripe does)
         rate = create_rate(api, "7", inclusive=False)
@@ -238,6 +277,48 @@ class TestExchangeRateAtFinalization:
 
 
 # ---------------------------------------------------------------- the external HTTP tax service
+def give_balance(api, customer, cents: int) -> None:
+    """A paid invoice credited to the customer's balance: the customer then holds `cents`."""
+    paid = finalize(api, create_draft(api, customer, line(cents))["id"])
+    status, body, _ = api(
+        "POST", f"/invoices/{paid['id']}/payments", {"amount_cents": cents, "method": "bank_transfer"}
+    )
+    assert status in (200, 201), body
+    note = {"amount_cents": cents, "reason": "order_change", "method": "customer_balance"}
+    status, body, _ = api("POST", f"/invoices/{paid['id']}/credit-notes", note)
+    assert status == 201, body
+
+
+def without_url(invoice: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in invoice.items() if k != "payment_url"}  # shown once, by finalize only
+
+
+class TestTheFinalizeResponseIsTheCommittedInvoice:
+    """Finalize answers from what it wrote, without reading the invoice back: that answer must be the
+    invoice exactly as GET reads it, whatever the taxes, currency and customer balance."""
+
+    @pytest.mark.parametrize("currency", ["USD", "JPY", "EUR"])
+    def test_taxed_lines_in_any_currency(self, api, currency):
+        customer = create_customer(api, currency)
+        if currency != "USD":
+            set_fx(api, currency, "0.0067" if currency == "JPY" else "1.08")
+        exclusive, inclusive = create_rate(api, "19", False), create_rate(api, "7", True, "reduced")
+        draft = create_draft(
+            api, customer, line(10000, exclusive["id"]), line(5350, inclusive["id"], "3"), line(999, None)
+        )
+        inv = finalize(api, draft["id"])
+        _, again, _ = api("GET", f"/invoices/{inv['id']}")
+        assert without_url(inv) == without_url(again)
+
+    def test_a_customer_balance_applied_in_full(self, api):
+        customer = create_customer(api, "USD")
+        give_balance(api, customer, 5000)
+        inv = finalize(api, create_draft(api, customer, line(3000))["id"])  # the balance pays it all
+        _, again, _ = api("GET", f"/invoices/{inv['id']}")
+        assert inv["status"] == "paid" and inv["applied_balance_cents"] == 3000
+        assert without_url(inv) == without_url(again)
+
+
 class FakeTaxService:
     """A real HTTP server on 127.0.0.1 (free port, own thread). `mode` picks how it answers."""
 

@@ -32,6 +32,7 @@ from invoicing.domain.payments import (
 from invoicing.errors import InvoiceNotDraft, NotFound, NumberTaken, StaleBalance, StaleInvoice
 from invoicing.services import Services
 from invoicing.settings import Settings
+from invoicing.store.repository import FinalizeInputs
 from invoicing.store.writes.credit import CreditNoteRace
 from invoicing.store.writes.payments import InvoiceNotPayableNow
 
@@ -91,6 +92,16 @@ class FakeRepository:
         except KeyError:
             raise NotFound(f"customer {customer_id} not found", code="customer_not_found") from None
 
+    def finalize_inputs(
+        self, customer_id: str, year: int, tax_rate_ids: list[str], currency: str | None
+    ) -> FinalizeInputs:
+        self.memory.reads.append(f"finalize inputs {customer_id}")
+        try:
+            customer = self.memory.customers[customer_id]
+        except KeyError:
+            raise NotFound(f"customer {customer_id} not found", code="customer_not_found") from None
+        return FinalizeInputs(customer, self.memory.sequences.get((customer_id, "INV", year), 1), {}, None)
+
     def get_sequence(self, customer_id: str, kind: str, year: int) -> int:
         self.memory.reads.append(f"sequence {customer_id}")
         return self.memory.sequences.get((customer_id, kind, year), 1)
@@ -133,6 +144,10 @@ class FakeUnitOfWork:
 
     def transition(self, before: Invoice, after: Invoice) -> None:
         self.writes.append(("transition", (before, after)))
+
+    def use_rates(self, rates: list[Any]) -> None:
+        if rates:
+            self.writes.append(("use_rates", tuple(rates)))
 
     def add_draft(self, draft: Invoice) -> None:
         self.writes.append(("add_draft", draft))

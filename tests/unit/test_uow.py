@@ -130,6 +130,18 @@ def test_nothing_is_sent_when_the_block_raises() -> None:
     assert cancelled.calls == []
 
 
+def test_a_change_beyond_one_transaction_is_refused_before_anything_is_sent() -> None:
+    from invoicing.domain.events import new_event
+    from invoicing.errors import ValidationFailed
+
+    cancelled = Cancelled(set())
+    tx = UnitOfWork(Repo(cancelled))
+    tx.add_events(*[new_event("in_1", "invoice.updated", Actor("api_key:test"), AT) for _ in range(101)])
+    with pytest.raises(ValidationFailed) as refused:
+        tx.commit()
+    assert refused.value.code == "change_too_large" and cancelled.calls == []
+
+
 def test_each_write_knows_the_object_after_the_change_and_its_version() -> None:
     tx = UnitOfWork(Repo(Cancelled(set())))
     pay(tx)

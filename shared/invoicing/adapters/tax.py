@@ -21,7 +21,7 @@ MAX_RESPONSE_BYTES = 1_000_000
 
 if TYPE_CHECKING:
     from invoicing.domain.customer import Customer
-    from invoicing.store.tax_rates import TaxRateStore
+    from invoicing.store.tax_rates import TaxRate, TaxRateStore
 
 
 class TaxService(Protocol):
@@ -34,27 +34,31 @@ class TaxRateService:
 
     def calculate(self, invoice: Invoice, lines: list[InvoiceLine], customer: Customer) -> dict[str, LineTax]:
         wanted = {line.tax_rate_id for line in lines if line.tax_rate_id}
-        found = self.rates.get_many(sorted(wanted)) if wanted else {}
-        out: dict[str, LineTax] = {}
-        for line in lines:
-            if not line.tax_rate_id:
-                out[line.id] = LineTax.none()
-                continue
-            rate = found.get(line.tax_rate_id)
-            if rate is None:
-                raise ValidationFailed(
-                    f"tax rate {line.tax_rate_id} does not exist",
-                    code="tax_rate_not_found",
-                    details={"field": "tax_rate_id"},
-                )
-            out[line.id] = LineTax(
-                tax_rate_id=rate.id,
-                percentage=rate.percentage,
-                inclusive=rate.inclusive,
-                tax_cents=tax_for_line(line.amount_cents, rate.percentage, rate.inclusive),
-                display_name=rate.display_name,
+        return taxes_from_rates(lines, self.rates.get_many(sorted(wanted)) if wanted else {})
+
+
+def taxes_from_rates(lines: list[InvoiceLine], rates: dict[str, TaxRate]) -> dict[str, LineTax]:
+    """Each line's tax from its rate record (finalize passes the rates it read in its one batch)."""
+    out: dict[str, LineTax] = {}
+    for line in lines:
+        if not line.tax_rate_id:
+            out[line.id] = LineTax.none()
+            continue
+        rate = rates.get(line.tax_rate_id)
+        if rate is None:
+            raise ValidationFailed(
+                f"tax rate {line.tax_rate_id} does not exist",
+                code="tax_rate_not_found",
+                details={"field": "tax_rate_id"},
             )
-        return out
+        out[line.id] = LineTax(
+            tax_rate_id=rate.id,
+            percentage=rate.percentage,
+            inclusive=rate.inclusive,
+            tax_cents=tax_for_line(line.amount_cents, rate.percentage, rate.inclusive),
+            display_name=rate.display_name,
+        )
+    return out
 
 
 class HttpTaxService:

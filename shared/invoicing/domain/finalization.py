@@ -88,6 +88,8 @@ def freeze(
         fx_rate_as_of=usd.as_of,
         customer=customer.snapshot(),
         line_taxes=taxes,
+        # each line shows its frozen result, as a finalized invoice reads back (store/mapping.py)
+        lines=tuple(replace(line, tax=taxes.get(line.id, LineTax.none())) for line in draft.lines),
         pdf_status="pending",
     )
 

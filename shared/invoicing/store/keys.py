@@ -100,6 +100,17 @@ def balance_txn_sk(created_at: str, txn_id: str) -> str:
     return f"BALTXN#{created_at}#{txn_id}"
 
 
+TAX_RATES_INDEX = "TAXRATES"  # gsi2: every tax rate, oldest first
+
+
+def tax_rate_key(rate_id: str) -> Key:
+    return f"TAXRATE#{rate_id}", "TAXRATE"
+
+
+def exchange_rate_key(currency: str) -> Key:
+    return f"FXRATE#{currency}", "FXRATE"
+
+
 def api_key_pk(key_hash: str) -> str:
     return f"APIKEY#{key_hash}"
 

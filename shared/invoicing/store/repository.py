@@ -25,16 +25,29 @@ from invoicing.store.models import (
     BillingRunItem,
     CustomerItem,
     EventItem,
+    ExchangeRateItem,
     InvoiceItem,
     LineItem,
     SequenceItem,
     TableItem,
+    TaxRateItem,
     bind,
 )
 from invoicing.store.pdfs import InvoiceNotOpenForPdf, PdfRecords, PendingPdf
+from invoicing.store.tax_rates import ExchangeRate, TaxRate, exchange_rate_from_item, rate_from_item
 from invoicing.store.transaction import Transaction
 from invoicing.store.uow import UnitOfWork
 from invoicing.store.writes.invoices import BillingRunExists
+
+
+@dataclass(frozen=True)
+class FinalizeInputs:
+    """What finalize reads besides the draft, in one consistent BatchGetItem."""
+
+    customer: Customer
+    next_number: int  # the customer's counter for the year (1 when the year has none yet)
+    tax_rates: dict[str, TaxRate]  # the rates asked for that exist
+    exchange_rate: ExchangeRate | None  # None for USD, or when the currency has no rate
 
 
 @dataclass(frozen=True)
@@ -175,6 +188,31 @@ class Repository(PdfRecords, ApiKeyRecords):
                 batch.delete(item)
 
     # -- finalize and transitions
+    def finalize_inputs(
+        self, customer_id: str, year: int, tax_rate_ids: list[str], currency: str | None
+    ) -> FinalizeInputs:
+        """The customer, its invoice counter for `year`, the tax rates and the exchange rate of
+        `currency` (None: not needed), strongly consistent, in one BatchGetItem (PynamoDB pages
+        beyond 100 keys, which a draft's 95 lines can never need)."""
+        wanted = [keys.customer_key(customer_id), keys.sequence_key(customer_id, "INV", year)]
+        wanted += [keys.tax_rate_key(r) for r in sorted(set(tax_rate_ids))]
+        if currency is not None:
+            wanted.append(keys.exchange_rate_key(currency))
+        customer: Customer | None = None
+        next_number, rates, fx = 1, {}, None
+        for item in TableItem.batch_get(wanted, consistent_read=True):
+            if isinstance(item, CustomerItem):
+                customer = customer_from_item(item)
+            elif isinstance(item, SequenceItem):
+                next_number = int(item.next_value)
+            elif isinstance(item, TaxRateItem):
+                rates[item.tax_rate_id] = rate_from_item(item)
+            elif isinstance(item, ExchangeRateItem):
+                fx = exchange_rate_from_item(item)
+        if customer is None:
+            raise NotFound(f"customer {customer_id} not found", code="customer_not_found")
+        return FinalizeInputs(customer, next_number, rates, fx)
+
     def get_sequence(self, customer_id: str, kind: str, year: int) -> int:
         """The next free number (1 when the year has none yet)."""
         try:

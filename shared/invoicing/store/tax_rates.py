@@ -1,8 +1,7 @@
-"""TaxRate and ExchangeRate records (part of the store: keys live here and nowhere else)."""
+"""TaxRate and ExchangeRate records: reads, and the writes of the rates API (keys: store/keys.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from invoicing.errors import Conflict, NotFound
+from invoicing.store import keys
 from invoicing.store.models import ExchangeRateItem, TableItem, TaxRateItem
 
 
@@ -37,7 +37,7 @@ class ExchangeRate:
     updated_at: str
 
 
-def _rate_from_item(item: TaxRateItem) -> TaxRate:
+def rate_from_item(item: TaxRateItem) -> TaxRate:
     return TaxRate(
         id=item.tax_rate_id,
         display_name=item.display_name,
@@ -56,8 +56,7 @@ def _rate_from_item(item: TaxRateItem) -> TaxRate:
 class TaxRateStore:
     def put(self, rate: TaxRate) -> None:
         TaxRateItem(
-            f"TAXRATE#{rate.id}",
-            "TAXRATE",
+            *keys.tax_rate_key(rate.id),
             tax_rate_id=rate.id,
             display_name=rate.display_name,
             percentage=str(rate.percentage),
@@ -68,39 +67,24 @@ class TaxRateStore:
             active=rate.active,
             used=False,
             created_at=rate.created_at,
-            gsi2pk="TAXRATES",
+            gsi2pk=keys.TAX_RATES_INDEX,
             gsi2sk=f"{rate.created_at}#{rate.id}",
         ).save(condition=TableItem.pk.does_not_exist())
 
     def get(self, rate_id: str) -> TaxRate:
         try:
-            return _rate_from_item(TaxRateItem.get(f"TAXRATE#{rate_id}", "TAXRATE", consistent_read=True))
+            return rate_from_item(TaxRateItem.get(*keys.tax_rate_key(rate_id), consistent_read=True))
         except DoesNotExist:
             raise NotFound(f"tax rate {rate_id} not found", code="tax_rate_not_found") from None
 
     def get_many(self, ids: list[str]) -> dict[str, TaxRate]:
         """Consistent reads: finalize must see a rate edited a moment ago, never the old percentage."""
-        keys = [(f"TAXRATE#{i}", "TAXRATE") for i in ids]
-        return {item.tax_rate_id: _rate_from_item(item) for item in TaxRateItem.batch_get(keys, consistent_read=True)}
+        wanted = [keys.tax_rate_key(i) for i in ids]
+        return {item.tax_rate_id: rate_from_item(item) for item in TaxRateItem.batch_get(wanted, consistent_read=True)}
 
     def list(self, *, active: bool | None = None) -> list[TaxRate]:
-        rates = [_rate_from_item(i) for i in TableItem.gsi2.query("TAXRATES") if isinstance(i, TaxRateItem)]
+        rates = [rate_from_item(i) for i in TableItem.gsi2.query(keys.TAX_RATES_INDEX) if isinstance(i, TaxRateItem)]
         return [r for r in rates if active is None or r.active == active]
-
-    def mark_used(self, rate_ids: Sequence[str]) -> None:
-        """A used rate is frozen: never edited again, only archived. Idempotent and cheap: the
-        condition skips rates already marked, so only a rate's first use costs a write."""
-        for rate_id in rate_ids:
-            try:
-                TaxRateItem(f"TAXRATE#{rate_id}", "TAXRATE").update(
-                    actions=[TaxRateItem.used.set(True)],
-                    condition=TableItem.pk.exists() & (TaxRateItem.used == False),  # noqa: E712
-                )
-            except UpdateError as exc:
-                # already used (or gone): nothing to do. Anything else (throttling, network) must not
-                # be swallowed, or a rate frozen into an invoice could stay editable.
-                if not _is_condition_failure(exc):
-                    raise
 
     def update(self, rate_id: str, changes: dict[str, Any], *, allow_if_used: bool = False) -> TaxRate:
         """Edits only while unused (the condition is checked by DynamoDB, so a finalization that marks
@@ -113,7 +97,7 @@ class TaxRateStore:
         condition = TableItem.pk.exists()
         if not allow_if_used:
             condition = condition & (TaxRateItem.used == False)  # noqa: E712 (a DynamoDB condition, not a bool test)
-        item = TaxRateItem(f"TAXRATE#{rate_id}", "TAXRATE")
+        item = TaxRateItem(*keys.tax_rate_key(rate_id))
         try:
             item.update(actions=actions, condition=condition)  # returns ALL_NEW into `item`
         except UpdateError as exc:
@@ -125,7 +109,7 @@ class TaxRateStore:
                     "this tax rate has been used on an invoice; archive it and create a new one", code="tax_rate_in_use"
                 ) from exc
             raise
-        return _rate_from_item(item)
+        return rate_from_item(item)
 
 
 def _is_condition_failure(exc: Exception) -> bool:
@@ -135,8 +119,7 @@ def _is_condition_failure(exc: Exception) -> bool:
 class ExchangeRateStore:
     def put(self, rate: ExchangeRate) -> None:
         ExchangeRateItem(
-            f"FXRATE#{rate.currency}",
-            "FXRATE",
+            *keys.exchange_rate_key(rate.currency),
             currency=rate.currency,
             rate_to_usd=str(rate.rate_to_usd),
             source=rate.source,
@@ -146,13 +129,17 @@ class ExchangeRateStore:
 
     def get(self, currency: str) -> ExchangeRate | None:
         try:
-            item = ExchangeRateItem.get(f"FXRATE#{currency}", "FXRATE", consistent_read=True)
+            item = ExchangeRateItem.get(*keys.exchange_rate_key(currency), consistent_read=True)
         except DoesNotExist:
             return None
-        return ExchangeRate(
-            currency=item.currency,
-            rate_to_usd=Decimal(item.rate_to_usd),
-            source=item.source,
-            as_of=item.as_of,
-            updated_at=item.updated_at,
-        )
+        return exchange_rate_from_item(item)
+
+
+def exchange_rate_from_item(item: ExchangeRateItem) -> ExchangeRate:
+    return ExchangeRate(
+        currency=item.currency,
+        rate_to_usd=Decimal(item.rate_to_usd),
+        source=item.source,
+        as_of=item.as_of,
+        updated_at=item.updated_at,
+    )

@@ -31,7 +31,7 @@ from pynamodb.exceptions import TransactWriteError
 from invoicing.domain.events import InvoiceEvent
 from invoicing.domain.invoice import Invoice
 from invoicing.domain.webhooks import OutboxEvent
-from invoicing.errors import Conflict, WriteConflict
+from invoicing.errors import Conflict, ValidationFailed, WriteConflict
 from invoicing.store import keys
 from invoicing.store.mapping import event_to_item
 from invoicing.store.models import EventItem, TableItem, WebhookEndpointItem
@@ -41,6 +41,7 @@ from invoicing.store.writes.base import FIRST, NUMBER, Changed, Guard, Skipped
 from invoicing.store.writes.credit import CreditWrites
 from invoicing.store.writes.customers import CustomerWrites
 from invoicing.store.writes.payments import PaymentWrites
+from invoicing.store.writes.rates import RateWrites
 from invoicing.store.writes.reminders import ReminderWrites
 
 TRANSACTION_LIMIT = 100  # DynamoDB's items per TransactWriteItems
@@ -60,7 +61,7 @@ class Transactions(Protocol):
     def purge_invoice_items(self, invoice_id: str) -> None: ...
 
 
-class UnitOfWork(CreditWrites, PaymentWrites, ReminderWrites, CustomerWrites):
+class UnitOfWork(CreditWrites, PaymentWrites, ReminderWrites, CustomerWrites, RateWrites):
     def __init__(self, repo: Transactions) -> None:
         super().__init__()
         self._repo = repo
@@ -133,6 +134,11 @@ class UnitOfWork(CreditWrites, PaymentWrites, ReminderWrites, CustomerWrites):
         self._done = True
         if not self._ops:
             return
+        if len(self._ops) > TRANSACTION_LIMIT:  # DynamoDB would refuse it whole; say so, write nothing
+            raise ValidationFailed(
+                f"this change writes {len(self._ops)} items; one transaction takes at most {TRANSACTION_LIMIT}",
+                code="change_too_large",
+            )
         tx = self._repo.transaction()
         try:
             with tx:

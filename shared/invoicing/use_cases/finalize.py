@@ -4,8 +4,9 @@ Who: invoices:write. Which states: drafts only (409 `invoice_not_draft`), with a
 a total not below zero (409 `invoice_has_no_lines` / `invoice_total_below_zero`). Failures before the transaction (tax service down, no exchange rate,
 negative total) change nothing.
 
-Load: the draft, the customer, tax for every line (frozen from then on), the USD rate (locked for
-good), the customer's counter. Decide (domain/finalization.py): totals, the number, the balance to
+Load, in two calls: the draft with its lines (a Query), then one strongly consistent BatchGetItem of
+the customer, its counter, the tax rates and the USD rate (locked for good). Tax for every line is
+computed from those rates (frozen from then on; an external tax service is asked instead). Decide (domain/finalization.py): totals, the number, the balance to
 apply, settled at once when nothing is due, whether a payment link is needed. Write, as ONE
 TransactWriteItems (store/uow.py):
 
@@ -14,11 +15,14 @@ TransactWriteItems (store/uow.py):
     add_events     invoice.finalized [, invoice.customer_balance_applied] [, invoice.paid]
     change_balance the customer's balance = :old -> new, and its ledger entry   (balance applied)
     add_link       the first payment link                                      (something is due)
+    use_rates      each rate's first use: used = true, conditioned on its terms (an edit meanwhile
+                   cancels the transaction and finalize reads again)
 
 A lost race on the number alone reads the counter again and commits at once (nothing else is stale);
 anything else that moved (a draft edit, the balance, a transaction conflict) starts again from the
 reads with jittered backoff, at most `finalize_max_attempts` times. After the commit the PDF job is
-queued (a failure there is repaired by the scheduled job). The link's URL, holding the token, is
+queued (a failure there is repaired by the scheduled job); the response is the invoice as committed,
+built in memory. The link's URL, holding the token, is
 returned once and never stored.
 """
 
@@ -30,6 +34,7 @@ from decimal import Decimal
 from invoicing import clock
 from invoicing.adapters.public_url import pay_url
 from invoicing.adapters.render_jobs import enqueue_invoice_render
+from invoicing.adapters.tax import TaxRateService, taxes_from_rates
 from invoicing.domain import money
 from invoicing.domain.events import Actor
 from invoicing.domain.finalization import FinalizePlan, UsdValue, freeze, plan
@@ -39,20 +44,22 @@ from invoicing.errors import ConcurrentModification, Conflict, NumberTaken, Sequ
 from invoicing.observability import logger, metrics
 from invoicing.services import Services
 from invoicing.store.retry import LONG, NUMBER, retry
+from invoicing.store.tax_rates import ExchangeRate, TaxRate
+from invoicing.store.uow import TRANSACTION_LIMIT
+from invoicing.store.writes.rates import RatesMoved
 
 # numbers taken by other finalizations of the same customer before one attempt goes back to the
 # reads; each one means another invoice got its number, so progress is never lost
 NUMBER_ATTEMPTS = 25
+# rates marked used inside the finalization itself; its other items are at most 11 (number, header,
+# 3 events and their 3 outbox records, balance and its ledger entry, link)
+FIRST_USES_IN_FINALIZE = 40
 
 
 @dataclass(frozen=True)
 class Finalized:
     invoice: Invoice
     link: IssuedLink | None  # None when nothing is due
-
-
-class _RatesMoved(Exception):
-    """A tax rate was edited between computing the tax and freezing the rates: compute again."""
 
 
 def finalize_invoice(svc: Services, actor: Actor, invoice_id: str) -> Finalized:
@@ -63,19 +70,18 @@ def finalize_invoice(svc: Services, actor: Actor, invoice_id: str) -> Finalized:
         return ConcurrentModification(f"could not finalize invoice {invoice_id} after {attempts} attempts; retry")
 
     def on_retry(attempt: int, exc: BaseException) -> None:
-        if not isinstance(exc, _RatesMoved):
+        if not isinstance(exc, RatesMoved):
             metrics.add_metric(name="FinalizeRetries", unit="Count", value=1)
             logger.info("finalize retry", extra={"invoice_id": invoice_id, "attempt": attempt + 1})
 
-    _plan, link = retry(
+    invoice, link = retry(
         lambda: _attempt(svc, actor, invoice_id),
-        on=(SequenceConflict, ConcurrentModification, _RatesMoved),
+        on=(SequenceConflict, ConcurrentModification, RatesMoved),
         attempts=attempts,
         exhausted=exhausted,
         backoff=LONG,
         on_retry=on_retry,
     )
-    invoice = svc.repo.get_invoice(invoice_id)
     logger.info(
         "invoice finalized",
         extra={"invoice_id": invoice.id, "customer_id": invoice.customer_id, "invoice_number": invoice.invoice_number},
@@ -85,26 +91,53 @@ def finalize_invoice(svc: Services, actor: Actor, invoice_id: str) -> Finalized:
     return Finalized(invoice, link)
 
 
-def _attempt(svc: Services, actor: Actor, invoice_id: str) -> tuple[FinalizePlan, IssuedLink | None]:
-    """One pass from the reads: everything but the number is decided once here."""
+def _attempt(svc: Services, actor: Actor, invoice_id: str) -> tuple[Invoice, IssuedLink | None]:
+    """One pass from the reads: the draft (a Query), then everything else it needs (one consistent
+    BatchGetItem), then one TransactWriteItems. Everything but the number is decided once here."""
     draft = svc.repo.get_invoice(invoice_id)
     draft.require_draft()
-    customer = svc.repo.get_customer(draft.customer_id)
+    now = clock.now()
     lines = list(draft.lines)
-    taxes = svc.tax.calculate(draft, lines, customer) if lines else {}
+    by_rates = isinstance(svc.tax, TaxRateService)  # our own rate records: read in the same batch
+    inputs = svc.repo.finalize_inputs(
+        draft.customer_id,
+        now.year,
+        [line.tax_rate_id for line in lines if line.tax_rate_id] if by_rates else [],
+        None if draft.currency == "USD" else draft.currency,
+    )
+    customer = inputs.customer
+    if not lines:
+        taxes: dict[str, LineTax] = {}
+    elif by_rates:
+        taxes = taxes_from_rates(lines, inputs.tax_rates)
+    else:
+        taxes = svc.tax.calculate(draft, lines, customer)
     totals = compute_totals(lines, taxes)
     ensure_finalizable(draft, totals)
-    usd = _usd_value(svc, draft.currency, totals.total_cents)
-    now = clock.now()
+    usd = _usd_value(draft.currency, totals.total_cents, inputs.exchange_rate)
     frozen = freeze(draft, customer, taxes, totals, usd, now, clock.iso(now))
-    _freeze_rates(svc, taxes)
+    used = (
+        [inputs.tax_rates[i] for i in sorted({t.tax_rate_id for t in taxes.values() if t.tax_rate_id})]
+        if by_rates
+        else []
+    )
+    if sum(not r.used for r in used) > FIRST_USES_IN_FINALIZE:
+        # rare (dozens of rates never used before): frozen first, in transactions of their own, so the
+        # finalization stays within DynamoDB's 100 items; a rate frozen early by a finalization that
+        # then fails is only frozen early, as a used rate must be anyway
+        fresh = [r for r in used if not r.used]
+        for start in range(0, len(fresh), TRANSACTION_LIMIT):
+            with svc.uow() as tx:
+                tx.use_rates(fresh[start : start + TRANSACTION_LIMIT])
+        used = []
+    next_number = [inputs.next_number]
 
-    def number_and_commit() -> tuple[FinalizePlan, IssuedLink | None]:
-        sequence = svc.repo.get_sequence(draft.customer_id, "INV", now.year)
-        return _commit(svc, actor, plan(draft, frozen, customer, now.year, sequence, actor))
+    def number_and_commit() -> tuple[Invoice, IssuedLink | None]:
+        return _commit(svc, actor, plan(draft, frozen, customer, now.year, next_number[0], actor), used)
 
     def on_number_taken(attempt: int, exc: BaseException) -> None:
         metrics.add_metric(name="FinalizeNumberRetries", unit="Count", value=1)
+        next_number[0] = svc.repo.get_sequence(draft.customer_id, "INV", now.year)
 
     return retry(
         number_and_commit,
@@ -116,11 +149,14 @@ def _attempt(svc: Services, actor: Actor, invoice_id: str) -> tuple[FinalizePlan
     )
 
 
-def _commit(svc: Services, actor: Actor, p: FinalizePlan) -> tuple[FinalizePlan, IssuedLink | None]:
+def _commit(svc: Services, actor: Actor, p: FinalizePlan, used: list[TaxRate]) -> tuple[Invoice, IssuedLink | None]:
+    """The plan's one transaction; returns the invoice as committed (the plan's own, exactly what the
+    transaction wrote), so the response needs no read after the write."""
     issued = None
     with svc.uow() as tx:
         tx.claim_number(p.claim)
         tx.finalize(p.draft, p.invoice)
+        tx.use_rates(used)
         tx.add_events(*p.events)
         if p.balance_change is not None:
             tx.change_balance(p.balance_change)
@@ -130,13 +166,12 @@ def _commit(svc: Services, actor: Actor, p: FinalizePlan) -> tuple[FinalizePlan,
             )
             tx.add_link(link)
             issued = IssuedLink(link, pay_url(svc.settings.public_base_url, svc.settings.public_base_url_param, token))
-    return p, issued
+    return p.invoice, issued
 
 
-def _usd_value(svc: Services, currency: str, total_cents: int) -> UsdValue:
+def _usd_value(currency: str, total_cents: int, rate: ExchangeRate | None) -> UsdValue:
     if currency == "USD":
         return UsdValue(total_cents, Decimal("1"), "identity", clock.iso(clock.now()))
-    rate = svc.exchange_rates.get(currency)
     if rate is None:
         raise Conflict(
             f"no exchange rate to USD for {currency}; PUT /exchange-rates/{currency} first",
@@ -145,21 +180,3 @@ def _usd_value(svc: Services, currency: str, total_cents: int) -> UsdValue:
     return UsdValue(
         money.to_usd_cents(total_cents, currency, rate.rate_to_usd), rate.rate_to_usd, rate.source, rate.as_of
     )
-
-
-def _freeze_rates(svc: Services, taxes: dict[str, LineTax]) -> None:
-    """Mark the rates used once every check has passed (a failed finalize changes nothing), then read
-    them again: an edit that slipped in between the first read and the freeze means the computed tax
-    is stale (`_RatesMoved`: compute again). Outside the transaction on purpose: a shared rate item in
-    every finalization would be a hot item conflicting concurrent transactions (docs/decisions.md)."""
-    used = sorted({t.tax_rate_id for t in taxes.values() if t.tax_rate_id})
-    if not used or svc.settings.tax_service != "rates":
-        return
-    svc.tax_rates.mark_used(used)
-    current = svc.tax_rates.get_many(used)
-    for t in taxes.values():
-        if t.tax_rate_id is None:
-            continue
-        now = current.get(t.tax_rate_id)
-        if now is None or (now.percentage, now.inclusive) != (t.percentage, t.inclusive):
-            raise _RatesMoved(t.tax_rate_id)
