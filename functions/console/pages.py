@@ -33,7 +33,7 @@ from invoicing.domain.invoice import InvoiceStatus, can_transition
 from invoicing.domain.payments import PaymentMethod
 from invoicing.errors import InvoicingError, NotFound, ValidationFailed
 from invoicing.observability import logger
-from invoicing.use_cases import credit_notes, customers, documents, finalize, invoices, lifecycle, payments, rates
+from invoicing.use_cases import credit_notes, documents, finalize, invoices, lifecycle, payments, rates
 from invoicing.use_cases import reminders as reminder_uc
 from invoicing.use_cases.services import get_services
 
@@ -180,7 +180,7 @@ def answer_refusal(event: Any, exc: Refused) -> Response[str]:
     )
 
 
-def _page(router: Router) -> Page:
+def page_of(router: Router) -> Page:
     return Page(router.current_event, getattr(router, "lambda_context", None))
 
 
@@ -194,7 +194,7 @@ def _safe_next(value: str) -> str:
 # ---------------------------------------------------------------- sign-in
 @pages.get("/console")
 def handle_get_home() -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     page.require()
     return page.redirect("/invoices")
 
@@ -221,7 +221,7 @@ def _login_form(
 
 @pages.get("/console/login")
 def handle_get_login() -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     try:
         page.require()
     except Refused:
@@ -232,7 +232,7 @@ def handle_get_login() -> Response[str]:
 
 @pages.post("/console/login")
 def handle_post_login() -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     form = page.form
     nonce = auth.login_nonce(page.key, page.cookies.get(auth.LOGIN_COOKIE))
     if not auth.csrf_ok(page.key, nonce, form.get("csrf")):
@@ -280,7 +280,7 @@ def handle_post_login() -> Response[str]:
 
 @pages.post("/console/logout")
 def handle_post_logout() -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     page.require()
     page.set_cookies = [auth.cookie_header(auth.COOKIE, "", secure=page.secure, max_age=0)]
     return page.redirect("/login?signed_out=1")
@@ -397,7 +397,7 @@ def _totals(rows: list[Any]) -> list[tuple[str, int, int]]:
 
 @pages.get("/console/invoices")
 def handle_get_invoices() -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     page.require()
     filters, errors = _filters(page)
     rows: list[Any] = []
@@ -428,7 +428,7 @@ def handle_get_invoices() -> Response[str]:
 
 @pages.get("/console/invoices.csv")
 def handle_get_invoices_csv() -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     page.require()
     filters, errors = _filters(page)
     if errors:
@@ -519,7 +519,7 @@ def _detail(page: Page, invoice_id: str, status: int = 200, **context: Any) -> R
 
 @pages.get("/console/invoices/<invoice_id>")
 def handle_get_invoice(invoice_id: str) -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     page.require()
     try:
         return _detail(page, invoice_id)
@@ -529,7 +529,7 @@ def handle_get_invoice(invoice_id: str) -> Response[str]:
 
 @pages.get("/console/invoices/<invoice_id>/pdf")
 def handle_get_invoice_pdf(invoice_id: str) -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     page.require()
     try:
         url, _expires = documents.pdf_download(get_services(), invoice_id)
@@ -624,7 +624,7 @@ def _act(page: Page, invoice_id: str, action: str) -> dict[str, Any]:
 
 @pages.post("/console/invoices/<invoice_id>/<action>")
 def handle_post_invoice_action(invoice_id: str, action: str) -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     page.require("clerk")
     if action not in ACTIONS:
         return page.not_found()
@@ -728,7 +728,7 @@ def _draft_form(page: Page, status: int = 200, **context: Any) -> Response[str]:
 
 @pages.get("/console/invoices/new")
 def handle_get_new_draft() -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     page.require("clerk")
     return _draft_form(page)
 
@@ -736,7 +736,7 @@ def handle_get_new_draft() -> Response[str]:
 @pages.post("/console/invoices/totals")
 def handle_post_draft_totals() -> Response[str]:
     """The line editor's live totals (htmx): the same money rules as the invoice, computed here."""
-    page = _page(pages)
+    page = page_of(pages)
     page.require("clerk")
     currency, currency_error = _currency(page)
     _lines, errors, typed = _draft_lines(page, currency)
@@ -748,7 +748,7 @@ def handle_post_draft_totals() -> Response[str]:
 
 @pages.post("/console/invoices/new")
 def handle_post_new_draft() -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     page.require("clerk")
     currency, currency_error = _currency(page)
     lines, errors, typed = _draft_lines(page, currency)
@@ -793,74 +793,6 @@ def handle_post_new_draft() -> Response[str]:
     return page.redirect(str(result["go"]))
 
 
-# ---------------------------------------------------------------- customers
-@pages.get("/console/customers")
-def handle_get_customers() -> Response[str]:
-    page = _page(pages)
-    page.require()
-    wanted = ((page.event.query_string_parameters or {}).get("id") or "").strip()
-    if wanted:
-        return page.redirect(f"/customers/{quote(wanted, safe='')}")
-    listing = invoices.list_invoices(
-        get_services(), customer_id=None, status="open", limit=PAGE_SIZE, starting_after=None
-    )
-    seen: dict[str, Any] = {}
-    for inv in listing.items:
-        if inv.customer_id not in seen:
-            seen[inv.customer_id] = inv.customer
-    return page.html("customers.html", title="Customers", customers=seen)
-
-
-@pages.get("/console/customers/<customer_id>")
-def handle_get_customer(customer_id: str) -> Response[str]:
-    page = _page(pages)
-    page.require()
-    try:
-        return _customer_page(page, customer_id)
-    except NotFound:
-        return page.not_found()
-
-
-@pages.post("/console/customers/<customer_id>")
-def handle_post_customer(customer_id: str) -> Response[str]:
-    """The customer's edit form (clerk): name, e-mail, locale, time zone, tax id."""
-    page = _page(pages)
-    page.require("clerk")
-    form = page.form
-    changes = {
-        name: form.get(name).strip()
-        for name in ("name", "email", "locale", "timezone", "tax_id")
-        if name in form.fields
-    }
-    try:
-        forms.run_once(page, lambda: {"customer": customers.update_customer(get_services(), customer_id, changes).id})
-    except InvoicingError as exc:
-        if isinstance(exc, NotFound):
-            return page.not_found()
-        field = str(exc.details.get("field") or "name")
-        return _customer_page(
-            page, customer_id, exc.http_status, errors={field: views.plain_words(exc.code, exc.message)}
-        )
-    return page.redirect(f"/customers/{quote(customer_id, safe='')}?done=saved")
-
-
-def _customer_page(page: Page, customer_id: str, status: int = 200, **context: Any) -> Response[str]:
-    svc = get_services()
-    customer = customers.get_customer(svc, customer_id)
-    listing = invoices.list_invoices(svc, customer_id=customer_id, status=None, limit=PAGE_SIZE, starting_after=None)
-    ledger = credit_notes.list_balance_transactions(svc, customer_id)
-    return page.html(
-        "customer.html",
-        status,
-        title=customer.name,
-        customer=customer,
-        rows=listing.items,
-        ledger=ledger,
-        errors=context.pop("errors", {}),
-        done=(page.event.query_string_parameters or {}).get("done", ""),
-    )
-
-
 # ---------------------------------------------------------------- settings
 SETTINGS_CURRENCIES = ("EUR", "GBP", "CHF", "JPY", "CAD", "AUD")  # exchange rates shown (one GetItem each)
 
@@ -892,7 +824,7 @@ def _settings_page(page: Page, status: int = 200, **context: Any) -> Response[st
 
 @pages.get("/console/settings")
 def handle_get_settings() -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     page.require()
     return _settings_page(page)
 
@@ -900,7 +832,7 @@ def handle_get_settings() -> Response[str]:
 @pages.post("/console/settings/<section>")
 def handle_post_settings(section: str) -> Response[str]:
     """Tax rates and exchange rates (admin), and people (admin): add one to a group."""
-    page = _page(pages)
+    page = page_of(pages)
     page.require("admin")
     form, svc = page.form, get_services()
     try:
@@ -954,7 +886,7 @@ def handle_post_settings(section: str) -> Response[str]:
 # ---------------------------------------------------------------- reports
 @pages.get("/console/reports")
 def handle_get_reports() -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     page.require()
     report = reports.build(get_services(), clock.now().date(), lambda status, cursor: _status_page(status, cursor))
     return page.html("reports.html", title="Reports", report=report, charts=reports.charts(report, page.locale))

@@ -55,6 +55,11 @@ def event_sk(at: str, event_id: str) -> str:
     return f"{EVENT_PREFIX}{at}#{event_id}"
 
 
+def customers_list_sk(created_at: str, customer_id: str) -> str:
+    """gsi1 under CUSTOMERS: every customer, newest first."""
+    return f"{created_at}#{customer_id}"
+
+
 def customer_invoice_sk(created_at: str, invoice_id: str) -> str:
     """gsi1 under CUSTOMER#{cid}: a customer's invoices, newest first (listing pattern 2)."""
     return f"{CUSTOMER_INVOICE_PREFIX}{created_at}#{invoice_id}"

@@ -43,6 +43,12 @@ class Page:
     next_cursor: str | None
 
 
+@dataclass(frozen=True)
+class CustomerPage:
+    items: list[Customer]
+    next_cursor: str | None  # the position of the last customer read, when more follow
+
+
 # ---------------------------------------------------------------- repository
 class Repository(PdfRecords, ApiKeyRecords):
     """Customers, invoices, lines and events here; PDFs (store/pdfs.py) and API keys (store/api_keys.py)
@@ -74,6 +80,29 @@ class Repository(PdfRecords, ApiKeyRecords):
         except DoesNotExist:
             raise NotFound(f"customer {customer_id} not found", code="customer_not_found") from None
         return customer_from_item(item)
+
+    def list_customers(self, *, limit: int, cursor: str | None) -> CustomerPage:
+        """Every customer, newest first (gsi1 `CUSTOMERS`): one Query of at most ``limit`` + 1 items."""
+        position = parse_position(cursor)
+        last_key = None
+        if position:
+            created_at, customer_id = position
+            pk, sk = keys.customer_key(customer_id)
+            last_key = {
+                "pk": {"S": pk},
+                "sk": {"S": sk},
+                "gsi1pk": {"S": keys.CUSTOMERS_LIST},
+                "gsi1sk": {"S": keys.customers_list_sk(created_at, customer_id)},
+            }
+        results = TableItem.gsi1.query(
+            keys.CUSTOMERS_LIST, scan_index_forward=False, limit=limit + 1, last_evaluated_key=last_key
+        )
+        items = [customer_from_item(item) for item in results if isinstance(item, CustomerItem)]
+        next_cursor = None
+        if len(items) > limit:
+            items = items[:limit]
+            next_cursor = position_cursor(items[-1].created_at, items[-1].id)
+        return CustomerPage(items=items, next_cursor=next_cursor)
 
     # -- invoices: reads
     def get_invoice(self, invoice_id: str, *, consistent: bool = True) -> Invoice:
