@@ -8,11 +8,7 @@ they concern, with the error's HTTP status (4xx), never a stack trace.
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
-from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal, InvalidOperation
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -40,7 +36,6 @@ from invoicing.use_cases.services import get_services
 pages = Router()
 
 PAGE_SIZE = 50
-CSV_MAX_PAGES = 20  # an export reads at most 20 pages of 50 (1,000 invoices), each one Query
 STATUSES = [s.value for s in InvoiceStatus]
 ACTIONS = ("finalize", "void", "mark-uncollectible", "payments", "credit-notes", "reminders", "pdf", "payment-link")
 CSP = (
@@ -306,182 +301,7 @@ def handle_get_static(name: str) -> Response[str]:
     )
 
 
-# ---------------------------------------------------------------- invoices
-@dataclass(frozen=True)
-class Filters:
-    status: str
-    customer_id: str
-    number: str
-    due_from: date | None
-    due_to: date | None
-    overdue: bool
-    cursor: str
-
-    def params(self, **extra: Any) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "customer_id": self.customer_id,
-            "number": self.number,
-            "due_from": self.due_from.isoformat() if self.due_from else "",
-            "due_to": self.due_to.isoformat() if self.due_to else "",
-            "overdue": "1" if self.overdue else "",
-            **extra,
-        }
-
-    def keeps(self, invoice: Any, today: date) -> bool:
-        if self.number and self.number.lower() not in (invoice.invoice_number or "").lower():
-            return False
-        if (self.due_from or self.due_to or self.overdue) and invoice.due_date is None:
-            return False
-        if self.due_from and invoice.due_date < self.due_from:
-            return False
-        if self.due_to and invoice.due_date > self.due_to:
-            return False
-        return not (self.overdue and not (invoice.status == InvoiceStatus.OPEN and invoice.due_date < today))
-
-
-def _filters(page: Page) -> tuple[Filters, dict[str, str]]:
-    q = page.event.query_string_parameters or {}
-    errors: dict[str, str] = {}
-
-    def day(name: str) -> date | None:
-        raw = (q.get(name) or "").strip()
-        if not raw:
-            return None
-        try:
-            return date.fromisoformat(raw)
-        except ValueError:
-            errors[name] = "Enter a date like 2026-01-31."
-            return None
-
-    status = (q.get("status") or "").strip()
-    customer_id = (q.get("customer_id") or "").strip()[:64]
-    if status and status not in STATUSES:
-        errors["status"] = "Choose one of the statuses."
-        status = ""
-    if not status and not customer_id:
-        status = "open"
-    overdue = q.get("overdue") in ("1", "on", "true")
-    if overdue and not customer_id:
-        status = "open"
-    filters = Filters(
-        status=status,
-        customer_id=customer_id,
-        number=(q.get("number") or "").strip()[:64],
-        due_from=day("due_from"),
-        due_to=day("due_to"),
-        overdue=overdue,
-        cursor=(q.get("cursor") or "")[:512],
-    )
-    return filters, errors
-
-
-def _list_page(filters: Filters, cursor: str | None) -> Any:
-    return invoices.list_invoices(
-        get_services(),
-        customer_id=filters.customer_id or None,
-        status=filters.status or None,
-        limit=PAGE_SIZE,
-        starting_after=cursor or None,
-    )
-
-
-def _totals(rows: list[Any]) -> list[tuple[str, int, int]]:
-    by_currency: dict[str, list[int]] = {}
-    for inv in rows:
-        sums = by_currency.setdefault(inv.currency, [0, 0])
-        sums[0] += inv.total_cents
-        sums[1] += inv.amount_remaining_cents
-    return [(currency, total, due) for currency, (total, due) in sorted(by_currency.items())]
-
-
-@pages.get("/console/invoices")
-def handle_get_invoices() -> Response[str]:
-    page = page_of(pages)
-    page.require()
-    filters, errors = _filters(page)
-    rows: list[Any] = []
-    next_cursor = None
-    error = ""
-    try:
-        listing = _list_page(filters, filters.cursor)
-        today = clock.now().date()
-        rows = [inv for inv in listing.items if filters.keeps(inv, today)]
-        next_cursor = listing.next_cursor
-    except InvoicingError as exc:
-        error = views.plain_words(exc.code, exc.message)
-        errors.setdefault(str(exc.details.get("field", "")), error)
-    return page.html(
-        "invoices.html",
-        422 if errors else 200,
-        title="Invoices",
-        filters=filters,
-        statuses=STATUSES,
-        rows=rows,
-        totals=_totals(rows),
-        next_cursor=next_cursor,
-        errors=errors,
-        error=error,
-        today=clock.now().date(),
-    )
-
-
-@pages.get("/console/invoices.csv")
-def handle_get_invoices_csv() -> Response[str]:
-    page = page_of(pages)
-    page.require()
-    filters, errors = _filters(page)
-    if errors:
-        return page.html("error.html", 422, title="Export refused", message="; ".join(errors.values()))
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            "number",
-            "id",
-            "status",
-            "customer_id",
-            "customer_name",
-            "currency",
-            "total",
-            "amount_due",
-            "due_date",
-            "finalized_at",
-        ]
-    )
-    cursor: str | None = filters.cursor or None
-    today = clock.now().date()
-    for _ in range(CSV_MAX_PAGES):
-        listing = _list_page(filters, cursor)
-        for inv in listing.items:
-            if filters.keeps(inv, today):
-                writer.writerow(
-                    [
-                        inv.invoice_number or "",
-                        inv.id,
-                        inv.status.value,
-                        inv.customer_id,
-                        _csv_text(inv.customer.name if inv.customer else ""),
-                        inv.currency,
-                        views.major_units(inv.total_cents, inv.currency),
-                        views.major_units(inv.amount_remaining_cents, inv.currency),
-                        inv.due_date.isoformat() if inv.due_date else "",
-                        inv.finalized_at or "",
-                    ]
-                )
-        cursor = listing.next_cursor
-        if not cursor:
-            break
-    headers = page.headers_for("text/csv; charset=utf-8")
-    headers["Content-Disposition"] = f'attachment; filename="invoices-{filters.status or "customer"}.csv"'
-    return Response(status_code=200, body=out.getvalue(), headers=headers)
-
-
-def _csv_text(value: str) -> str:
-    """No spreadsheet formula injection: a cell starting with = + - @ is read as text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
+# ---------------------------------------------------------------- invoices (the list: invoice_list.py)
 def _detail(page: Page, invoice_id: str, status: int = 200, **context: Any) -> Response[str]:
     svc = get_services()
     invoice = invoices.get_invoice(svc, invoice_id)
