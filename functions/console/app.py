@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from customer_pages import customer_pages
 from invoice_list import invoice_list
 from pages import Page, Refused, answer_refusal, pages
+from settings_pages import settings_pages
 
 from invoicing.adapters.public_url import request_base_url
 from invoicing.observability import logger, metrics, tracer
@@ -24,6 +25,7 @@ app = APIGatewayRestResolver()
 app.include_router(pages)
 app.include_router(customer_pages)
 app.include_router(invoice_list)
+app.include_router(settings_pages)
 
 
 @app.exception_handler(Refused)

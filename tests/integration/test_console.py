@@ -294,11 +294,14 @@ def test_an_admin_sets_tax_and_exchange_rates_and_adds_a_person_and_a_clerk_may_
     person = {"csrf": csrf, "idempotency_key": "p1", "email": "new.clerk@acme.example", "group": "clerk"}
     assert admin.request("POST", "/console/settings/people", person)[0] == 303
     _, page, _ = admin.get("/console/settings")
-    assert "new.clerk@acme.example" in page and "1.08" in page
+    assert "1.08" in page and "/console/settings/access" in page
+    _, page, _ = admin.get("/console/settings/access")
+    assert "new.clerk@acme.example" in page
 
     clerk = browser(console, "clerk@acme.example")
     status, page, _ = clerk.get("/console/settings")
-    assert status == 200 and "Add a person" not in page and "new.clerk@acme.example" not in page
+    assert status == 200 and "/console/settings/access" not in page and "new.clerk@acme.example" not in page
+    assert clerk.get("/console/settings/access")[0] == 403
     form = {**form, "csrf": support.hidden(page, "csrf"), "idempotency_key": "t3"}
     assert clerk.request("POST", "/console/settings/tax-rates", form)[0] == 403
 

@@ -109,6 +109,11 @@ def api_key_pk(key_hash: str) -> str:
     return f"APIKEY#{key_hash}"
 
 
+def api_key_hash_of(pk: str) -> str:
+    """The key hash an API key's partition key holds (the inverse of api_key_pk)."""
+    return pk.removeprefix("APIKEY#")
+
+
 CREDIT_NOTE_PREFIX = "CREDITNOTE#"
 REFUND_PREFIX = "REFUND#"
 REMINDER_PREFIX = "REMINDER#"
