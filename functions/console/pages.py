@@ -118,11 +118,12 @@ class Page:
         return auth.csrf_token(self.key, str(self.person.session["n"]))
 
     # -------------------------------------------------------- responses
-    def headers_for(self, content_type: str = "text/html; charset=utf-8") -> dict[str, Any]:
+    def headers_for(self, content_type: str = "text/html; charset=utf-8", *, frame_src: str = "") -> dict[str, Any]:
+        """``frame_src``: an origin this page may frame besides itself (the PDF preview's S3 origin)."""
         headers: dict[str, Any] = {
             "Content-Type": content_type,
             "Cache-Control": "no-store",
-            "Content-Security-Policy": CSP,
+            "Content-Security-Policy": CSP + (f"; frame-src 'self' {frame_src}" if frame_src else ""),
             "X-Content-Type-Options": "nosniff",
             "X-Frame-Options": "DENY",
             "Referrer-Policy": "same-origin",
@@ -131,7 +132,7 @@ class Page:
             headers["Set-Cookie"] = list(self.set_cookies)
         return headers
 
-    def html(self, template: str, status: int = 200, **context: Any) -> Response[str]:
+    def html(self, template: str, status: int = 200, *, frame_src: str = "", **context: Any) -> Response[str]:
         body = views.render(
             template,
             locale=self.locale,
@@ -141,7 +142,7 @@ class Page:
             new_key=lambda: uuid.uuid4().hex,
             **context,
         )
-        return Response(status_code=status, body=body, headers=self.headers_for())
+        return Response(status_code=status, body=body, headers=self.headers_for(frame_src=frame_src))
 
     def redirect(self, path: str, status: int = 303) -> Response[str]:
         headers = self.headers_for()
@@ -315,9 +316,12 @@ def _detail(page: Page, invoice_id: str, status: int = 200, **context: Any) -> R
         "void": can_transition(status_now, InvoiceStatus.VOID) and not invoice.is_draft,
         "uncollectible": can_transition(status_now, InvoiceStatus.UNCOLLECTIBLE),
     }
+    pdf_origin = documents.pdf_origin(svc, invoice)
     return page.html(
         "invoice.html",
         status,
+        frame_src=pdf_origin or "",
+        pdf_preview=pdf_origin is not None,
         title=invoice.invoice_number or "Draft invoice",
         inv=invoice,
         taxes=documents.tax_breakdown(invoice) if finalized else [],
