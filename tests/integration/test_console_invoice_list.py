@@ -81,8 +81,8 @@ def test_overdue_due_range_customer_and_number_are_applied_to_the_whole_listing(
 def test_the_totals_say_they_are_those_of_the_page(ledger):
     b = browser(ledger["console"], "viewer@acme.example")
     status, page, _ = b.get("/console/invoices", overdue="1")
-    assert status == 200 and "Totals of the 2 invoices on this page" in page
-    totals = page.split("Totals of the 2 invoices on this page")[1].split("</div>\n  </div>")[0]
+    assert status == 200 and "Totals of the 2 invoices on this page:" in page
+    totals = page.split("Totals of the 2 invoices on this page:")[1].split("</div>\n  </div>")[0]
     assert "total 50" in totals and "due 50" in totals, "late (20.00) + recent (30.00), nothing else"
 
 
