@@ -625,7 +625,13 @@ def handle_post_new_draft() -> Response[str]:
 def handle_get_reports() -> Response[str]:
     page = page_of(pages)
     page.require()
-    report = reports.build(get_services(), clock.now().date(), lambda status, cursor: _status_page(status, cursor))
+    svc = get_services()
+    report = reports.build(
+        svc,
+        clock.now().date(),
+        lambda status, cursor: _status_page(status, cursor),
+        lambda since: payments.payments_paid_since(svc, since),
+    )
     return page.html("reports.html", title="Reports", report=report, charts=reports.charts(report, page.locale))
 
 

@@ -93,6 +93,22 @@ def payment_sk(payment_id: str) -> str:
     return f"PAYMENT#{payment_id}"
 
 
+PAYMENT_FEED_SHARDS = 4
+
+
+def payment_feed_pk(payment_id: str) -> str:
+    """gsi2: every payment by the time it was paid, spread over a few partitions (reports)."""
+    return payment_feed_shard(zlib.crc32(payment_id.encode()) % PAYMENT_FEED_SHARDS)
+
+
+def payment_feed_shard(shard: int) -> str:
+    return f"PAYMENTS#{shard}"
+
+
+def payment_feed_sk(paid_at: str, payment_id: str) -> str:
+    return f"{paid_at}#{payment_id}"
+
+
 def link_sk(link_id: str) -> str:
     return f"PAYLINK#{link_id}"
 

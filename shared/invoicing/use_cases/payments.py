@@ -169,6 +169,12 @@ def list_payments(svc: Services, invoice_id: str) -> list[Payment]:
     return svc.payment_store.list_payments(invoice_id)
 
 
+def payments_paid_since(svc: Services, since: str) -> tuple[list[Payment], bool]:
+    """Every payment paid at or after ``since`` (reports: collected per month, by payment date, partial
+    payments included). Bounded: 4 shards, at most 5 Queries of 100 each; the flag says all were read."""
+    return svc.payment_store.payments_paid_since(since)
+
+
 # ---------------------------------------------------------------- payment links
 def _pay_url(svc: Services, token: str) -> str:
     return pay_url(svc.settings.public_base_url, svc.settings.public_base_url_param, token)
