@@ -99,9 +99,7 @@ def run(report: Report, svc: Any, counter: CallCounter, customer_id: str) -> Non
         )
     )
     customers = page("/console/customers")
-    report.add(
-        _row("console: customers list page", customers, "= 1 Query", customers == Counter({"Query": 1}))
-    )
+    report.add(_row("console: customers list page", customers, "= 1 Query", customers == Counter({"Query": 1})))
     search = page("/console/customers", q="bench")
     report.add(
         _row(
