@@ -17,8 +17,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from pages import PAGE_SIZE, Page, page_of
 
 from invoicing.errors import InvoicingError, NotFound
+from invoicing.root import get_services
 from invoicing.use_cases import credit_notes, customers, invoices
-from invoicing.use_cases.services import get_services
 
 customer_pages = Router()
 

@@ -22,8 +22,8 @@ from pages import PAGE_SIZE, STATUSES, Page, page_of
 
 from invoicing import clock
 from invoicing.errors import InvoicingError
+from invoicing.root import get_services
 from invoicing.use_cases import invoices
-from invoicing.use_cases.services import get_services
 
 invoice_list = Router()
 

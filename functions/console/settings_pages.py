@@ -21,8 +21,8 @@ from pages import Page, page_of
 from invoicing import clock
 from invoicing.errors import InvoicingError, NotFound
 from invoicing.observability import logger
+from invoicing.root import get_services
 from invoicing.use_cases import api_keys, rates
-from invoicing.use_cases.services import get_services
 
 settings_pages = Router()
 

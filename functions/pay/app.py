@@ -38,9 +38,9 @@ from invoicing.adapters.payments import RefundNotice, WebhookSignatureInvalid
 from invoicing.adapters.public_url import request_base_url
 from invoicing.errors import ConcurrentModification, ServiceUnavailable
 from invoicing.observability import logger, metrics, tracer
+from invoicing.root import get_services
+from invoicing.use_cases import pay_page, refunds
 from invoicing.use_cases import payments as uc
-from invoicing.use_cases import refunds
-from invoicing.use_cases.services import get_services
 
 app = APIGatewayRestResolver()
 
@@ -61,7 +61,7 @@ def _html(status: int, render: Any, origins: tuple[str, ...] = ()) -> Response[s
 
 def _rate_limited() -> bool:
     source_ip = app.current_event.request_context.identity.source_ip or "unknown"
-    return not uc.allow_pay_request(get_services(), source_ip)
+    return not pay_page.allow_pay_request(get_services(), source_ip)
 
 
 def _form_amount() -> int | None:
@@ -79,7 +79,7 @@ def handle_get_pay_page(token: str) -> Response[str]:
     if _rate_limited():
         return _neutral(RATE_LIMITED)
     svc = get_services()
-    page = uc.open_pay_page(svc, token)
+    page = pay_page.open_pay_page(svc, token)
     if page is None:
         return _neutral(NOT_ACTIVE)
     logger.append_keys(invoice_id=page.invoice.id, link_id=page.link.id)
@@ -98,7 +98,7 @@ def handle_get_pay_pdf(token: str) -> Response[str]:
     URL valid for minutes; the neutral page for every bad, revoked or expired token."""
     if _rate_limited():
         return _neutral(RATE_LIMITED)
-    url = uc.pdf_for_token(get_services(), token)
+    url = pay_page.pdf_for_token(get_services(), token)
     if url is None:
         return _neutral(NOT_ACTIVE)
     return Response(status_code=302, body="", headers={**security_headers(new_nonce()), "Location": url})
@@ -110,7 +110,7 @@ def handle_post_pay(token: str) -> Response[str]:
         return _neutral(RATE_LIMITED)
     svc = get_services()
     try:
-        outcome = uc.pay_with_link(svc, token, _form_amount())
+        outcome = pay_page.pay_with_link(svc, token, _form_amount())
     except (ServiceUnavailable, ConcurrentModification) as exc:
         logger.warning("pay button failed; nothing charged", extra={"error_code": exc.code})
         return _neutral(UNAVAILABLE)

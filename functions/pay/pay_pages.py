@@ -20,7 +20,7 @@ from invoicing.domain.invoice import Invoice
 from invoicing.i18n import N_
 from invoicing.settings import Settings
 from invoicing.templating import environment
-from invoicing.use_cases.payments import PayPage
+from invoicing.use_cases.pay_page import PayPage
 
 
 @dataclass(frozen=True)

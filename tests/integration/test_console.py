@@ -99,8 +99,8 @@ def test_next_never_leaves_the_console(console):
 
 
 def test_a_clerk_finalizes_pays_and_credits_and_the_audit_trail_names_the_person(console):
+    from invoicing.root import get_services
     from invoicing.use_cases import invoices
-    from invoicing.use_cases.services import get_services
 
     svc = get_services()
     customer = _customer(svc)
@@ -134,8 +134,8 @@ def test_a_clerk_finalizes_pays_and_credits_and_the_audit_trail_names_the_person
 
 
 def test_bad_input_is_a_4xx_next_to_the_field_and_nothing_is_written(console):
+    from invoicing.root import get_services
     from invoicing.use_cases import payments
-    from invoicing.use_cases.services import get_services
 
     svc = get_services()
     invoice = open_invoice_of(svc, _customer(svc).id, 1000)
@@ -160,8 +160,8 @@ def test_bad_input_is_a_4xx_next_to_the_field_and_nothing_is_written(console):
 
 
 def test_a_viewer_sees_no_actions_and_a_hand_made_post_gets_the_403_page(console):
+    from invoicing.root import get_services
     from invoicing.use_cases import invoices
-    from invoicing.use_cases.services import get_services
 
     svc = get_services()
     draft = draft_of(svc, _customer(svc).id, 1000)
@@ -177,8 +177,8 @@ def test_a_viewer_sees_no_actions_and_a_hand_made_post_gets_the_403_page(console
 
 
 def test_a_form_without_its_csrf_token_gets_403_and_nothing_changes(console):
+    from invoicing.root import get_services
     from invoicing.use_cases import invoices
-    from invoicing.use_cases.services import get_services
 
     svc = get_services()
     draft = draft_of(svc, _customer(svc).id, 1000)
@@ -244,7 +244,7 @@ def test_logout_ends_the_session(console):
 
 
 def test_the_csv_export_keeps_its_filters_and_neutralises_formulas(console):
-    from invoicing.use_cases.services import get_services
+    from invoicing.root import get_services
 
     svc = get_services()
     customer = _customer(svc, name="=HYPERLINK(1)")
@@ -275,8 +275,8 @@ def _customer(svc: Any, name: str = "Acme GmbH") -> Any:
 
 
 def test_an_admin_sets_tax_and_exchange_rates_and_adds_a_person_and_a_clerk_may_not(console):
+    from invoicing.root import get_services
     from invoicing.use_cases import rates
-    from invoicing.use_cases.services import get_services
 
     admin = browser(console, "admin@acme.example")
     _, page, _ = admin.get("/console/settings")
@@ -307,8 +307,8 @@ def test_an_admin_sets_tax_and_exchange_rates_and_adds_a_person_and_a_clerk_may_
 
 
 def test_a_clerk_edits_a_customer_and_a_bad_locale_is_a_422_next_to_its_field(console):
+    from invoicing.root import get_services
     from invoicing.use_cases import customers
-    from invoicing.use_cases.services import get_services
 
     svc = get_services()
     customer = _customer(svc)
@@ -327,8 +327,8 @@ def test_a_clerk_edits_a_customer_and_a_bad_locale_is_a_422_next_to_its_field(co
 
 
 def test_a_credit_note_by_lines_credits_the_quantities_asked(console):
+    from invoicing.root import get_services
     from invoicing.use_cases import credit_notes, invoices
-    from invoicing.use_cases.services import get_services
 
     svc = get_services()
     invoice = open_invoice_of(svc, _customer(svc).id, 4000)

@@ -66,8 +66,8 @@ def test_an_admin_adds_a_person_to_a_group(console):
 
 
 def test_an_api_key_is_shown_once_works_until_revoked_and_a_replayed_form_does_not_show_it_again(console):
+    from invoicing.root import get_services
     from invoicing.use_cases import api_keys
-    from invoicing.use_cases.services import get_services
 
     repo = get_services().repo
     admin = browser(console, "admin@acme.example")

@@ -19,7 +19,7 @@ def _customers(svc: Any, *names_and_emails: tuple[str, str]) -> list[Any]:
 
 
 def test_a_viewer_lists_customers_and_finds_one_by_name_word_or_email_prefix(console):
-    from invoicing.use_cases.services import get_services
+    from invoicing.root import get_services
 
     acme, globex, _initech = _customers(
         get_services(),
@@ -44,8 +44,8 @@ def test_a_viewer_lists_customers_and_finds_one_by_name_word_or_email_prefix(con
 
 
 def test_a_search_reads_a_bounded_stretch_per_page_and_offers_to_search_further(console, monkeypatch):
+    from invoicing.root import get_services
     from invoicing.use_cases import customers
-    from invoicing.use_cases.services import get_services
 
     svc = get_services()
     (oldest,) = _customers(svc, ("Zeta Oldest", "z@zeta.test"))
@@ -81,7 +81,7 @@ def test_a_cursor_that_is_not_one_is_a_422_in_plain_words(console):
 
 
 def test_the_id_lookup_still_opens_a_customer(console):
-    from invoicing.use_cases.services import get_services
+    from invoicing.root import get_services
 
     (acme,) = _customers(get_services(), ("Acme GmbH", "ap@acme.test"))
     b = browser(console, "viewer@acme.example")

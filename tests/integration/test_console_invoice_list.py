@@ -28,8 +28,8 @@ def ledger(console, monkeypatch):  # type: ignore[no-untyped-def]
     """Acme's invoices finalized 100, 60, 40, 20 and 0 days ago (due 30 days later: 70 and 30 and 10
     days ago, in 10 and in 30 days), the oldest paid; then Globex's one open invoice, due in 30 days."""
     from invoicing import clock
+    from invoicing.root import get_services
     from invoicing.use_cases import customers
-    from invoicing.use_cases.services import get_services
 
     svc = get_services()
     acme = customers.create_customer(svc, name="Acme GmbH", email="ap@acme.test", currency="USD")

@@ -21,8 +21,8 @@ def _render(svc, invoice_id: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_the_invoice_page_frames_its_pdf_once_rendered_and_the_csp_allows_just_that(console):
+    from invoicing.root import get_services
     from invoicing.use_cases import customers, documents
-    from invoicing.use_cases.services import get_services
 
     svc = get_services()
     customer = customers.create_customer(svc, name="Acme GmbH", email="ap@acme.test", currency="USD")

@@ -33,8 +33,8 @@ def _collected(page: str, currency: str) -> dict[str, str]:
 
 def test_collected_counts_each_payment_in_the_month_it_was_paid_partial_ones_too(console, monkeypatch):
     from invoicing import clock
+    from invoicing.root import get_services
     from invoicing.use_cases import customers
-    from invoicing.use_cases.services import get_services
     from tests.support.builders import open_invoice_of
 
     svc = get_services()

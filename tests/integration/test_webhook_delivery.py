@@ -17,16 +17,13 @@ from tests.support.webhooks import Pipeline, Receiver
 @pytest.fixture
 def local_stage(aws, monkeypatch):  # type: ignore[no-untyped-def]
     """The local stage (http://127.0.0.1 endpoints allowed) with the compressed retry schedule."""
-    from invoicing.settings import get_settings
-    from invoicing.use_cases.services import get_services
+    from invoicing import root
 
     monkeypatch.setenv("STAGE", "local")
     monkeypatch.setenv("WEBHOOK_RETRY_COMPRESSION", "100000")
-    get_settings.cache_clear()
-    get_services.cache_clear()
+    root.reset()
     yield aws
-    get_settings.cache_clear()
-    get_services.cache_clear()
+    root.reset()
 
 
 @pytest.fixture

@@ -14,10 +14,8 @@ from invoicing.adapters.payments import (
     CurrencyNotSupportedByProvider,
     LocalProvider,
     ManualProvider,
-    from_stripe_amount,
-    stripe_exponent,
-    to_stripe_amount,
 )
+from invoicing.adapters.stripe_provider import from_stripe_amount, stripe_exponent, to_stripe_amount
 from invoicing.domain.invoice import Invoice, InvoiceStatus
 from invoicing.domain.payments import (
     PaymentExceedsAmountDue,

@@ -67,7 +67,7 @@ def revoke_api_key(key_hash: str, repo=None) -> ApiKey:  # type: ignore[no-untyp
 
 
 def _repo():  # type: ignore[no-untyped-def]
-    from invoicing.services import get_services
+    from invoicing.root import get_services
 
     return get_services().repo
 
