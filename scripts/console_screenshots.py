@@ -123,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             first = made["Northwind Traders GmbH"]
             page.goto(f"{console}/invoices/{first['id']}")
             page.get_by_text("Record a payment").click()
+            page.locator("iframe.pdf").wait_for()
+            page.wait_for_timeout(3000)  # the PDF viewer draws the preview's pages
             page.screenshot(path=str(args.out / "console-invoice.png"), full_page=True)
             page.set_viewport_size({"width": 820, "height": 1180})
             page.screenshot(path=str(args.out / "console-invoice-tablet.png"))
@@ -140,8 +142,16 @@ def main(argv: list[str] | None = None) -> int:
             page.screenshot(path=str(args.out / "console-reports.png"), full_page=True)
             page.goto(f"{console}/customers/{first['customer_id']}")
             page.screenshot(path=str(args.out / "console-customer.png"), full_page=True)
+            page.goto(f"{console}/customers?q=glo")
+            page.screenshot(path=str(args.out / "console-customers.png"), full_page=True)
             page.goto(f"{console}/settings")
             page.screenshot(path=str(args.out / "console-settings.png"), full_page=True)
+            page.goto(f"{console}/settings/access")
+            page.get_by_label("Name").fill("billing-run")
+            page.get_by_role("button", name="Create API key").click()
+            page.get_by_text("is shown this once").wait_for()
+            page.goto(f"{console}/settings/access")
+            page.screenshot(path=str(args.out / "console-access.png"), full_page=True)
             browser.close()
         print(
             json.dumps(

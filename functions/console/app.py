@@ -13,13 +13,19 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from customer_pages import customer_pages
+from invoice_list import invoice_list
 from pages import Page, Refused, answer_refusal, pages
+from settings_pages import settings_pages
 
 from invoicing.adapters.public_url import request_base_url
 from invoicing.observability import logger, metrics, tracer
 
 app = APIGatewayRestResolver()
 app.include_router(pages)
+app.include_router(customer_pages)
+app.include_router(invoice_list)
+app.include_router(settings_pages)
 
 
 @app.exception_handler(Refused)

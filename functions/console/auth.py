@@ -386,39 +386,3 @@ def answer_challenge(config: ConsoleConfig, challenge: dict[str, str], answer: s
 
 
 # ---------------------------------------------------------------- people (admins)
-def list_people(config: ConsoleConfig) -> list[dict[str, str]]:
-    """Everyone in the console's groups: one ListUsersInGroup per group (three calls), at most 60 each."""
-    idp = _idp(config)
-    people: dict[str, dict[str, str]] = {}
-    for group in RIGHTS:
-        answer = idp.list_users_in_group(UserPoolId=config.user_pool_id, GroupName=group, Limit=60)
-        for user in answer.get("Users", []):
-            attributes = {a["Name"]: a["Value"] for a in user.get("Attributes", [])}
-            email = attributes.get("email", user.get("Username", ""))
-            known = people.setdefault(email, {"email": email, "groups": "", "status": str(user.get("UserStatus", ""))})
-            known["groups"] = ", ".join(g for g in (known["groups"], group) if g)
-    return sorted(people.values(), key=lambda p: p["email"])
-
-
-def add_person(config: ConsoleConfig, email: str, group: str) -> str:
-    """A new user in ``group``; Cognito e-mails a temporary password (a new password at first sign-in).
-    An existing user is only added to the group."""
-    from botocore.exceptions import ClientError
-
-    idp = _idp(config)
-    try:
-        idp.admin_create_user(
-            UserPoolId=config.user_pool_id,
-            Username=email,
-            UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
-            DesiredDeliveryMediums=["EMAIL"],
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "UsernameExistsException":
-            from invoicing.errors import ValidationFailed
-
-            raise ValidationFailed(
-                exc.response.get("Error", {}).get("Message", "Cognito refused this user"), details={"field": "email"}
-            ) from None
-    idp.admin_add_user_to_group(UserPoolId=config.user_pool_id, Username=email, GroupName=group)
-    return email

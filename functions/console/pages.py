@@ -8,11 +8,7 @@ they concern, with the error's HTTP status (4xx), never a stack trace.
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
-from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal, InvalidOperation
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -34,13 +30,12 @@ from invoicing.domain.payments import PaymentMethod
 from invoicing.errors import InvoicingError, NotFound, ValidationFailed
 from invoicing.observability import logger
 from invoicing.root import get_services
-from invoicing.use_cases import credit_notes, customers, documents, finalize, invoices, lifecycle, payments, rates
+from invoicing.use_cases import credit_notes, documents, finalize, invoices, lifecycle, payments, rates
 from invoicing.use_cases import reminders as reminder_uc
 
 pages = Router()
 
 PAGE_SIZE = 50
-CSV_MAX_PAGES = 20  # an export reads at most 20 pages of 50 (1,000 invoices), each one Query
 STATUSES = [s.value for s in InvoiceStatus]
 ACTIONS = ("finalize", "void", "mark-uncollectible", "payments", "credit-notes", "reminders", "pdf", "payment-link")
 CSP = (
@@ -123,11 +118,12 @@ class Page:
         return auth.csrf_token(self.key, str(self.person.session["n"]))
 
     # -------------------------------------------------------- responses
-    def headers_for(self, content_type: str = "text/html; charset=utf-8") -> dict[str, Any]:
+    def headers_for(self, content_type: str = "text/html; charset=utf-8", *, frame_src: str = "") -> dict[str, Any]:
+        """``frame_src``: an origin this page may frame besides itself (the PDF preview's S3 origin)."""
         headers: dict[str, Any] = {
             "Content-Type": content_type,
             "Cache-Control": "no-store",
-            "Content-Security-Policy": CSP,
+            "Content-Security-Policy": CSP + (f"; frame-src 'self' {frame_src}" if frame_src else ""),
             "X-Content-Type-Options": "nosniff",
             "X-Frame-Options": "DENY",
             "Referrer-Policy": "same-origin",
@@ -136,7 +132,7 @@ class Page:
             headers["Set-Cookie"] = list(self.set_cookies)
         return headers
 
-    def html(self, template: str, status: int = 200, **context: Any) -> Response[str]:
+    def html(self, template: str, status: int = 200, *, frame_src: str = "", **context: Any) -> Response[str]:
         body = views.render(
             template,
             locale=self.locale,
@@ -146,7 +142,7 @@ class Page:
             new_key=lambda: uuid.uuid4().hex,
             **context,
         )
-        return Response(status_code=status, body=body, headers=self.headers_for())
+        return Response(status_code=status, body=body, headers=self.headers_for(frame_src=frame_src))
 
     def redirect(self, path: str, status: int = 303) -> Response[str]:
         headers = self.headers_for()
@@ -180,7 +176,7 @@ def answer_refusal(event: Any, exc: Refused) -> Response[str]:
     )
 
 
-def _page(router: Router) -> Page:
+def page_of(router: Router) -> Page:
     return Page(router.current_event, getattr(router, "lambda_context", None))
 
 
@@ -194,7 +190,7 @@ def _safe_next(value: str) -> str:
 # ---------------------------------------------------------------- sign-in
 @pages.get("/console")
 def handle_get_home() -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     page.require()
     return page.redirect("/invoices")
 
@@ -221,7 +217,7 @@ def _login_form(
 
 @pages.get("/console/login")
 def handle_get_login() -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     try:
         page.require()
     except Refused:
@@ -232,7 +228,7 @@ def handle_get_login() -> Response[str]:
 
 @pages.post("/console/login")
 def handle_post_login() -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     form = page.form
     nonce = auth.login_nonce(page.key, page.cookies.get(auth.LOGIN_COOKIE))
     if not auth.csrf_ok(page.key, nonce, form.get("csrf")):
@@ -280,7 +276,7 @@ def handle_post_login() -> Response[str]:
 
 @pages.post("/console/logout")
 def handle_post_logout() -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     page.require()
     page.set_cookies = [auth.cookie_header(auth.COOKIE, "", secure=page.secure, max_age=0)]
     return page.redirect("/login?signed_out=1")
@@ -306,182 +302,7 @@ def handle_get_static(name: str) -> Response[str]:
     )
 
 
-# ---------------------------------------------------------------- invoices
-@dataclass(frozen=True)
-class Filters:
-    status: str
-    customer_id: str
-    number: str
-    due_from: date | None
-    due_to: date | None
-    overdue: bool
-    cursor: str
-
-    def params(self, **extra: Any) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "customer_id": self.customer_id,
-            "number": self.number,
-            "due_from": self.due_from.isoformat() if self.due_from else "",
-            "due_to": self.due_to.isoformat() if self.due_to else "",
-            "overdue": "1" if self.overdue else "",
-            **extra,
-        }
-
-    def keeps(self, invoice: Any, today: date) -> bool:
-        if self.number and self.number.lower() not in (invoice.invoice_number or "").lower():
-            return False
-        if (self.due_from or self.due_to or self.overdue) and invoice.due_date is None:
-            return False
-        if self.due_from and invoice.due_date < self.due_from:
-            return False
-        if self.due_to and invoice.due_date > self.due_to:
-            return False
-        return not (self.overdue and not (invoice.status == InvoiceStatus.OPEN and invoice.due_date < today))
-
-
-def _filters(page: Page) -> tuple[Filters, dict[str, str]]:
-    q = page.event.query_string_parameters or {}
-    errors: dict[str, str] = {}
-
-    def day(name: str) -> date | None:
-        raw = (q.get(name) or "").strip()
-        if not raw:
-            return None
-        try:
-            return date.fromisoformat(raw)
-        except ValueError:
-            errors[name] = "Enter a date like 2026-01-31."
-            return None
-
-    status = (q.get("status") or "").strip()
-    customer_id = (q.get("customer_id") or "").strip()[:64]
-    if status and status not in STATUSES:
-        errors["status"] = "Choose one of the statuses."
-        status = ""
-    if not status and not customer_id:
-        status = "open"
-    overdue = q.get("overdue") in ("1", "on", "true")
-    if overdue and not customer_id:
-        status = "open"
-    filters = Filters(
-        status=status,
-        customer_id=customer_id,
-        number=(q.get("number") or "").strip()[:64],
-        due_from=day("due_from"),
-        due_to=day("due_to"),
-        overdue=overdue,
-        cursor=(q.get("cursor") or "")[:512],
-    )
-    return filters, errors
-
-
-def _list_page(filters: Filters, cursor: str | None) -> Any:
-    return invoices.list_invoices(
-        get_services(),
-        customer_id=filters.customer_id or None,
-        status=filters.status or None,
-        limit=PAGE_SIZE,
-        starting_after=cursor or None,
-    )
-
-
-def _totals(rows: list[Any]) -> list[tuple[str, int, int]]:
-    by_currency: dict[str, list[int]] = {}
-    for inv in rows:
-        sums = by_currency.setdefault(inv.currency, [0, 0])
-        sums[0] += inv.total_cents
-        sums[1] += inv.amount_remaining_cents
-    return [(currency, total, due) for currency, (total, due) in sorted(by_currency.items())]
-
-
-@pages.get("/console/invoices")
-def handle_get_invoices() -> Response[str]:
-    page = _page(pages)
-    page.require()
-    filters, errors = _filters(page)
-    rows: list[Any] = []
-    next_cursor = None
-    error = ""
-    try:
-        listing = _list_page(filters, filters.cursor)
-        today = clock.now().date()
-        rows = [inv for inv in listing.items if filters.keeps(inv, today)]
-        next_cursor = listing.next_cursor
-    except InvoicingError as exc:
-        error = views.plain_words(exc.code, exc.message)
-        errors.setdefault(str(exc.details.get("field", "")), error)
-    return page.html(
-        "invoices.html",
-        422 if errors else 200,
-        title="Invoices",
-        filters=filters,
-        statuses=STATUSES,
-        rows=rows,
-        totals=_totals(rows),
-        next_cursor=next_cursor,
-        errors=errors,
-        error=error,
-        today=clock.now().date(),
-    )
-
-
-@pages.get("/console/invoices.csv")
-def handle_get_invoices_csv() -> Response[str]:
-    page = _page(pages)
-    page.require()
-    filters, errors = _filters(page)
-    if errors:
-        return page.html("error.html", 422, title="Export refused", message="; ".join(errors.values()))
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            "number",
-            "id",
-            "status",
-            "customer_id",
-            "customer_name",
-            "currency",
-            "total",
-            "amount_due",
-            "due_date",
-            "finalized_at",
-        ]
-    )
-    cursor: str | None = filters.cursor or None
-    today = clock.now().date()
-    for _ in range(CSV_MAX_PAGES):
-        listing = _list_page(filters, cursor)
-        for inv in listing.items:
-            if filters.keeps(inv, today):
-                writer.writerow(
-                    [
-                        inv.invoice_number or "",
-                        inv.id,
-                        inv.status.value,
-                        inv.customer_id,
-                        _csv_text(inv.customer.name if inv.customer else ""),
-                        inv.currency,
-                        views.major_units(inv.total_cents, inv.currency),
-                        views.major_units(inv.amount_remaining_cents, inv.currency),
-                        inv.due_date.isoformat() if inv.due_date else "",
-                        inv.finalized_at or "",
-                    ]
-                )
-        cursor = listing.next_cursor
-        if not cursor:
-            break
-    headers = page.headers_for("text/csv; charset=utf-8")
-    headers["Content-Disposition"] = f'attachment; filename="invoices-{filters.status or "customer"}.csv"'
-    return Response(status_code=200, body=out.getvalue(), headers=headers)
-
-
-def _csv_text(value: str) -> str:
-    """No spreadsheet formula injection: a cell starting with = + - @ is read as text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
+# ---------------------------------------------------------------- invoices (the list: invoice_list.py)
 def _detail(page: Page, invoice_id: str, status: int = 200, **context: Any) -> Response[str]:
     svc = get_services()
     invoice = invoices.get_invoice(svc, invoice_id)
@@ -495,9 +316,12 @@ def _detail(page: Page, invoice_id: str, status: int = 200, **context: Any) -> R
         "void": can_transition(status_now, InvoiceStatus.VOID) and not invoice.is_draft,
         "uncollectible": can_transition(status_now, InvoiceStatus.UNCOLLECTIBLE),
     }
+    pdf_origin = documents.pdf_origin(svc, invoice)
     return page.html(
         "invoice.html",
         status,
+        frame_src=pdf_origin or "",
+        pdf_preview=pdf_origin is not None,
         title=invoice.invoice_number or "Draft invoice",
         inv=invoice,
         taxes=documents.tax_breakdown(invoice) if finalized else [],
@@ -519,7 +343,7 @@ def _detail(page: Page, invoice_id: str, status: int = 200, **context: Any) -> R
 
 @pages.get("/console/invoices/<invoice_id>")
 def handle_get_invoice(invoice_id: str) -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     page.require()
     try:
         return _detail(page, invoice_id)
@@ -529,7 +353,7 @@ def handle_get_invoice(invoice_id: str) -> Response[str]:
 
 @pages.get("/console/invoices/<invoice_id>/pdf")
 def handle_get_invoice_pdf(invoice_id: str) -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     page.require()
     try:
         url, _expires = documents.pdf_download(get_services(), invoice_id)
@@ -624,7 +448,7 @@ def _act(page: Page, invoice_id: str, action: str) -> dict[str, Any]:
 
 @pages.post("/console/invoices/<invoice_id>/<action>")
 def handle_post_invoice_action(invoice_id: str, action: str) -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     page.require("clerk")
     if action not in ACTIONS:
         return page.not_found()
@@ -728,7 +552,7 @@ def _draft_form(page: Page, status: int = 200, **context: Any) -> Response[str]:
 
 @pages.get("/console/invoices/new")
 def handle_get_new_draft() -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     page.require("clerk")
     return _draft_form(page)
 
@@ -736,7 +560,7 @@ def handle_get_new_draft() -> Response[str]:
 @pages.post("/console/invoices/totals")
 def handle_post_draft_totals() -> Response[str]:
     """The line editor's live totals (htmx): the same money rules as the invoice, computed here."""
-    page = _page(pages)
+    page = page_of(pages)
     page.require("clerk")
     currency, currency_error = _currency(page)
     _lines, errors, typed = _draft_lines(page, currency)
@@ -748,7 +572,7 @@ def handle_post_draft_totals() -> Response[str]:
 
 @pages.post("/console/invoices/new")
 def handle_post_new_draft() -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     page.require("clerk")
     currency, currency_error = _currency(page)
     lines, errors, typed = _draft_lines(page, currency)
@@ -793,170 +617,21 @@ def handle_post_new_draft() -> Response[str]:
     return page.redirect(str(result["go"]))
 
 
-# ---------------------------------------------------------------- customers
-@pages.get("/console/customers")
-def handle_get_customers() -> Response[str]:
-    page = _page(pages)
-    page.require()
-    wanted = ((page.event.query_string_parameters or {}).get("id") or "").strip()
-    if wanted:
-        return page.redirect(f"/customers/{quote(wanted, safe='')}")
-    listing = invoices.list_invoices(
-        get_services(), customer_id=None, status="open", limit=PAGE_SIZE, starting_after=None
-    )
-    seen: dict[str, Any] = {}
-    for inv in listing.items:
-        if inv.customer_id not in seen:
-            seen[inv.customer_id] = inv.customer
-    return page.html("customers.html", title="Customers", customers=seen)
-
-
-@pages.get("/console/customers/<customer_id>")
-def handle_get_customer(customer_id: str) -> Response[str]:
-    page = _page(pages)
-    page.require()
-    try:
-        return _customer_page(page, customer_id)
-    except NotFound:
-        return page.not_found()
-
-
-@pages.post("/console/customers/<customer_id>")
-def handle_post_customer(customer_id: str) -> Response[str]:
-    """The customer's edit form (clerk): name, e-mail, locale, time zone, tax id."""
-    page = _page(pages)
-    page.require("clerk")
-    form = page.form
-    changes = {
-        name: form.get(name).strip()
-        for name in ("name", "email", "locale", "timezone", "tax_id")
-        if name in form.fields
-    }
-    try:
-        forms.run_once(page, lambda: {"customer": customers.update_customer(get_services(), customer_id, changes).id})
-    except InvoicingError as exc:
-        if isinstance(exc, NotFound):
-            return page.not_found()
-        field = str(exc.details.get("field") or "name")
-        return _customer_page(
-            page, customer_id, exc.http_status, errors={field: views.plain_words(exc.code, exc.message)}
-        )
-    return page.redirect(f"/customers/{quote(customer_id, safe='')}?done=saved")
-
-
-def _customer_page(page: Page, customer_id: str, status: int = 200, **context: Any) -> Response[str]:
-    svc = get_services()
-    customer = customers.get_customer(svc, customer_id)
-    listing = invoices.list_invoices(svc, customer_id=customer_id, status=None, limit=PAGE_SIZE, starting_after=None)
-    ledger = credit_notes.list_balance_transactions(svc, customer_id)
-    return page.html(
-        "customer.html",
-        status,
-        title=customer.name,
-        customer=customer,
-        rows=listing.items,
-        ledger=ledger,
-        errors=context.pop("errors", {}),
-        done=(page.event.query_string_parameters or {}).get("done", ""),
-    )
-
-
-# ---------------------------------------------------------------- settings
-SETTINGS_CURRENCIES = ("EUR", "GBP", "CHF", "JPY", "CAD", "AUD")  # exchange rates shown (one GetItem each)
-
-
-def _settings_page(page: Page, status: int = 200, **context: Any) -> Response[str]:
-    svc = get_services()
-    fx = []
-    for code in SETTINGS_CURRENCIES:
-        try:
-            fx.append(rates.get_exchange_rate(svc, code))
-        except NotFound:
-            continue
-    people: list[dict[str, str]] = []
-    if page.person is not None and page.person.can("admin"):
-        people = auth.list_people(page.config)
-    return page.html(
-        "settings.html",
-        status,
-        title="Settings",
-        tax_rates=rates.list_tax_rates(svc),
-        fx=fx,
-        people=people,
-        groups=list(auth.RIGHTS),
-        errors=context.pop("errors", {}),
-        done=(page.event.query_string_parameters or {}).get("done", ""),
-        **context,
-    )
-
-
-@pages.get("/console/settings")
-def handle_get_settings() -> Response[str]:
-    page = _page(pages)
-    page.require()
-    return _settings_page(page)
-
-
-@pages.post("/console/settings/<section>")
-def handle_post_settings(section: str) -> Response[str]:
-    """Tax rates and exchange rates (admin), and people (admin): add one to a group."""
-    page = _page(pages)
-    page.require("admin")
-    form, svc = page.form, get_services()
-    try:
-        if section == "tax-rates":
-            forms.run_once(
-                page,
-                lambda: {
-                    "id": rates.create_tax_rate(
-                        svc,
-                        display_name=form.get("display_name").strip(),
-                        percentage=form.get("percentage").strip(),
-                        inclusive=form.get("inclusive") == "1",
-                        country=form.get("country").strip().upper() or None,
-                    ).id
-                },
-            )
-        elif section == "exchange-rates":
-            forms.run_once(
-                page,
-                lambda: {
-                    "currency": rates.put_exchange_rate(
-                        svc,
-                        form.get("currency").strip(),
-                        rate_to_usd=form.get("rate_to_usd").strip(),
-                        source=form.get("source").strip() or f"console:{page.person.email if page.person else ''}",
-                        as_of=clock.now(),
-                    ).currency
-                },
-            )
-        elif section == "people":
-            group = form.get("group")
-            if group not in auth.RIGHTS:
-                raise ValidationFailed("choose a group", details={"field": "group"})
-            email = form.get("email").strip().lower()
-            if "@" not in email or len(email) > 254:
-                raise ValidationFailed("enter the person's e-mail address", details={"field": "email"})
-            forms.run_once(page, lambda: {"email": auth.add_person(page.config, email, group)})
-        else:
-            return page.not_found()
-    except InvoicingError as exc:
-        field = str(exc.details.get("field") or "form")
-        return _settings_page(
-            page,
-            exc.http_status,
-            errors={f"{section}:{field}": views.plain_words(exc.code, exc.message)},
-            section=section,
-        )
-    return page.redirect(f"/settings?done={section}")
+# ---------------------------------------------------------------- settings: settings_pages.py
 
 
 # ---------------------------------------------------------------- reports
 @pages.get("/console/reports")
 def handle_get_reports() -> Response[str]:
-    page = _page(pages)
+    page = page_of(pages)
     page.require()
-    report = reports.build(get_services(), clock.now().date(), lambda status, cursor: _status_page(status, cursor))
+    svc = get_services()
+    report = reports.build(
+        svc,
+        clock.now().date(),
+        lambda status, cursor: _status_page(status, cursor),
+        lambda since: payments.payments_paid_since(svc, since),
+    )
     return page.html("reports.html", title="Reports", report=report, charts=reports.charts(report, page.locale))
 
 

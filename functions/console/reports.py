@@ -1,8 +1,14 @@
 """Reports: accounts-receivable aging and invoiced/collected per month, and their inline SVG charts.
 
-Reads are bounded: the open invoices (aging, invoiced) and the paid ones (collected, invoiced) by
-status, at most MAX_PAGES pages of 100 each, newest first; the page says when a limit cut the figures.
-Amounts are summed per currency and never converted.
+Reads are bounded: the open invoices (aging, invoiced) and the paid ones (invoiced) by status, at
+most MAX_PAGES pages of 100 each, newest first; and the payments paid in the last MONTHS months
+(collected), from the payments feed's 4 shards, at most 5 pages of 100 each. The page says when a
+limit cut the figures. Amounts are summed per currency and never converted.
+
+Collected is money received against invoices, in the month of each payment's date: a partial payment
+counts when it was paid, an invoice paid in three instalments counts in three months, and refunds
+are not subtracted. Money that reached a voided or already-paid invoice (kept unapplied, for a
+refund) is not counted.
 """
 
 from __future__ import annotations
@@ -51,8 +57,21 @@ def _month_keys(today: date) -> list[str]:
     return list(reversed(keys))
 
 
-def build(svc: Any, today: date, page_of: Callable[[str, str | None], Any]) -> Report:
+def build(
+    svc: Any,
+    today: date,
+    page_of: Callable[[str, str | None], Any],
+    payments_since: Callable[[str], tuple[list[Any], bool]],
+) -> Report:
     report = Report(months=_month_keys(today))
+    payments, complete = payments_since(f"{report.months[0]}-01T00:00:00")
+    report.reads += 4
+    report.truncated = not complete
+    for payment in payments:
+        month = payment.paid_at[:7]
+        if payment.applied and month in report.months:
+            per = report.collected.setdefault(payment.currency, dict.fromkeys(report.months, 0))
+            per[month] += payment.amount_cents
     for status in ("open", "paid"):
         cursor: str | None = None
         for _ in range(MAX_PAGES):
@@ -65,9 +84,6 @@ def build(svc: Any, today: date, page_of: Callable[[str, str | None], Any]) -> R
                 if inv.finalized_at and inv.finalized_at[:7] in report.months:
                     per = report.invoiced.setdefault(inv.currency, dict.fromkeys(report.months, 0))
                     per[inv.finalized_at[:7]] += inv.total_cents
-                if status == "paid" and inv.paid_at and inv.paid_at[:7] in report.months:
-                    per = report.collected.setdefault(inv.currency, dict.fromkeys(report.months, 0))
-                    per[inv.paid_at[:7]] += inv.amount_paid_cents
             cursor = listing.next_cursor
             if not cursor:
                 break

@@ -227,3 +227,36 @@ def customer(api) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     )
     assert status == 201, body
     return body
+
+
+# ---------------------------------------------------------------- the finance console
+@pytest.fixture
+def console(aws, monkeypatch):  # type: ignore[no-untyped-def]
+    import boto3
+
+    from tests.conftest import ROOT
+    from tests.support import console as support
+    from tests.support.aws import IDENTITY_TYPES, create_template_resources
+
+    create_template_resources(ROOT / "template.yaml", IDENTITY_TYPES)
+    idp = boto3.client("cognito-idp", region_name="us-east-1")
+    pool_id = idp.list_user_pools(MaxResults=10)["UserPools"][0]["Id"]
+    client_id = idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=10)["UserPoolClients"][0]["ClientId"]
+    secret_arn = boto3.client("secretsmanager", region_name="us-east-1").list_secrets()["SecretList"][0]["ARN"]
+    monkeypatch.setenv("CONSOLE_USER_POOL_ID", pool_id)
+    monkeypatch.setenv("CONSOLE_CLIENT_ID", client_id)
+    monkeypatch.setenv("CONSOLE_SESSION_SECRET_ARN", secret_arn)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    app = load_function("console")
+    import auth
+    from joserfc.jwk import KeySet
+
+    from invoicing import root
+
+    root.reset()
+    keys = KeySet.import_key_set(support.moto_jwks())
+    monkeypatch.setattr(auth._jwks, "key_set", lambda url, refresh=False: keys)
+    for group in support.GROUPS:
+        support.add_user(idp, pool_id, f"{group}@acme.example", group)
+    yield {"app": app, "idp": idp, "pool_id": pool_id, "client_id": client_id, "auth": auth}
+    root.reset()

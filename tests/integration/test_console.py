@@ -12,51 +12,14 @@ import json
 import time
 from typing import Any
 
-import boto3
 import pytest
 
-from tests.integration.conftest import load_function
 from tests.support import console as support
 from tests.support.builders import draft_of, open_invoice_of
+from tests.support.console import browser
 from tests.support.routes import template_routes
 
 CONSOLE_ROUTES = [r for r in template_routes() if r.function == "ConsoleFunction"]
-
-
-@pytest.fixture
-def console(aws, monkeypatch):  # type: ignore[no-untyped-def]
-    from tests.conftest import ROOT
-    from tests.support.aws import IDENTITY_TYPES, create_template_resources
-
-    create_template_resources(ROOT / "template.yaml", IDENTITY_TYPES)
-    idp = boto3.client("cognito-idp", region_name="us-east-1")
-    pool_id = idp.list_user_pools(MaxResults=10)["UserPools"][0]["Id"]
-    client_id = idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=10)["UserPoolClients"][0]["ClientId"]
-    secret_arn = boto3.client("secretsmanager", region_name="us-east-1").list_secrets()["SecretList"][0]["ARN"]
-    monkeypatch.setenv("CONSOLE_USER_POOL_ID", pool_id)
-    monkeypatch.setenv("CONSOLE_CLIENT_ID", client_id)
-    monkeypatch.setenv("CONSOLE_SESSION_SECRET_ARN", secret_arn)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    app = load_function("console")
-    import auth
-    from joserfc.jwk import KeySet
-
-    from invoicing import root
-
-    root.reset()
-    keys = KeySet.import_key_set(support.moto_jwks())
-    monkeypatch.setattr(auth._jwks, "key_set", lambda url, refresh=False: keys)
-    for group in support.GROUPS:
-        support.add_user(idp, pool_id, f"{group}@acme.example", group)
-    yield {"app": app, "idp": idp, "pool_id": pool_id, "client_id": client_id, "auth": auth}
-    root.reset()
-
-
-def browser(console: dict[str, Any], email: str | None = None) -> support.Browser:
-    b = support.Browser(console["app"].handle_console_request)
-    if email:
-        assert b.sign_in(email) == 303
-    return b
 
 
 def test_the_template_routes_the_console_and_every_route_needs_a_session(console):
@@ -331,11 +294,14 @@ def test_an_admin_sets_tax_and_exchange_rates_and_adds_a_person_and_a_clerk_may_
     person = {"csrf": csrf, "idempotency_key": "p1", "email": "new.clerk@acme.example", "group": "clerk"}
     assert admin.request("POST", "/console/settings/people", person)[0] == 303
     _, page, _ = admin.get("/console/settings")
-    assert "new.clerk@acme.example" in page and "1.08" in page
+    assert "1.08" in page and "/console/settings/access" in page
+    _, page, _ = admin.get("/console/settings/access")
+    assert "new.clerk@acme.example" in page
 
     clerk = browser(console, "clerk@acme.example")
     status, page, _ = clerk.get("/console/settings")
-    assert status == 200 and "Add a person" not in page and "new.clerk@acme.example" not in page
+    assert status == 200 and "/console/settings/access" not in page and "new.clerk@acme.example" not in page
+    assert clerk.get("/console/settings/access")[0] == 403
     form = {**form, "csrf": support.hidden(page, "csrf"), "idempotency_key": "t3"}
     assert clerk.request("POST", "/console/settings/tax-rates", form)[0] == 403
 

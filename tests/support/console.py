@@ -112,3 +112,10 @@ class Browser:
             },
         )
         return status
+
+
+def browser(console: dict[str, Any], email: str | None = None) -> Browser:
+    b = Browser(console["app"].handle_console_request)
+    if email:
+        assert b.sign_in(email) == 303
+    return b

@@ -91,9 +91,11 @@ EXPECTED_ACCESS: dict[str, set[tuple[str, str]]] = {
     | _grant("s3:GetObject", "DocumentsBucket/invoices/*", "DocumentsBucket/credit-notes/*")
     | _grant("ses:SendEmail", SES)
     | _grant("secretsmanager:GetSecretValue", "ConsoleSessionSecret")
-    # admins: the people of the console's groups, and adding one to a group
+    # admins: the people of the pool and their groups; add one to a group, disable or enable one
     | _grant(
-        "cognito-idp:ListUsersInGroup cognito-idp:AdminCreateUser cognito-idp:AdminAddUserToGroup", "ConsoleUserPool"
+        "cognito-idp:ListUsers cognito-idp:ListUsersInGroup cognito-idp:AdminGetUser cognito-idp:AdminCreateUser "
+        "cognito-idp:AdminAddUserToGroup cognito-idp:AdminDisableUser cognito-idp:AdminEnableUser",
+        "ConsoleUserPool",
     ),
     # webhook fan-out: endpoints (gsi1), delivery records (conditional put, read back), one message per
     # endpoint and event, the EventBridge bus (the stream itself: SAM's execution role for the mapping)

@@ -27,3 +27,16 @@ class Customer:
         return CustomerSnapshot(
             name=self.name, email=self.email, address=self.address, tax_id=self.tax_id, locale=self.locale
         )
+
+
+def matches_search(customer: Customer, search: str) -> bool:
+    """A search finds a customer by the start of its name, of any word of its name, or of its e-mail
+    address, ignoring case ("acme", "gmbh", "billing@acme"). An empty search finds everyone."""
+    wanted = " ".join(search.casefold().split())
+    if not wanted:
+        return True
+    name = " ".join(customer.name.casefold().split())
+    if name.startswith(wanted) or customer.email.casefold().startswith(wanted):
+        return True
+    words = name.split(" ")
+    return any(" ".join(words[i:]).startswith(wanted) for i in range(1, len(words)))

@@ -36,19 +36,20 @@ class ApiKeyRecords:
             gsi2sk=f"{key.created_at}#{key.name}",
         ).save(condition=TableItem.pk.does_not_exist())
 
+    def list_api_keys(self, *, limit: int = 100) -> list[ApiKey]:
+        """The newest ``limit`` API keys, revoked ones too (gsi2 `APIKEYS`): one Query."""
+        return [
+            _api_key(keys.api_key_hash_of(item.pk), item)
+            for item in TableItem.gsi2.query(keys.API_KEYS_LIST, scan_index_forward=False, limit=limit)
+            if isinstance(item, ApiKeyItem)
+        ]
+
     def get_api_key(self, key_hash: str) -> ApiKey | None:
         try:
             item = ApiKeyItem.get(keys.api_key_pk(key_hash), keys.API_KEY_SK)
         except DoesNotExist:
             return None
-        return ApiKey(
-            key_hash=key_hash,
-            name=item.name,
-            scopes=tuple(str(scope) for scope in item.scopes or []),
-            hint=item.hint,
-            created_at=item.created_at,
-            revoked_at=item.revoked_at,
-        )
+        return _api_key(key_hash, item)
 
     def revoke_api_key(self, key_hash: str, at: str) -> None:
         try:
@@ -57,3 +58,14 @@ class ApiKeyRecords:
             )
         except UpdateError as exc:
             raise NotFound("api key not found") from exc
+
+
+def _api_key(key_hash: str, item: ApiKeyItem) -> ApiKey:
+    return ApiKey(
+        key_hash=key_hash,
+        name=item.name,
+        scopes=tuple(str(scope) for scope in item.scopes or []),
+        hint=item.hint,
+        created_at=item.created_at,
+        revoked_at=item.revoked_at,
+    )

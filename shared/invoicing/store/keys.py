@@ -55,6 +55,11 @@ def event_sk(at: str, event_id: str) -> str:
     return f"{EVENT_PREFIX}{at}#{event_id}"
 
 
+def customers_list_sk(created_at: str, customer_id: str) -> str:
+    """gsi1 under CUSTOMERS: every customer, newest first."""
+    return f"{created_at}#{customer_id}"
+
+
 def customer_invoice_sk(created_at: str, invoice_id: str) -> str:
     """gsi1 under CUSTOMER#{cid}: a customer's invoices, newest first (listing pattern 2)."""
     return f"{CUSTOMER_INVOICE_PREFIX}{created_at}#{invoice_id}"
@@ -88,6 +93,22 @@ def payment_sk(payment_id: str) -> str:
     return f"PAYMENT#{payment_id}"
 
 
+PAYMENT_FEED_SHARDS = 4
+
+
+def payment_feed_pk(payment_id: str) -> str:
+    """gsi2: every payment by the time it was paid, spread over a few partitions (reports)."""
+    return payment_feed_shard(zlib.crc32(payment_id.encode()) % PAYMENT_FEED_SHARDS)
+
+
+def payment_feed_shard(shard: int) -> str:
+    return f"PAYMENTS#{shard}"
+
+
+def payment_feed_sk(paid_at: str, payment_id: str) -> str:
+    return f"{paid_at}#{payment_id}"
+
+
 def link_sk(link_id: str) -> str:
     return f"PAYLINK#{link_id}"
 
@@ -113,6 +134,11 @@ def exchange_rate_key(currency: str) -> Key:
 
 def api_key_pk(key_hash: str) -> str:
     return f"APIKEY#{key_hash}"
+
+
+def api_key_hash_of(pk: str) -> str:
+    """The key hash an API key's partition key holds (the inverse of api_key_pk)."""
+    return pk.removeprefix("APIKEY#")
 
 
 CREDIT_NOTE_PREFIX = "CREDITNOTE#"

@@ -151,7 +151,7 @@ def customer_to_item(c: Customer) -> CustomerItem:
         created_at=c.created_at,
         updated_at=c.updated_at,
         gsi1pk=keys.CUSTOMERS_LIST,
-        gsi1sk=f"{c.created_at}#{c.id}",
+        gsi1sk=keys.customers_list_sk(c.created_at, c.id),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from invoicing.domain.payments import Payment, PaymentLink, PaymentMethod, PaymentSource
-from invoicing.store.keys import invoice_pk, payment_sk
+from invoicing.store.keys import invoice_pk, payment_feed_pk, payment_feed_sk, payment_sk
 from invoicing.store.models import PaymentItem, PaymentLinkItem
 
 
@@ -24,6 +24,8 @@ def payment_to_item(p: Payment) -> PaymentItem:
         link_id=p.link_id,
         provider_ref=p.provider_ref,
         applied=p.applied,
+        gsi2pk=payment_feed_pk(p.id),  # the payments feed by paid_at (reports' "collected")
+        gsi2sk=payment_feed_sk(p.paid_at, p.id),
     )
 
 

@@ -37,6 +37,30 @@ class PaymentStore:
         payments = [payment_from_item(i) for i in items if isinstance(i, PaymentItem)]
         return sorted(payments, key=lambda p: (p.recorded_at, p.id))
 
+    def payments_paid_since(
+        self, since: str, *, page_size: int = 100, max_pages: int = 5
+    ) -> tuple[list[Payment], bool]:
+        """Payments paid at or after ``since`` (ISO time), from the feed's shards (gsi2 `PAYMENTS#{0..3}`):
+        at most ``max_pages`` Query pages per shard. The flag says whether every such payment was read."""
+        found: list[Payment] = []
+        complete = True
+        for shard in range(keys.PAYMENT_FEED_SHARDS):
+            results = TableItem.gsi2.query(
+                keys.payment_feed_shard(shard), TableItem.gsi2sk >= since, page_size=page_size
+            )
+            pages = results.page_iter
+            for n, raw_page in enumerate(pages, start=1):
+                for raw in raw_page.get("Items", []):
+                    item = TableItem.from_raw_data(raw)
+                    if isinstance(item, PaymentItem):
+                        found.append(payment_from_item(item))
+                if pages.last_evaluated_key is None:
+                    break
+                if n >= max_pages:
+                    complete = False
+                    break
+        return sorted(found, key=lambda p: (p.paid_at, p.id)), complete
+
     # -- payment links
     def list_links(self, invoice_id: str) -> list[PaymentLink]:
         items = TableItem.query(invoice_pk(invoice_id), TableItem.sk.startswith(link_sk("")), consistent_read=True)

@@ -56,6 +56,33 @@ class Page:
     next_cursor: str | None
 
 
+@dataclass(frozen=True)
+class InvoiceSearch:
+    """What narrows a listing of one customer's invoices or of one status' (DynamoDB filters them)."""
+
+    due_from: str | None = None  # yyyy-mm-dd, inclusive
+    due_to: str | None = None
+    number: str | None = None  # a part of the invoice number
+
+    def __bool__(self) -> bool:
+        return bool(self.due_from or self.due_to or self.number)
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    items: list[Invoice]
+    next_cursor: str | None  # after the last shown, or after the last read when the read bound ended the page
+    read: int  # invoices DynamoDB read (before its filter) for this page
+    reads: int  # Queries made
+    cut: bool  # the read bound ended the page before it was full
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    items: list[Customer]
+    next_cursor: str | None  # the position of the last customer read, when more follow
+
+
 # ---------------------------------------------------------------- repository
 class Repository(PdfRecords, ApiKeyRecords):
     """Customers, invoices, lines and events here; PDFs (store/pdfs.py) and API keys (store/api_keys.py)
@@ -87,6 +114,29 @@ class Repository(PdfRecords, ApiKeyRecords):
         except DoesNotExist:
             raise NotFound(f"customer {customer_id} not found", code="customer_not_found") from None
         return customer_from_item(item)
+
+    def list_customers(self, *, limit: int, cursor: str | None) -> CustomerPage:
+        """Every customer, newest first (gsi1 `CUSTOMERS`): one Query of at most ``limit`` + 1 items."""
+        position = parse_position(cursor)
+        last_key = None
+        if position:
+            created_at, customer_id = position
+            pk, sk = keys.customer_key(customer_id)
+            last_key = {
+                "pk": {"S": pk},
+                "sk": {"S": sk},
+                "gsi1pk": {"S": keys.CUSTOMERS_LIST},
+                "gsi1sk": {"S": keys.customers_list_sk(created_at, customer_id)},
+            }
+        results = TableItem.gsi1.query(
+            keys.CUSTOMERS_LIST, scan_index_forward=False, limit=limit + 1, last_evaluated_key=last_key
+        )
+        items = [customer_from_item(item) for item in results if isinstance(item, CustomerItem)]
+        next_cursor = None
+        if len(items) > limit:
+            items = items[:limit]
+            next_cursor = position_cursor(items[-1].created_at, items[-1].id)
+        return CustomerPage(items=items, next_cursor=next_cursor)
 
     # -- invoices: reads
     def get_invoice(self, invoice_id: str, *, consistent: bool = True) -> Invoice:
@@ -142,6 +192,79 @@ class Repository(PdfRecords, ApiKeyRecords):
             items = items[:limit]
             next_cursor = position_cursor(items[-1].created_at, items[-1].id)
         return Page(items=items, next_cursor=next_cursor)
+
+    def search_invoices(
+        self,
+        *,
+        customer_id: str | None,
+        status: str | None,
+        search: InvoiceSearch,
+        limit: int,
+        cursor: str | None,
+        read_size: int = 100,
+        max_reads: int = 5,
+    ) -> SearchPage:
+        """A listing (pattern 2, 3 or 4) with DynamoDB filtering on the due date and the number, read
+        one Query page of ``read_size`` at a time and never more than ``max_reads`` of them: a rare
+        match in a long listing ends the page early, with a cursor after the last invoice read."""
+        position = parse_position(cursor)
+        condition: Any = None
+
+        def both(left: Any, right: Any) -> Any:
+            return right if left is None else left & right
+
+        if customer_id and status:
+            condition = both(condition, InvoiceItem.status == status)
+        if search.due_from:
+            condition = both(condition, InvoiceItem.due_date >= search.due_from)
+        if search.due_to:
+            condition = both(condition, InvoiceItem.due_date <= search.due_to)
+        if search.number:
+            condition = both(condition, InvoiceItem.invoice_number.contains(search.number))
+        if customer_id:
+            last_key = self._invoice_index_key(*position, customer_id=customer_id) if position else None
+            results = TableItem.gsi1.query(
+                keys.customer_pk(customer_id),
+                TableItem.gsi1sk.startswith(keys.CUSTOMER_INVOICE_PREFIX),
+                filter_condition=condition,
+                scan_index_forward=False,
+                page_size=read_size,
+                last_evaluated_key=last_key,
+            )
+            sort_key = "gsi1sk"
+        elif status:
+            last_key = self._invoice_index_key(*position, status=status) if position else None
+            results = TableItem.gsi2.query(
+                keys.status_pk(status),
+                filter_condition=condition,
+                scan_index_forward=False,
+                page_size=read_size,
+                last_evaluated_key=last_key,
+            )
+            sort_key = "gsi2sk"
+        else:
+            raise ValidationFailed("filter by customer_id or status", details={"field": "customer_id"})
+        items: list[Invoice] = []
+        reads = 0
+        pages = results.page_iter
+        for raw_page in pages:
+            reads += 1
+            for raw in raw_page.get("Items", []):
+                item = TableItem.from_raw_data(raw)
+                if isinstance(item, InvoiceItem):
+                    items.append(invoice_from_item(item))
+            if len(items) > limit or pages.last_evaluated_key is None or reads >= max_reads:
+                break
+        read = pages.total_scanned_count
+        if len(items) > limit:
+            items = items[:limit]
+            return SearchPage(items, position_cursor(items[-1].created_at, items[-1].id), read, reads, cut=False)
+        last = pages.last_evaluated_key
+        if last is None:
+            return SearchPage(items, None, read, reads, cut=False)
+        # the index key says where the read stopped: "[INVOICE#]{created_at}#{invoice_id}"
+        created_at, _, invoice_id = str(last[sort_key]["S"]).removeprefix(keys.CUSTOMER_INVOICE_PREFIX).rpartition("#")
+        return SearchPage(items, position_cursor(created_at, invoice_id), read, reads, cut=len(items) < limit)
 
     @staticmethod
     def _invoice_index_key(

@@ -6,11 +6,12 @@ The authorizer calls `authorize`; nothing else ever sees a plaintext key, and no
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 
 from invoicing import clock
-from invoicing.errors import ValidationFailed
+from invoicing.errors import NotFound, ValidationFailed
 from invoicing.store.api_keys import ApiKey
 
 KEY_PREFIX = "inv_"
@@ -30,9 +31,7 @@ def create_api_key(name: str, scopes: list[str] | tuple[str, ...] = DEFAULT_SCOP
     if unknown or not scopes:
         raise ValidationFailed(f"scopes must be a non-empty subset of {list(SCOPES)}", details={"field": "scopes"})
     if repo is None:
-        from invoicing.root import get_services
-
-        repo = get_services().repo
+        repo = _repo()
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
     repo.put_api_key(
         ApiKey(
@@ -45,6 +44,32 @@ def create_api_key(name: str, scopes: list[str] | tuple[str, ...] = DEFAULT_SCOP
         )
     )
     return plaintext
+
+
+def list_api_keys(repo=None) -> list[ApiKey]:  # type: ignore[no-untyped-def]
+    """The newest 100 keys, revoked ones too: name, scopes, the plaintext's last four characters."""
+    return (repo if repo is not None else _repo()).list_api_keys(limit=100)
+
+
+def revoke_api_key(key_hash: str, repo=None) -> ApiKey:  # type: ignore[no-untyped-def]
+    """Revoke a key by its hash: the authorizer (which caches nothing) refuses it from the next request on.
+    Revoking a revoked key keeps its first revocation time."""
+    if not re.fullmatch(r"[0-9a-f]{64}", key_hash):
+        raise ValidationFailed("choose a key to revoke", details={"field": "key"})
+    repo = repo if repo is not None else _repo()
+    key = repo.get_api_key(key_hash)
+    if key is None:
+        raise NotFound("there is no such API key", code="api_key_not_found")
+    if key.revoked_at is None:
+        repo.revoke_api_key(key_hash, clock.iso(clock.now()))
+        key = repo.get_api_key(key_hash) or key
+    return key
+
+
+def _repo():  # type: ignore[no-untyped-def]
+    from invoicing.root import get_services
+
+    return get_services().repo
 
 
 @dataclass(frozen=True)

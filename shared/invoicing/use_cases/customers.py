@@ -2,17 +2,64 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from invoicing import clock
 from invoicing.domain import money
-from invoicing.domain.customer import Customer
+from invoicing.domain.customer import Customer, matches_search
 from invoicing.domain.invoice import Address
 from invoicing.errors import ValidationFailed
 from invoicing.ids import new_id
 from invoicing.services import Services
+from invoicing.store.cursor import parse_position, position_cursor
+
+SEARCH_READ_SIZE = 100  # customers per Query while searching
+SEARCH_MAX_READS = 5  # a search reads at most 5 x 100 customers per page it shows
+
+
+@dataclass(frozen=True)
+class CustomerListing:
+    items: list[Customer]
+    next_cursor: str | None  # where the next page (or the search's next stretch) starts
+    read: int  # customers read to make this page
+    reads: int  # Queries made
+
+
+def list_customers(
+    svc: Services, *, search: str = "", limit: int = 50, starting_after: str | None = None
+) -> CustomerListing:
+    """Customers newest first, optionally those whose name (or a word of it) or e-mail starts with
+    ``search``. Bounded: one Query per page without a search; with one, at most SEARCH_MAX_READS Queries
+    of SEARCH_READ_SIZE customers, then the page ends early with a cursor to search on from there (a
+    page may then hold fewer than ``limit`` customers, or none)."""
+    if not 1 <= limit <= 100:
+        raise ValidationFailed("limit must be between 1 and 100", details={"field": "limit"})
+    search = search.strip()[:100]
+    parse_position(starting_after)  # a 422 for text that is not a cursor
+    cursor = starting_after or None
+    if not search:
+        page = svc.repo.list_customers(limit=limit, cursor=cursor)
+        return CustomerListing(items=page.items, next_cursor=page.next_cursor, read=len(page.items), reads=1)
+    found: list[Customer] = []
+    read = reads = 0
+    while reads < SEARCH_MAX_READS:
+        page = svc.repo.list_customers(limit=SEARCH_READ_SIZE, cursor=cursor)
+        reads += 1
+        for n, customer in enumerate(page.items):
+            read += 1
+            if not matches_search(customer, search):
+                continue
+            found.append(customer)
+            if len(found) == limit:
+                more = n + 1 < len(page.items) or page.next_cursor is not None
+                after = position_cursor(customer.created_at, customer.id) if more else None
+                return CustomerListing(items=found, next_cursor=after, read=read, reads=reads)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return CustomerListing(items=found, next_cursor=cursor, read=read, reads=reads)
 
 
 def _check_locale(value: str) -> str:

@@ -19,6 +19,7 @@ from collections import OrderedDict
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from invoicing import clock
 from invoicing.adapters.render_jobs import CREDIT_NOTE_PDF, enqueue_credit_note_render, enqueue_invoice_render
@@ -223,6 +224,17 @@ def pdf_download(svc: Services, invoice_id: str) -> tuple[str, str]:
     ttl = svc.settings.pdf_url_ttl_seconds
     url = svc.documents.presigned_get(invoice.pdf_s3_key, ttl)
     return url, clock.iso(clock.now() + timedelta(seconds=ttl))
+
+
+def pdf_origin(svc: Services, invoice: Invoice) -> str | None:
+    """Where the invoice's PDF download redirects to (scheme and host of the signed S3 URL), so the
+    console may frame it for its inline preview; None while there is no PDF. Signs, reads nothing."""
+    if invoice.is_draft or not invoice.pdf_s3_key:
+        return None
+    parts = urlsplit(svc.documents.presigned_get(invoice.pdf_s3_key, 60))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def repair_pending_pdfs(svc: Services, *, older_than_seconds: int = 600) -> int:

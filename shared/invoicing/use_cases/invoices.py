@@ -34,7 +34,7 @@ from invoicing.ids import new_id
 from invoicing.observability import logger
 from invoicing.services import Services
 from invoicing.store.keys import billing_run_pk
-from invoicing.store.repository import BillingRunExists, Page
+from invoicing.store.repository import BillingRunExists, InvoiceSearch, Page, SearchPage
 from invoicing.store.uow import TRANSACTION_LIMIT
 
 
@@ -190,6 +190,51 @@ def list_invoices(
     if not 1 <= limit <= 100:
         raise ValidationFailed("limit must be between 1 and 100", details={"field": "limit"})
     return svc.repo.list_invoices(customer_id=customer_id, status=status, limit=limit, cursor=starting_after)
+
+
+SEARCH_READ_SIZE = 100  # invoices per Query while a filter narrows a listing
+SEARCH_MAX_READS = 5  # Queries per page at most
+
+
+def search_invoices(
+    svc: Services,
+    *,
+    customer_id: str | None,
+    status: str | None,
+    due_from: date | None = None,
+    due_to: date | None = None,
+    number: str = "",
+    limit: int,
+    starting_after: str | None,
+) -> SearchPage:
+    """One customer's invoices or one status' (as list_invoices), narrowed in DynamoDB by a due-date
+    range and a part of the number. Bounded: at most 5 Queries of 100 invoices per page; a page cut by
+    that bound holds fewer than ``limit`` and its cursor goes on from where the reading stopped."""
+    if status is not None:
+        try:
+            InvoiceStatus(status)
+        except ValueError:
+            raise ValidationFailed(
+                f"status must be one of {[s.value for s in InvoiceStatus]}", details={"field": "status"}
+            ) from None
+    if not 1 <= limit <= 100:
+        raise ValidationFailed("limit must be between 1 and 100", details={"field": "limit"})
+    if due_from and due_to and due_from > due_to:
+        raise ValidationFailed("the due range ends before it starts", details={"field": "due_to"})
+    search = InvoiceSearch(
+        due_from=due_from.isoformat() if due_from else None,
+        due_to=due_to.isoformat() if due_to else None,
+        number=number.strip().upper()[:64] or None,
+    )
+    return svc.repo.search_invoices(
+        customer_id=customer_id,
+        status=status,
+        search=search,
+        limit=limit,
+        cursor=starting_after,
+        read_size=SEARCH_READ_SIZE,
+        max_reads=SEARCH_MAX_READS,
+    )
 
 
 def list_events(svc: Services, invoice_id: str) -> list[InvoiceEvent]:

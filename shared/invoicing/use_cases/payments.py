@@ -86,6 +86,12 @@ def list_payments(svc: Services, invoice_id: str) -> list[Payment]:
     return svc.payment_store.list_payments(invoice_id)
 
 
+def payments_paid_since(svc: Services, since: str) -> tuple[list[Payment], bool]:
+    """Every payment paid at or after ``since`` (reports: collected per month, by payment date, partial
+    payments included). Bounded: 4 shards, at most 5 Queries of 100 each; the flag says all were read."""
+    return svc.payment_store.payments_paid_since(since)
+
+
 # ---------------------------------------------------------------- payment links
 def issue_payment_link(svc: Services, actor: Actor, invoice_id: str) -> IssuedLink:
     issued, _ = payment_links.replace_links(svc, actor, invoice_id, issue=True)
