@@ -15,6 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from customer_pages import customer_pages
 from invoice_list import invoice_list
+from invoice_pages import invoice_pages
 from pages import Page, Refused, answer_refusal, pages
 from settings_pages import settings_pages
 
@@ -25,6 +26,7 @@ app = APIGatewayRestResolver()
 app.include_router(pages)
 app.include_router(customer_pages)
 app.include_router(invoice_list)
+app.include_router(invoice_pages)
 app.include_router(settings_pages)
 
 
