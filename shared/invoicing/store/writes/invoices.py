@@ -205,7 +205,7 @@ class InvoiceWrites(WriteSet):
 
         self._add(delete_header, self._draft_guard(invoice.id))
         self._after_commit.append(lambda: self._repo.purge_invoice_items(invoice.id))
-        self._changed("invoice", invoice.id, None, invoice.version + 1)
+        self._changed("invoice", invoice.id, None, invoice.version + 1, before=invoice)
 
     # -- finalize and the transitions
     def finalize(self, draft: Invoice, finalized: Invoice) -> None:
@@ -320,8 +320,13 @@ class InvoiceWrites(WriteSet):
     def pdf_rendered(self, invoice: Invoice, *, key: str, job_id: str, requested_at: str, at: str) -> None:
         """The rendered PDF of `invoice` (the header as read just before). `Skipped` when this job was
         recorded already (a redelivery): the condition on the job id makes the write happen once. The
-        pending marker is cleared only if no newer render was requested meanwhile."""
+        pending marker is cleared only if no newer render was requested meanwhile.
+
+        It bumps the version, conditioned on the version read, like every change that publishes an
+        event: `invoice.pdf_rendered` then carries the invoice exactly as stored and a sequence no
+        other event of the invoice has (`StaleInvoice` when it moved: re-read and write again)."""
         actions: list[Action] = [
+            InvoiceItem.version.set(invoice.version + 1),
             InvoiceItem.pdf_status.set("rendered"),
             InvoiceItem.pdf_s3_key.set(key),
             InvoiceItem.pdf_job_id.set(job_id),
@@ -333,11 +338,21 @@ class InvoiceWrites(WriteSet):
             TableItem.pk.exists()
             & (InvoiceItem.status != InvoiceStatus.DRAFT.value)
             & (InvoiceItem.pdf_job_id.does_not_exist() | (InvoiceItem.pdf_job_id != job_id))
+            & (InvoiceItem.version == invoice.version)
         )
         header = keys.header_key(invoice.id)
 
         def op(tx: Transaction) -> None:
             tx.update(InvoiceItem(*header), actions=actions, condition=condition)
 
-        self._add(op, Guard(header, FIRST, lambda: Skipped(f"render {job_id} of {invoice.id} is recorded")))
-        self._invoice(replace(invoice, pdf_status="rendered", pdf_s3_key=key, pdf_rendered_at=at))
+        def not_written() -> Exception:
+            # the job's id recorded at the version read: a redelivery; a version that moved: re-read
+            current = self._repo.get_invoice_header(invoice.id)
+            if current.version != invoice.version:
+                return StaleInvoice(f"invoice {invoice.id} changed meanwhile; retry")
+            return Skipped(f"render {job_id} of {invoice.id} is recorded")
+
+        self._add(op, Guard(header, FIRST, not_written))
+        self._invoice(
+            replace(invoice, pdf_status="rendered", pdf_s3_key=key, pdf_rendered_at=at, version=invoice.version + 1)
+        )
