@@ -235,3 +235,38 @@ def customer(api) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     )
     assert status == 201, body
     return body
+
+
+# ---------------------------------------------------------------- webhooks (issue #17)
+@pytest.fixture
+def local_stage(aws, monkeypatch):  # type: ignore[no-untyped-def]
+    """The local stage (http://127.0.0.1 endpoints allowed) with the compressed retry schedule."""
+    from invoicing.settings import get_settings
+    from invoicing.use_cases.services import get_services
+
+    monkeypatch.setenv("STAGE", "local")
+    monkeypatch.setenv("WEBHOOK_RETRY_COMPRESSION", "100000")
+    get_settings.cache_clear()
+    get_services.cache_clear()
+    yield aws
+    get_settings.cache_clear()
+    get_services.cache_clear()
+
+
+@pytest.fixture
+def pipeline(local_stage):  # type: ignore[no-untyped-def]
+    import os
+
+    from tests.support.webhooks import Pipeline
+
+    return Pipeline(local_stage.table_name, os.environ["WEBHOOK_QUEUE_URL"], load_function, LambdaContext("Webhooks"))
+
+
+@pytest.fixture
+def receiver():  # type: ignore[no-untyped-def]
+    """A webhook receiver on 127.0.0.1 verifying every delivery with standardwebhooks."""
+    from tests.support.webhooks import Receiver
+
+    r = Receiver()
+    yield r
+    r.close()

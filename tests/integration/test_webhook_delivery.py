@@ -7,40 +7,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from tests.integration.conftest import LambdaContext, load_function
 from tests.support.builders import open_invoice
-from tests.support.webhooks import Pipeline, Receiver
-
-
-@pytest.fixture
-def local_stage(aws, monkeypatch):  # type: ignore[no-untyped-def]
-    """The local stage (http://127.0.0.1 endpoints allowed) with the compressed retry schedule."""
-    from invoicing.settings import get_settings
-    from invoicing.use_cases.services import get_services
-
-    monkeypatch.setenv("STAGE", "local")
-    monkeypatch.setenv("WEBHOOK_RETRY_COMPRESSION", "100000")
-    get_settings.cache_clear()
-    get_services.cache_clear()
-    yield aws
-    get_settings.cache_clear()
-    get_services.cache_clear()
-
-
-@pytest.fixture
-def pipeline(local_stage):  # type: ignore[no-untyped-def]
-    import os
-
-    return Pipeline(local_stage.table_name, os.environ["WEBHOOK_QUEUE_URL"], load_function, LambdaContext("Webhooks"))
-
-
-@pytest.fixture
-def receiver():  # type: ignore[no-untyped-def]
-    r = Receiver()
-    yield r
-    r.close()
 
 
 def _endpoint(api, url: str, events: list[str] | None = None) -> dict:  # type: ignore[no-untyped-def]
