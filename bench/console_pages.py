@@ -46,7 +46,9 @@ def run(report: Report, svc: Any, counter: CallCounter, customer_id: str) -> Non
     app = load_function("console")
     import auth
 
-    auth.get_config.cache_clear()
+    from invoicing import root
+
+    root.reset()
     keys = KeySet.import_key_set(support.moto_jwks())
     auth._jwks.key_set = lambda url, refresh=False: keys  # type: ignore[method-assign]  # moto's JWKS, no HTTP
     support.add_user(idp, pool_id, "bench@acme.example", "clerk")

@@ -51,8 +51,8 @@ def moto_account() -> Iterator[Any]:
     """A fresh moto account with every table, bucket and queue of template.yaml; yields `Services`."""
     from moto import mock_aws
 
-    from invoicing.settings import get_settings
-    from invoicing.use_cases.services import get_services
+    from invoicing import root
+    from invoicing.root import get_services
     from tests.support.aws import create_template_resources
 
     with mock_aws():
@@ -70,8 +70,7 @@ def moto_account() -> Iterator[Any]:
         }
         previous = {key: os.environ.get(key) for key in env}
         os.environ.update(env)
-        get_settings.cache_clear()
-        get_services.cache_clear()
+        root.reset()
         try:
             yield get_services()
         finally:
@@ -80,8 +79,7 @@ def moto_account() -> Iterator[Any]:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-            get_settings.cache_clear()
-            get_services.cache_clear()
+            root.reset()
             quiet_metrics()
 
 

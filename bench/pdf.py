@@ -36,7 +36,7 @@ from bench.runner import Report, Row, interleaved, measure, median, ratio
 
 SECTION = "4 pdf"
 CHROMIUM_VERSION = "153.0.0"
-FONTS_DIRNAME = "noto-20220127"  # invoicing.adapters.chromium.FONTS_DIRNAME (not imported: bench reads it cold)
+FONTS_DIRNAME = "noto-20220127"  # invoicing.adapters.chromium_install.FONTS_DIRNAME (not imported: bench reads it cold)
 BR_DIR = ROOT / ".cache" / "bench" / f"chromium-br-{CHROMIUM_VERSION}"
 TARGET_WORKER = 1.3
 TARGET_WEASY = {1: 2.0, 5: 5.0}

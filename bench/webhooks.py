@@ -78,13 +78,13 @@ def _worker_throughput(report: Report, quick: bool) -> None:
         with mock_aws():
             import boto3
 
+            from invoicing import root
             from invoicing.adapters.webhooks import new_secret, post, signed_headers
             from invoicing.domain.events import Actor
             from invoicing.domain.webhooks import OutboxEvent
             from invoicing.ids import new_id
-            from invoicing.settings import get_settings
+            from invoicing.root import get_services
             from invoicing.use_cases import webhooks
-            from invoicing.use_cases.services import get_services
             from tests.support.aws import create_template_resources
 
             physical = create_template_resources(ROOT / "template.yaml")
@@ -96,8 +96,7 @@ def _worker_throughput(report: Report, quick: bool) -> None:
                     "WEBHOOK_QUEUE_URL": physical["WebhookQueue"],
                 }
             )
-            get_settings.cache_clear()
-            get_services.cache_clear()
+            root.reset()
             svc = get_services()
             webhooks.create_endpoint(svc, Actor("api_key:bench"), url=receiver.url, events=["*"])
             outbox = []

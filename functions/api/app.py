@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from openapi import openapi_document
 
 from invoicing.adapters.public_url import request_base_url
+from invoicing.http.actor import actor_middleware
 from invoicing.http.content_type import check_json_body, check_utf8_body
 from invoicing.http.errors import register_error_handlers
 from invoicing.http.idempotency import idempotency_middleware
@@ -23,7 +24,7 @@ from invoicing.observability import logger, metrics, tracer
 from routes import credit_notes, customers, documents, invoices, payments, rates, reminders, webhooks
 
 app = APIGatewayRestResolver(enable_validation=True)
-app.use(middlewares=[idempotency_middleware])
+app.use(middlewares=[actor_middleware, idempotency_middleware])
 app.include_router(customers.router)
 app.include_router(invoices.router)
 app.include_router(payments.router)

@@ -12,8 +12,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from invoicing.observability import logger
+from invoicing.root import get_services
 from invoicing.use_cases.api_keys import authorize
-from invoicing.use_cases.services import get_services
 
 READ_METHODS = ("GET", "HEAD")
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")

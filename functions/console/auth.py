@@ -28,8 +28,9 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
+
+from invoicing import root
 
 COOKIE = "console_session"
 LOGIN_COOKIE = "console_login"  # binds the login form's CSRF token before there is a session
@@ -91,9 +92,8 @@ class ConsoleConfig:
         )
 
 
-@lru_cache(maxsize=1)
 def get_config() -> ConsoleConfig:
-    return ConsoleConfig.from_env()
+    return root.current().once(ConsoleConfig, ConsoleConfig.from_env)
 
 
 @dataclass(frozen=True)
@@ -116,19 +116,16 @@ class Person:
 
 
 # ---------------------------------------------------------------- keys
-_key_cache: dict[str, bytes] = {}
-
-
 def session_key(config: ConsoleConfig) -> bytes:
-    """The HMAC key, read once per container from Secrets Manager."""
-    key = _key_cache.get(config.secret_arn)
-    if key is None:
-        import boto3
+    """The HMAC key, read once per process (its root) from Secrets Manager."""
+    return root.current().once(("console-session-key", config.secret_arn), lambda: _read_session_key(config))
 
-        value = boto3.client("secretsmanager", region_name=config.region).get_secret_value(SecretId=config.secret_arn)
-        key = key_from_secret(value["SecretString"])
-        _key_cache[config.secret_arn] = key
-    return key
+
+def _read_session_key(config: ConsoleConfig) -> bytes:
+    import boto3
+
+    value = boto3.client("secretsmanager", region_name=config.region).get_secret_value(SecretId=config.secret_arn)
+    return key_from_secret(value["SecretString"])
 
 
 def key_from_secret(secret: str) -> bytes:

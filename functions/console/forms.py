@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from invoicing import root
 from invoicing.errors import Conflict, ValidationFailed
-from invoicing.settings import get_settings
 
 if TYPE_CHECKING:
     from pages import Page
@@ -24,11 +23,14 @@ FIELD = "idempotency_key"
 MAX_KEY_LENGTH = 64
 
 
-@lru_cache(maxsize=1)
 def _machinery() -> tuple[Any, Any]:
+    return root.current().once(_machinery, _build)  # type: ignore[no-any-return]
+
+
+def _build() -> tuple[Any, Any]:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
-    settings = get_settings()
+    settings = root.get_settings()
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name)
     config = IdempotencyConfig(
         event_key_jmespath="[principal, path, key]",

@@ -33,9 +33,9 @@ from invoicing.domain.invoice import InvoiceStatus, can_transition
 from invoicing.domain.payments import PaymentMethod
 from invoicing.errors import InvoicingError, NotFound, ValidationFailed
 from invoicing.observability import logger
+from invoicing.root import get_services
 from invoicing.use_cases import credit_notes, customers, documents, finalize, invoices, lifecycle, payments, rates
 from invoicing.use_cases import reminders as reminder_uc
-from invoicing.use_cases.services import get_services
 
 pages = Router()
 

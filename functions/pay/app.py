@@ -38,9 +38,9 @@ from invoicing.adapters.payments import RefundNotice, WebhookSignatureInvalid
 from invoicing.adapters.public_url import request_base_url
 from invoicing.errors import ConcurrentModification, ServiceUnavailable
 from invoicing.observability import logger, metrics, tracer
+from invoicing.root import get_services
 from invoicing.use_cases import payments as uc
 from invoicing.use_cases import refunds
-from invoicing.use_cases.services import get_services
 
 app = APIGatewayRestResolver()
 

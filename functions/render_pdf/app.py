@@ -11,8 +11,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from invoicing.observability import logger, metrics, tracer
+from invoicing.root import get_services
 from invoicing.use_cases.documents import render_invoice_pdf
-from invoicing.use_cases.services import get_services
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

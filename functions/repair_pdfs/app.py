@@ -8,8 +8,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from invoicing.observability import logger, metrics
+from invoicing.root import get_services
 from invoicing.use_cases.documents import repair_pending_pdfs
-from invoicing.use_cases.services import get_services
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)

@@ -8,8 +8,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from invoicing.observability import logger, metrics, tracer
+from invoicing.root import get_services
 from invoicing.use_cases.reminders import run_reminder_schedule
-from invoicing.use_cases.services import get_services
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -3,7 +3,7 @@
 Shared by the credit note (the first attempt, right after its commit) and the refund use cases
 (a retry, Stripe's webhooks, a manual completion): not a use case itself, so that no use case
 imports another. Every write is the refund's conditional update and its event in one transaction
-(store/refunds.py); a lost race re-reads and weighs Stripe's word again (domain/credit.py).
+(store/refunds.py); a lost race re-reads and weighs Stripe's word again (domain/refunds.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from dataclasses import replace
 
 from invoicing import clock
 from invoicing.adapters.payments import RefundRequest
-from invoicing.domain.credit import (
+from invoicing.domain.events import Actor, InvoiceEvent, new_event
+from invoicing.domain.refunds import (
     STRIPE,
     Refund,
     RefundStatus,
@@ -21,7 +22,6 @@ from invoicing.domain.credit import (
     provider_refund_status,
     takes_provider_word,
 )
-from invoicing.domain.events import Actor, InvoiceEvent, new_event
 from invoicing.errors import ConcurrentModification, InvoicingError, NotFound
 from invoicing.observability import logger, metrics
 from invoicing.services import Services

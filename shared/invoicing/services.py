@@ -1,18 +1,17 @@
 """The composition root: the store and the adapters every use case is given, built from settings.
 
-Handlers ask `get_services()` for the process's instance; tests build a `Services` themselves and
+Handlers ask the process's root (invoicing.root) for its instance; tests build a `Services` themselves and
 pass fakes through the constructor (tests/support/fakes.py), so no use case needs moto to be tested.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from invoicing.adapters.aws import DocumentStore, JobQueue
 from invoicing.adapters.tax import HttpTaxService, TaxRateService, TaxService
-from invoicing.settings import Settings, get_settings
+from invoicing.settings import Settings
 from invoicing.store.credit_notes import CreditNoteStore
 from invoicing.store.payments import PaymentStore
 from invoicing.store.refunds import RefundStore
@@ -104,8 +103,3 @@ def build_services(settings: Settings) -> Services:
         credit_note_store=CreditNoteStore(repo),
         refund_store=RefundStore(repo),
     )
-
-
-@lru_cache(maxsize=1)
-def get_services() -> Services:
-    return build_services(get_settings())

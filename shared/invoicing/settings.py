@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
@@ -103,8 +102,3 @@ class Settings(BaseModel):
         if "region" not in values:
             values["region"] = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
         return cls.model_validate(values)
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings.from_env()

@@ -35,18 +35,16 @@ CONSOLE_ROUTES = [r for r in template_routes() if r.function == "ConsoleFunction
 @pytest.fixture(scope="module")
 def keys(local_stack) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped-def]
     """Keys in the stack's own table: full, read-only, write-only, and a revoked full key."""
-    from invoicing import clock
-    from invoicing.settings import get_settings
+    from invoicing import clock, root
+    from invoicing.root import get_services
     from invoicing.use_cases.api_keys import create_api_key, hash_key
-    from invoicing.use_cases.services import get_services
 
     resources = requests.get(f"{local_stack.api_url}/_local/resources", timeout=10).json()["resources"]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AWS_ENDPOINT_URL", local_stack.moto_url)
         patch.setenv("AWS_ENDPOINT_URL_DYNAMODB", local_stack.dynamodb_url)
         patch.setenv("TABLE_NAME", resources["InvoicesTable"]["name"])
-        get_settings.cache_clear()
-        get_services.cache_clear()
+        root.reset()
         try:
             made = {
                 "full": create_api_key("e2e-full"),
@@ -56,12 +54,10 @@ def keys(local_stack) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped-de
             }
             get_services().repo.revoke_api_key(hash_key(made["revoked"]), clock.iso(clock.now()))
         finally:
-            get_settings.cache_clear()
-            get_services.cache_clear()
+            root.reset()
     yield made
     # rebind the models to whatever the next test's settings say
-    get_settings.cache_clear()
-    get_services.cache_clear()
+    root.reset()
 
 
 def sample_path(route: Any) -> str:

@@ -33,8 +33,7 @@ class Env:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     """A fresh moto account with every resource of template.yaml, and settings pointing at it."""
-    from invoicing.settings import get_settings
-    from invoicing.use_cases.services import get_services
+    from invoicing import root
 
     with mock_aws():
         physical = create_template_resources(ROOT / "template.yaml")
@@ -50,24 +49,19 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        get_settings.cache_clear()
-        get_services.cache_clear()
+        root.reset()
         _reset_idempotency()
         yield Env(env["TABLE_NAME"], env["IDEMPOTENCY_TABLE_NAME"], env["BUCKET_NAME"], env["RENDER_QUEUE_URL"])
-        get_settings.cache_clear()
-        get_services.cache_clear()
+        root.reset()
         _reset_idempotency()
 
 
 def _reset_idempotency() -> None:
-    from invoicing.adapters import aws, email
-    from invoicing.http import idempotency
+    # boto3 clients live as long as the process's root; one made while another test pointed
+    # AWS_ENDPOINT_URL at its own (since stopped) moto server would keep calling that dead endpoint
+    from invoicing import root
 
-    idempotency._machinery.cache_clear()
-    # boto3 clients are cached per process; one made while another test pointed AWS_ENDPOINT_URL at
-    # its own (since stopped) moto server would keep calling that dead endpoint
-    aws._client.cache_clear()
-    email._sesv2.cache_clear()
+    root.reset()
 
 
 @pytest.fixture(scope="module")
@@ -89,17 +83,15 @@ def served_aws():  # type: ignore[no-untyped-def]
     os.environ["IDEMPOTENCY_TABLE_NAME"] = str(template.ref("IdempotencyTable"))
     os.environ["RENDER_QUEUE_URL"] = str(template.ref("RenderQueue"))
     os.environ["PUBLIC_BASE_URL"] = "https://pay.example.test"  # the production finalize issues pay links
-    from invoicing.settings import get_settings
-    from invoicing.use_cases.services import get_services
+    from invoicing import root
+    from invoicing.root import get_services
 
-    get_settings.cache_clear()
-    get_services.cache_clear()
+    root.reset()
     _reset_idempotency()
     try:
         yield get_services()
     finally:
-        get_settings.cache_clear()
-        get_services.cache_clear()
+        root.reset()
         _reset_idempotency()
         os.environ.clear()
         os.environ.update(saved)
@@ -114,7 +106,7 @@ def _reset_moto(url: str) -> None:
 
 @pytest.fixture
 def services(aws: Env):  # type: ignore[no-untyped-def]
-    from invoicing.use_cases.services import get_services
+    from invoicing.root import get_services
 
     return get_services()
 
@@ -241,16 +233,13 @@ def customer(api) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def local_stage(aws, monkeypatch):  # type: ignore[no-untyped-def]
     """The local stage (http://127.0.0.1 endpoints allowed) with the compressed retry schedule."""
-    from invoicing.settings import get_settings
-    from invoicing.use_cases.services import get_services
+    from invoicing import root
 
     monkeypatch.setenv("STAGE", "local")
     monkeypatch.setenv("WEBHOOK_RETRY_COMPRESSION", "100000")
-    get_settings.cache_clear()
-    get_services.cache_clear()
+    root.reset()
     yield aws
-    get_settings.cache_clear()
-    get_services.cache_clear()
+    root.reset()
 
 
 @pytest.fixture

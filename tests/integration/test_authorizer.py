@@ -43,8 +43,8 @@ def authorizer(aws):
 
 @pytest.fixture
 def keys(aws):
+    from invoicing.root import get_services
     from invoicing.use_cases.api_keys import create_api_key, hash_key
-    from invoicing.use_cases.services import get_services
 
     full = create_api_key("full-access")
     read_only = create_api_key("reader", ["invoices:read"])

@@ -39,20 +39,17 @@ def console(aws, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     app = load_function("console")
     import auth
-    import forms
     from joserfc.jwk import KeySet
 
-    auth.get_config.cache_clear()
-    auth._key_cache.clear()
-    forms._machinery.cache_clear()
+    from invoicing import root
+
+    root.reset()
     keys = KeySet.import_key_set(support.moto_jwks())
     monkeypatch.setattr(auth._jwks, "key_set", lambda url, refresh=False: keys)
     for group in support.GROUPS:
         support.add_user(idp, pool_id, f"{group}@acme.example", group)
     yield {"app": app, "idp": idp, "pool_id": pool_id, "client_id": client_id, "auth": auth}
-    auth.get_config.cache_clear()
-    auth._key_cache.clear()
-    forms._machinery.cache_clear()
+    root.reset()
 
 
 def browser(console: dict[str, Any], email: str | None = None) -> support.Browser:
@@ -139,8 +136,8 @@ def test_next_never_leaves_the_console(console):
 
 
 def test_a_clerk_finalizes_pays_and_credits_and_the_audit_trail_names_the_person(console):
+    from invoicing.root import get_services
     from invoicing.use_cases import invoices
-    from invoicing.use_cases.services import get_services
 
     svc = get_services()
     customer = _customer(svc)
@@ -174,8 +171,8 @@ def test_a_clerk_finalizes_pays_and_credits_and_the_audit_trail_names_the_person
 
 
 def test_bad_input_is_a_4xx_next_to_the_field_and_nothing_is_written(console):
+    from invoicing.root import get_services
     from invoicing.use_cases import payments
-    from invoicing.use_cases.services import get_services
 
     svc = get_services()
     invoice = open_invoice_of(svc, _customer(svc).id, 1000)
@@ -200,8 +197,8 @@ def test_bad_input_is_a_4xx_next_to_the_field_and_nothing_is_written(console):
 
 
 def test_a_viewer_sees_no_actions_and_a_hand_made_post_gets_the_403_page(console):
+    from invoicing.root import get_services
     from invoicing.use_cases import invoices
-    from invoicing.use_cases.services import get_services
 
     svc = get_services()
     draft = draft_of(svc, _customer(svc).id, 1000)
@@ -217,8 +214,8 @@ def test_a_viewer_sees_no_actions_and_a_hand_made_post_gets_the_403_page(console
 
 
 def test_a_form_without_its_csrf_token_gets_403_and_nothing_changes(console):
+    from invoicing.root import get_services
     from invoicing.use_cases import invoices
-    from invoicing.use_cases.services import get_services
 
     svc = get_services()
     draft = draft_of(svc, _customer(svc).id, 1000)
@@ -284,7 +281,7 @@ def test_logout_ends_the_session(console):
 
 
 def test_the_csv_export_keeps_its_filters_and_neutralises_formulas(console):
-    from invoicing.use_cases.services import get_services
+    from invoicing.root import get_services
 
     svc = get_services()
     customer = _customer(svc, name="=HYPERLINK(1)")
@@ -315,8 +312,8 @@ def _customer(svc: Any, name: str = "Acme GmbH") -> Any:
 
 
 def test_an_admin_sets_tax_and_exchange_rates_and_adds_a_person_and_a_clerk_may_not(console):
+    from invoicing.root import get_services
     from invoicing.use_cases import rates
-    from invoicing.use_cases.services import get_services
 
     admin = browser(console, "admin@acme.example")
     _, page, _ = admin.get("/console/settings")
@@ -344,8 +341,8 @@ def test_an_admin_sets_tax_and_exchange_rates_and_adds_a_person_and_a_clerk_may_
 
 
 def test_a_clerk_edits_a_customer_and_a_bad_locale_is_a_422_next_to_its_field(console):
+    from invoicing.root import get_services
     from invoicing.use_cases import customers
-    from invoicing.use_cases.services import get_services
 
     svc = get_services()
     customer = _customer(svc)
@@ -364,8 +361,8 @@ def test_a_clerk_edits_a_customer_and_a_bad_locale_is_a_422_next_to_its_field(co
 
 
 def test_a_credit_note_by_lines_credits_the_quantities_asked(console):
+    from invoicing.root import get_services
     from invoicing.use_cases import credit_notes, invoices
-    from invoicing.use_cases.services import get_services
 
     svc = get_services()
     invoice = open_invoice_of(svc, _customer(svc).id, 4000)

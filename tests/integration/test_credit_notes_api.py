@@ -461,8 +461,8 @@ class TestManualRefunds:
 
         from invoicing.domain.events import Actor
         from invoicing.errors import Conflict
+        from invoicing.root import get_services
         from invoicing.use_cases.refunds import CompleteRefund, complete_refund
-        from invoicing.use_cases.services import get_services
 
         inv, note, refund = self.refunded(api, customer)
         svc, barrier, outcomes = get_services(), threading.Barrier(2), []
@@ -520,7 +520,7 @@ class FakeStripeRefunds(stripe.HTTPClient):
 def test_stripe_refund_goes_through_the_sdk(api, customer, settings_env):
     from invoicing.adapters.payments import build_payment_provider
     from invoicing.domain.payments import Payment, PaymentMethod, PaymentSource
-    from invoicing.use_cases.services import get_services
+    from invoicing.root import get_services
 
     # Given an invoice paid by a Stripe checkout (payment intent pi_3Fake)
     settings_env(PAYMENT_PROVIDER="stripe", STRIPE_SECRET_KEY="sk_test_fake", STRIPE_WEBHOOK_SECRET="whsec_x")
@@ -562,8 +562,8 @@ def test_stripe_refund_goes_through_the_sdk(api, customer, settings_env):
 
 
 def test_credit_note_pdf_is_rendered_and_downloadable(api, aws, customer):
+    from invoicing.root import get_services
     from invoicing.use_cases.documents import render_invoice_pdf
-    from invoicing.use_cases.services import get_services
 
     inv = open_invoice(api, customer)
     pay(api, inv["id"], 10000)

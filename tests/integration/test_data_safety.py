@@ -113,7 +113,7 @@ def test_no_delete_route_removes_anything_from_an_issued_invoice(api, aws, custo
 def test_the_store_refuses_to_delete_an_issued_invoice_even_for_a_stale_draft_view(api, aws, customer, state):
     from invoicing.domain.invoice import InvoiceStatus
     from invoicing.errors import InvoiceNotDraft
-    from invoicing.use_cases.services import get_services
+    from invoicing.root import get_services
 
     repo = get_services().repo
     invoice = issued_invoice(api, customer, state)
@@ -147,8 +147,7 @@ def test_a_draft_can_be_deleted_with_everything_in_it(api, aws, customer):
 
 
 def _event(invoice_id: str) -> Any:
-    from invoicing.domain.events import Actor
-    from invoicing.use_cases.services import new_event
+    from invoicing.domain.events import Actor, new_event
 
     return new_event(invoice_id, "invoice.line_deleted", Actor("api_key:safety"), "2026-01-01T00:00:00.000Z")
 

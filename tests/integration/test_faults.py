@@ -147,7 +147,7 @@ def chromium_ready() -> None:
 @pytest.mark.chromium
 def test_every_render_job_ends_rendered_or_in_the_dlq(api, aws, customer, monkeypatch, chromium_ready):
     from invoicing.adapters import chromium
-    from invoicing.use_cases.services import get_services
+    from invoicing.root import get_services
     from local.cfn import Template
     from tests.conftest import ROOT
 
@@ -317,7 +317,7 @@ def draft(api, customer) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("on", ["sequence", "invoice"])
 def test_finalize_retries_transaction_conflicts(api, aws, wire, draft, on):
-    from invoicing.use_cases.services import get_services
+    from invoicing.root import get_services
 
     # Given the first two finalize transactions are cancelled with TransactionConflict
     wire.rules.append(conflict_rule(wire, draft["id"], on=on, times=2))
@@ -335,13 +335,11 @@ def test_finalize_retries_transaction_conflicts(api, aws, wire, draft, on):
 
 @pytest.mark.parametrize("on", ["sequence", "invoice"])
 def test_finalize_gives_up_after_max_attempts_and_leaves_no_trace(api, aws, wire, draft, on, monkeypatch):
-    from invoicing import clock
-    from invoicing.settings import get_settings
-    from invoicing.use_cases.services import get_services
+    from invoicing import clock, root
+    from invoicing.root import get_services
 
     monkeypatch.setenv("FINALIZE_MAX_ATTEMPTS", "3")
-    get_settings.cache_clear()
-    get_services.cache_clear()
+    root.reset()
     before = collection(aws.table_name, draft["id"])
     # Given every finalize transaction conflicts
     wire.rules.append(conflict_rule(wire, draft["id"], on=on, times=10**6))
@@ -388,14 +386,13 @@ def sent_mails() -> list[Any]:
 def test_ses_failure_leaves_a_retryable_ledger_entry_and_never_sends_twice(api, aws, wire, customer, monkeypatch):
     import time_machine
 
-    from invoicing.settings import get_settings
-    from invoicing.use_cases.reminders import reminder_job, reminder_policy
-    from invoicing.use_cases.services import get_services
+    from invoicing import root
+    from invoicing.reminder_delivery import reminder_job, reminder_policy
+    from invoicing.root import get_services
 
     boto3.client("sesv2", region_name="us-east-1").create_email_identity(EmailIdentity="seller.test")
     monkeypatch.setenv("REMINDER_FROM_EMAIL", "billing@seller.test")
-    get_settings.cache_clear()
-    get_services.cache_clear()
+    root.reset()
     start = datetime(2026, 8, 1, 10, 0, tzinfo=UTC)
     with time_machine.travel(start, tick=False):
         line = {"description": "Seat", "quantity": "1", "unit_amount_cents": 5000}

@@ -402,13 +402,11 @@ def run_fuzz(api: Any, budget: dict[str, int], *, derandomize: bool) -> Figures:
 @pytest.fixture
 def fuzz_env(aws, api, monkeypatch):  # type: ignore[no-untyped-def]
     """SES usable (manual reminders send mail), so a 503 would be a finding, not missing set-up."""
-    from invoicing.settings import get_settings
-    from invoicing.use_cases.services import get_services
+    from invoicing import root
 
     boto3.client("sesv2", region_name="us-east-1").create_email_identity(EmailIdentity="seller.test")
     monkeypatch.setenv("REMINDER_FROM_EMAIL", SENDER)
-    get_settings.cache_clear()
-    get_services.cache_clear()
+    root.reset()
     return api
 
 

@@ -260,8 +260,8 @@ class TestPayButtonLocal:
         assert pay("POST", token, form={"amount_cents": "10000"})[0] == 200
 
     def test_fifty_concurrent_uses_pay_exactly_once(self, api, customer, services, local_provider, serialized_moto):
+        from invoicing.root import get_services
         from invoicing.use_cases import payments as uc
-        from invoicing.use_cases.services import get_services
 
         inv = open_invoice(api, customer)
         token = token_of(inv["payment_url"])

@@ -116,7 +116,7 @@ def test_redelivered_job_is_harmless(api, aws, worker, open_invoice):
 
 
 def test_failed_s3_put_fails_only_that_record(api, aws, worker, open_invoice, customer, monkeypatch):
-    from invoicing.use_cases.services import get_services
+    from invoicing.root import get_services
 
     _, other, _ = api(
         "POST",
@@ -167,7 +167,7 @@ def test_rerender_on_request_and_void_prints_void(api, aws, worker, open_invoice
 
 def test_lost_enqueue_is_repaired(api, aws, customer, monkeypatch):
     from invoicing import clock
-    from invoicing.use_cases.services import get_services
+    from invoicing.root import get_services
 
     queue = get_services().render_queue
     monkeypatch.setattr(queue, "send", lambda body: (_ for _ in ()).throw(RuntimeError("SQS down")))
@@ -194,7 +194,7 @@ def test_lost_credit_note_enqueue_is_repaired(api, aws, customer, monkeypatch):
     from datetime import datetime
 
     from invoicing import clock
-    from invoicing.use_cases.services import get_services
+    from invoicing.root import get_services
 
     # Given an open invoice whose own render job went out
     _, draft, _ = api(

@@ -23,7 +23,7 @@ from pathlib import Path
 import pypdf
 import pytest
 
-from invoicing.adapters import chromium
+from invoicing.adapters import chromium, chromium_install
 from invoicing.adapters.chromium import RenderError, render_pdf
 from invoicing.documents import (
     DocumentLine,
@@ -307,7 +307,7 @@ def test_lambda_cold_path_unpacks_the_layer_to_tmp_and_prints(browser_ready, tmp
     bundle = tmp_path / "opt" / "chromium"
     bundle.mkdir(parents=True)
     with tarfile.open(tarball) as archive:
-        for name in chromium.BUNDLE_FILES:
+        for name in chromium_install.BUNDLE_FILES:
             source = archive.extractfile(f"package/bin/{name}")
             assert source is not None
             (bundle / name).write_bytes(source.read())

@@ -182,15 +182,11 @@ def link_in(html: str) -> str | None:
 
 @pytest.fixture
 def world(api, aws, monkeypatch):
-    from invoicing.adapters.aws import _client
-    from invoicing.adapters.email import _sesv2
-    from invoicing.settings import get_settings
-    from invoicing.use_cases.services import get_services
+    from invoicing import root
 
-    # boto3 clients are cached per process; a module that ran against a moto SERVER leaves clients
-    # bound to its (stopped) endpoint behind: start from fresh ones, bound to this in-process moto
-    _client.cache_clear()
-    _sesv2.cache_clear()
+    # boto3 clients live with the process's root; a module that ran against a moto SERVER leaves
+    # clients bound to its (stopped) endpoint behind: start from fresh ones, bound to this moto
+    root.reset()
 
     sqs = boto3.client("sqs", region_name="us-east-1")
     queue_url = next(u for u in sqs.list_queues()["QueueUrls"] if u.endswith("-ReminderQueue"))
@@ -202,8 +198,7 @@ def world(api, aws, monkeypatch):
         "SELLER_NAME": "Seller & Co",
     }.items():
         monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    get_services.cache_clear()
+    root.reset()
     scheduler = load_function("send_reminders").handle_reminder_schedule
     worker = load_function("reminder_worker").handle_reminder_jobs
     return World(api=api, aws=aws, queue_url=queue_url, scheduler=scheduler, worker=worker)
@@ -413,8 +408,8 @@ class FlakySes:
 
 
 def use_flaky_ses(failures: int) -> FlakySes:
-    from invoicing.use_cases.reminders import mailer
-    from invoicing.use_cases.services import get_services
+    from invoicing.reminder_delivery import mailer
+    from invoicing.root import get_services
 
     svc = get_services()
     flaky = FlakySes(mailer(svc), failures)

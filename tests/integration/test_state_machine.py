@@ -195,8 +195,8 @@ class InvoiceLifecycle(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         from invoicing.domain.events import Actor
+        from invoicing.root import get_services
         from invoicing.use_cases import customers, rates
-        from invoicing.use_cases.services import get_services
 
         empty_tables()  # every example starts from empty tables (see empty_tables)
         self.svc = get_services()
@@ -651,14 +651,12 @@ def _without_stream(table_name: str) -> None:
 @pytest.fixture
 def machine_env(aws, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """moto with the template's resources; SES can send (manual reminders)."""
-    from invoicing.settings import get_settings
-    from invoicing.use_cases.services import get_services
+    from invoicing import root
 
     boto3.client("sesv2", region_name="us-east-1").create_email_identity(EmailIdentity="seller.test")
     monkeypatch.setenv("REMINDER_FROM_EMAIL", SENDER)
     _without_stream(aws.table_name)
-    get_settings.cache_clear()
-    get_services.cache_clear()
+    root.reset()
     TOTALS.clear()
     return aws
 

@@ -129,7 +129,7 @@ class FakeStripeHttp(stripe.HTTPClient):
 def stripe_http(settings_env):
     """PAYMENT_PROVIDER=stripe with test secrets; the SDK talks to FakeStripeHttp."""
     from invoicing.adapters.payments import build_payment_provider
-    from invoicing.use_cases.services import get_services
+    from invoicing.root import get_services
 
     settings_env(PAYMENT_PROVIDER="stripe", STRIPE_SECRET_KEY="sk_test_fake", STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
     fake = FakeStripeHttp()
@@ -261,8 +261,8 @@ class TestWebhook:
         assert [e["type"] for e in events["data"]].count("invoice.payment_recorded") == 1
 
     def test_fifty_concurrent_deliveries_record_one_payment(self, api, customer, stripe_http, serialized_moto):
+        from invoicing.root import get_services
         from invoicing.use_cases import payments as uc
-        from invoicing.use_cases.services import get_services
 
         inv = open_invoice(api, customer)
         svc = get_services()
@@ -390,7 +390,7 @@ def test_secrets_are_read_from_ssm_parameter_store(aws, settings_env):
     from aws_lambda_powertools.utilities import parameters
 
     from invoicing.adapters.payments import StripeProvider, build_payment_provider
-    from invoicing.use_cases.services import get_services
+    from invoicing.root import get_services
 
     ssm = boto3.client("ssm", region_name="us-east-1")
     ssm.put_parameter(Name="/invoicing/stripe/secret-key", Value="sk_test_from_ssm", Type="SecureString")
@@ -655,8 +655,8 @@ class TestStripeRefunds:
     def test_two_concurrent_retries_refund_once(self, api, customer, pay, stripe_http, serialized_moto):
         from invoicing.domain.events import Actor
         from invoicing.errors import Conflict
+        from invoicing.root import get_services
         from invoicing.use_cases.refunds import retry_refund
-        from invoicing.use_cases.services import get_services
 
         inv = stripe_paid_invoice(api, customer, pay)
         stripe_http.refund_outcomes = [STRIPE_DOWN]
@@ -692,8 +692,8 @@ class TestStripeRefunds:
         only after "early" has refunded and recorded it. It finds that refund: no second refund, no
         second event, and it reports succeeded."""
         from invoicing.domain.events import Actor
+        from invoicing.root import get_services
         from invoicing.use_cases.refunds import retry_refund
-        from invoicing.use_cases.services import get_services
 
         inv = stripe_paid_invoice(api, customer, pay)
         stripe_http.refund_outcomes = [STRIPE_DOWN]

@@ -306,18 +306,15 @@ class FakeTaxService:
 @pytest.fixture
 def tax_service(aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTaxService]:
     """TAX_SERVICE=http pointing at a FakeTaxService; the services are rebuilt from the new settings."""
-    from invoicing.settings import get_settings
-    from invoicing.use_cases.services import get_services
+    from invoicing import root
 
     with FakeTaxService() as fake:
         monkeypatch.setenv("TAX_SERVICE", "http")
         monkeypatch.setenv("TAX_SERVICE_URL", fake.url)
         monkeypatch.setenv("TAX_SERVICE_TIMEOUT_SECONDS", "0.3")
-        get_settings.cache_clear()
-        get_services.cache_clear()
+        root.reset()
         yield fake
-        get_settings.cache_clear()
-        get_services.cache_clear()
+        root.reset()
 
 
 class TestHttpTaxService:

@@ -27,12 +27,12 @@ def _physical(served_aws) -> tuple[str, str]:  # type: ignore[no-untyped-def]
 
 
 def test_50_concurrent_changes_reach_2_endpoints_each_event_once_per_endpoint(served_aws, monkeypatch):
+    from invoicing import root
     from invoicing.domain.events import Actor
-    from invoicing.settings import get_settings
+    from invoicing.root import get_services
     from invoicing.use_cases import webhooks
     from invoicing.use_cases.customers import create_customer
     from invoicing.use_cases.finalize import finalize_invoice
-    from invoicing.use_cases.services import get_services
 
     key_id, queue_url = _physical(served_aws)
     for name, value in {
@@ -42,8 +42,7 @@ def test_50_concurrent_changes_reach_2_endpoints_each_event_once_per_endpoint(se
         "WEBHOOK_RETRY_COMPRESSION": "100000",
     }.items():
         monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    get_services.cache_clear()
+    root.reset()
     svc = get_services()
     actor = Actor("api_key:test")
     first, second = Receiver(), Receiver()
@@ -76,6 +75,5 @@ def test_50_concurrent_changes_reach_2_endpoints_each_event_once_per_endpoint(se
     finally:
         first.close()
         second.close()
-        get_settings.cache_clear()
-        get_services.cache_clear()
+        root.reset()
         os.environ.pop("WEBHOOK_RETRY_COMPRESSION", None)

@@ -52,14 +52,12 @@ def serialized_moto(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def settings_env(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """Change settings for one test: set the variables, then rebuild settings and services."""
-    from invoicing.settings import get_settings
-    from invoicing.use_cases.services import get_services
+    from invoicing import root
 
     def apply(**values: str) -> None:
         for key, value in values.items():
             monkeypatch.setenv(key, value)
-        get_settings.cache_clear()
-        get_services.cache_clear()
+        root.reset()
 
     return apply
 

@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 PACKAGE = ROOT / "shared" / "invoicing"
 USE_CASES = PACKAGE / "use_cases"
 # kept for handlers that import the composition root from its old place; it imports no use case
-SHIMS = {"services"}
+SHIMS: set[str] = set()
 
 
 def _imports(path: Path) -> set[str]:
@@ -62,9 +62,32 @@ def test_the_domain_knows_no_aws() -> None:
     assert {k: v for k, v in leaks.items() if v} == {}
 
 
-def test_the_shim_imports_no_use_case() -> None:
-    for name in SHIMS:
-        assert not [i for i in _imports(USE_CASES / f"{name}.py") if i.startswith("invoicing.use_cases")]
+# memoised pure functions (a parsed catalogue, a compiled template environment): they read no
+# environment, so a new root never needs them rebuilt
+PURE_CACHES = {
+    "shared/invoicing/domain/money.py",
+    "shared/invoicing/domain/reminders.py",
+    "shared/invoicing/i18n/__init__.py",
+    "shared/invoicing/templating.py",
+    "shared/invoicing/use_cases/rates.py",
+    "shared/invoicing/reminder_delivery.py",
+    "functions/api/app.py",
+    "functions/api/openapi.py",
+    "functions/console/views.py",
+}
+
+
+def test_nothing_built_from_the_environment_is_cached_outside_the_root() -> None:
+    """Settings, services, boto3 clients and secrets read once per process hang off invoicing.root,
+    so one `root.reset()` rebuilds them all; an lru_cache elsewhere would be a second, hidden
+    singleton for tests to clear."""
+    cached = sorted(
+        str(p.relative_to(ROOT))
+        for folder in ("shared", "functions", "local")
+        for p in (ROOT / folder).rglob("*.py")
+        if "lru_cache" in p.read_text()
+    )
+    assert [c for c in cached if c not in PURE_CACHES] == []
 
 
 def test_audit_events_become_items_only_in_the_unit_of_work() -> None:

@@ -22,8 +22,6 @@ from invoicing.domain.credit import (
     CreditNoteNotVoidable,
     CreditNoteStatus,
     LineCredit,
-    RefundExceedsPaid,
-    allocate_refund,
     balance_to_apply,
     compute_credit,
     ensure_voidable,
@@ -32,6 +30,7 @@ from invoicing.domain.credit import (
 )
 from invoicing.domain.invoice import Invoice, InvoiceLine, InvoiceStatus, LineTax
 from invoicing.domain.payments import PaymentExceedsAmountDue, apply_payment
+from invoicing.domain.refunds import RefundExceedsPaid, allocate_refund
 from invoicing.errors import Conflict, InvoiceNotOpen
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from invoicing.domain.credit import (
+from invoicing.domain.refunds import (
     MANUAL,
     STRIPE,
     Refund,

@@ -15,20 +15,20 @@ from invoicing.domain import money
 from invoicing.domain.credit import (
     MAX_CREDIT_LINES,
     MAX_MEMO,
-    MAX_REFUND_REFERENCE,
     BalanceTransaction,
     CreditMethod,
     CreditReason,
     LineCredit,
 )
-from invoicing.http.actor import actor_from_event
+from invoicing.domain.refunds import MAX_REFUND_REFERENCE
+from invoicing.http.actor import current_actor
 from invoicing.observability import logger
+from invoicing.root import get_services
 from invoicing.schemas.objects import CreditMethodName as Method
 from invoicing.schemas.objects import CreditNoteOut, RefundOut, credit_note_out, refund_out
 from invoicing.schemas.objects import CreditReasonName as Reason
 from invoicing.use_cases import credit_notes as uc
 from invoicing.use_cases import refunds as refunds_uc
-from invoicing.use_cases.services import get_services
 from schemas import (
     NOT_BLANK,
     Id,
@@ -154,10 +154,6 @@ def balance_transaction_out(t: BalanceTransaction) -> BalanceTransactionOut:
     )
 
 
-def _actor():  # type: ignore[no-untyped-def]
-    return actor_from_event(router.current_event)
-
-
 def _line(line: CreditLineIn, i: int) -> LineCredit:
     quantity: Decimal | None = None
     if line.quantity is not None:
@@ -183,7 +179,7 @@ def handle_issue_credit_note(
         lines=tuple(_line(ln, i) for i, ln in enumerate(body.lines or [])),
         memo=body.memo,
     )
-    note = uc.issue_credit_note(get_services(), _actor(), invoice_id, cmd)
+    note = uc.issue_credit_note(get_services(), current_actor(router), invoice_id, cmd)
     return Response(status_code=201, body=credit_note_out(note), content_type="application/json")
 
 
@@ -204,7 +200,7 @@ def handle_get_credit_note(credit_note_id: Annotated[Id, Path()]) -> CreditNoteO
 )
 def handle_void_credit_note(credit_note_id: Annotated[Id, Path()]) -> CreditNoteOut:
     logger.append_keys(credit_note_id=credit_note_id)
-    return credit_note_out(uc.void_credit_note(get_services(), _actor(), credit_note_id))
+    return credit_note_out(uc.void_credit_note(get_services(), current_actor(router), credit_note_id))
 
 
 @router.post(
@@ -214,7 +210,7 @@ def handle_void_credit_note(credit_note_id: Annotated[Id, Path()]) -> CreditNote
 )
 def handle_retry_refund(credit_note_id: Annotated[Id, Path()], refund_id: Annotated[Id, Path()]) -> RefundOut:
     logger.append_keys(credit_note_id=credit_note_id, refund_id=refund_id)
-    return refund_out(refunds_uc.retry_refund(get_services(), _actor(), credit_note_id, refund_id))
+    return refund_out(refunds_uc.retry_refund(get_services(), current_actor(router), credit_note_id, refund_id))
 
 
 @router.post(
@@ -227,7 +223,7 @@ def handle_complete_refund(
 ) -> RefundOut:
     logger.append_keys(credit_note_id=credit_note_id, refund_id=refund_id)
     cmd = refunds_uc.CompleteRefund(reference=body.reference, paid_at=body.paid_at)
-    return refund_out(refunds_uc.complete_refund(get_services(), _actor(), credit_note_id, refund_id, cmd))
+    return refund_out(refunds_uc.complete_refund(get_services(), current_actor(router), credit_note_id, refund_id, cmd))
 
 
 @router.get(

@@ -8,8 +8,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
+from invoicing.root import get_services
 from invoicing.use_cases import customers
-from invoicing.use_cases.services import get_services
 from schemas import CustomerCreate, CustomerOut, CustomerUpdate, Id, customer_out, error_responses
 
 router = Router()

@@ -9,9 +9,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel
 
-from invoicing.http.actor import actor_from_event
+from invoicing.http.actor import current_actor
+from invoicing.root import get_services
 from invoicing.use_cases import documents
-from invoicing.use_cases.services import get_services
 from schemas import Id, error_responses
 
 router = Router()
@@ -43,7 +43,7 @@ def handle_get_invoice_pdf(invoice_id: Annotated[Id, Path()]) -> PdfLink:
     responses=error_responses(404, success=202),
 )
 def handle_render_invoice_pdf(invoice_id: Annotated[Id, Path()]) -> Response[PdfStatus]:
-    invoice = documents.request_render(get_services(), actor_from_event(router.current_event), invoice_id)
+    invoice = documents.request_render(get_services(), current_actor(router), invoice_id)
     return Response(
         status_code=202,
         body=PdfStatus(invoice_id=invoice.id, pdf_status=invoice.pdf_status),

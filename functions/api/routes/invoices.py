@@ -9,11 +9,11 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from invoicing.domain import money
-from invoicing.http.actor import actor_from_event
+from invoicing.http.actor import current_actor
 from invoicing.observability import logger
+from invoicing.root import get_services
 from invoicing.use_cases import finalize, lifecycle
 from invoicing.use_cases import invoices as uc
-from invoicing.use_cases.services import get_services
 from schemas import (
     EventList,
     Id,
@@ -32,10 +32,6 @@ from schemas import (
 )
 
 router = Router()
-
-
-def _actor():  # type: ignore[no-untyped-def]
-    return actor_from_event(router.current_event)
 
 
 def _line_input(line: LineIn, field_prefix: str = "") -> uc.LineInput:
@@ -69,7 +65,7 @@ def handle_create_invoice(body: Annotated[InvoiceCreate, Body()]) -> Response[In
         purchase_order=body.purchase_order,
         custom_fields=tuple((field.key, field.value) for field in body.custom_fields),
     )
-    invoice, created = uc.create_invoice(get_services(), _actor(), cmd)
+    invoice, created = uc.create_invoice(get_services(), current_actor(router), cmd)
     logger.append_keys(invoice_id=invoice.id, customer_id=invoice.customer_id)
     return Response(status_code=201 if created else 200, body=invoice_out(invoice), content_type="application/json")
 
@@ -107,7 +103,7 @@ def handle_update_invoice(invoice_id: Annotated[Id, Path()], body: Annotated[Inv
         changes.pop("currency")  # null means "leave as is" for a required field
     if changes.get("custom_fields"):
         changes["custom_fields"] = [(field["key"], field["value"]) for field in changes["custom_fields"]]
-    return invoice_out(uc.update_invoice(get_services(), _actor(), invoice_id, changes))
+    return invoice_out(uc.update_invoice(get_services(), current_actor(router), invoice_id, changes))
 
 
 @router.delete(
@@ -116,7 +112,7 @@ def handle_update_invoice(invoice_id: Annotated[Id, Path()], body: Annotated[Inv
     responses=error_responses(404, 409, success=204),
 )
 def handle_delete_invoice(invoice_id: Annotated[Id, Path()]) -> Response[None]:
-    uc.delete_invoice(get_services(), _actor(), invoice_id)
+    uc.delete_invoice(get_services(), current_actor(router), invoice_id)
     return Response(status_code=204, body=None)
 
 
@@ -126,7 +122,7 @@ def handle_delete_invoice(invoice_id: Annotated[Id, Path()]) -> Response[None]:
     responses=error_responses(404, 409, 422, success=201),
 )
 def handle_add_line(invoice_id: Annotated[Id, Path()], body: Annotated[LineIn, Body()]) -> Response[InvoiceOut]:
-    invoice = uc.add_line(get_services(), _actor(), invoice_id, _line_input(body))
+    invoice = uc.add_line(get_services(), current_actor(router), invoice_id, _line_input(body))
     return Response(status_code=201, body=invoice_out(invoice), content_type="application/json")
 
 
@@ -139,14 +135,14 @@ def handle_update_line(
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None or k == "tax_rate_id"}
     if "quantity" in changes:
         changes["quantity"] = money.parse_quantity(changes["quantity"])
-    return invoice_out(uc.update_line(get_services(), _actor(), invoice_id, line_id, changes))
+    return invoice_out(uc.update_line(get_services(), current_actor(router), invoice_id, line_id, changes))
 
 
 @router.delete(
     "/invoices/<invoice_id>/lines/<line_id>", summary="Remove a line from a draft", responses=error_responses(404, 409)
 )
 def handle_delete_line(invoice_id: Annotated[Id, Path()], line_id: Annotated[Id, Path()]) -> InvoiceOut:
-    return invoice_out(uc.delete_line(get_services(), _actor(), invoice_id, line_id))
+    return invoice_out(uc.delete_line(get_services(), current_actor(router), invoice_id, line_id))
 
 
 @router.post(
@@ -156,7 +152,7 @@ def handle_delete_line(invoice_id: Annotated[Id, Path()], line_id: Annotated[Id,
 )
 def handle_finalize_invoice(invoice_id: Annotated[Id, Path()]) -> InvoiceOut:
     logger.append_keys(invoice_id=invoice_id)
-    finalized = finalize.finalize_invoice(get_services(), _actor(), invoice_id)
+    finalized = finalize.finalize_invoice(get_services(), current_actor(router), invoice_id)
     out = invoice_out(finalized.invoice)
     out.payment_url = finalized.link.url if finalized.link else None
     return out
@@ -171,7 +167,9 @@ def handle_void_invoice(
     invoice_id: Annotated[Id, Path()], body: Annotated[VoidRequest | None, Body()] = None
 ) -> InvoiceOut:
     # the voided invoice itself, like every other transition; the reissued draft is read by its id
-    voided, _copy = lifecycle.void_invoice(get_services(), _actor(), invoice_id, reissue=bool(body and body.reissue))
+    voided, _copy = lifecycle.void_invoice(
+        get_services(), current_actor(router), invoice_id, reissue=bool(body and body.reissue)
+    )
     return invoice_out(voided)
 
 
@@ -181,7 +179,7 @@ def handle_void_invoice(
     responses=error_responses(404, 409),
 )
 def handle_mark_uncollectible(invoice_id: Annotated[Id, Path()]) -> InvoiceOut:
-    return invoice_out(lifecycle.mark_uncollectible(get_services(), _actor(), invoice_id))
+    return invoice_out(lifecycle.mark_uncollectible(get_services(), current_actor(router), invoice_id))
 
 
 @router.get("/invoices/<invoice_id>/events", summary="The audit trail of an invoice", responses=error_responses(404))

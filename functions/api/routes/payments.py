@@ -10,10 +10,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from pydantic import BaseModel, Field
 
 from invoicing.domain.payments import MAX_PAYMENT_CENTS, MAX_REFERENCE, Payment, PaymentMethod
-from invoicing.http.actor import actor_from_event
+from invoicing.http.actor import current_actor
 from invoicing.observability import logger
+from invoicing.root import get_services
 from invoicing.use_cases import payments as uc
-from invoicing.use_cases.services import get_services
 from schemas import Id, Instant, InvoiceOut, Strict, error_responses, invoice_out, json_int
 
 router = Router()
@@ -77,10 +77,6 @@ def payment_out(p: Payment) -> PaymentOut:
     )
 
 
-def _actor():  # type: ignore[no-untyped-def]
-    return actor_from_event(router.current_event)
-
-
 @router.post(
     "/invoices/<invoice_id>/payments",
     summary="Record a (partial) payment; the invoice becomes paid when nothing remains due",
@@ -96,7 +92,7 @@ def handle_record_payment(
         reference=body.reference,
         paid_at=body.paid_at,
     )
-    payment, invoice = uc.record_payment(get_services(), _actor(), invoice_id, cmd)
+    payment, invoice = uc.record_payment(get_services(), current_actor(router), invoice_id, cmd)
     return Response(
         status_code=201,
         body=PaymentRecorded(payment=payment_out(payment), invoice=invoice_out(invoice)),
@@ -116,7 +112,7 @@ def handle_list_payments(invoice_id: Annotated[Id, Path()]) -> PaymentList:
 )
 def handle_issue_payment_link(invoice_id: Annotated[Id, Path()]) -> Response[PaymentLinkOut]:
     logger.append_keys(invoice_id=invoice_id)
-    issued = uc.issue_payment_link(get_services(), _actor(), invoice_id)
+    issued = uc.issue_payment_link(get_services(), current_actor(router), invoice_id)
     return Response(
         status_code=201,
         body=PaymentLinkOut(url=issued.url, expires_at=issued.link.expires_at, link_id=issued.link.id),
@@ -132,5 +128,5 @@ def handle_issue_payment_link(invoice_id: Annotated[Id, Path()]) -> Response[Pay
 )
 def handle_revoke_payment_link(invoice_id: Annotated[Id, Path()]) -> Response[None]:
     logger.append_keys(invoice_id=invoice_id)
-    uc.revoke_payment_links(get_services(), _actor(), invoice_id)
+    uc.revoke_payment_links(get_services(), current_actor(router), invoice_id)
     return Response(status_code=204, body=None)

@@ -10,9 +10,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BaseModel, Field, StrictBool
 
 from invoicing.domain import money
+from invoicing.root import get_services
 from invoicing.store.tax_rates import ExchangeRate, TaxRate
 from invoicing.use_cases import rates
-from invoicing.use_cases.services import get_services
 from rules import COUNTRIES
 from schemas import (
     NOT_BLANK,

@@ -10,10 +10,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel, Field
 
 from invoicing.domain.reminders import ReminderRecord
-from invoicing.http.actor import actor_from_event
+from invoicing.http.actor import current_actor
 from invoicing.observability import logger
+from invoicing.root import get_services
 from invoicing.use_cases import reminders as uc
-from invoicing.use_cases.services import get_services
 from schemas import Id, error_responses
 
 router = Router()
@@ -73,5 +73,5 @@ def handle_list_reminders(invoice_id: Annotated[Id, Path()]) -> ReminderList:
 )
 def handle_send_reminder(invoice_id: Annotated[Id, Path()]) -> Response[ReminderOut]:
     logger.append_keys(invoice_id=invoice_id)
-    record = uc.send_manual_reminder(get_services(), actor_from_event(router.current_event), invoice_id)
+    record = uc.send_manual_reminder(get_services(), current_actor(router), invoice_id)
     return Response(status_code=201, body=reminder_out(record), content_type="application/json")

@@ -10,10 +10,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BaseModel, Field, PlainValidator, WithJsonSchema
 
 from invoicing.domain.webhooks import PUBLIC_TYPES, URL_MAX_LENGTH, URL_PATTERN
-from invoicing.http.actor import actor_from_event
+from invoicing.http.actor import current_actor
+from invoicing.root import get_services
 from invoicing.store.webhooks import Delivery, Endpoint
 from invoicing.use_cases import webhooks as uc
-from invoicing.use_cases.services import get_services
 from schemas import AwareInstant, Id, StartingAfter, Strict, error_responses
 
 router = Router()
@@ -120,10 +120,6 @@ class ReplayOut(BaseModel):
     replayed: int = Field(description="Failed deliveries sent again")
 
 
-def _actor():  # type: ignore[no-untyped-def]
-    return actor_from_event(router.current_event)
-
-
 def event_out(e: Any) -> EventOut:
     return EventOut(**e.payload())
 
@@ -176,7 +172,7 @@ def handle_get_event(event_id: Annotated[Id, Path()]) -> EventOut:
 )
 def handle_create_webhook_endpoint(body: Annotated[EndpointCreate, Body()]) -> Response[EndpointWithSecret]:
     endpoint, secret = uc.create_endpoint(
-        get_services(), _actor(), url=body.url, events=list(body.events), description=body.description
+        get_services(), current_actor(router), url=body.url, events=list(body.events), description=body.description
     )
     out = EndpointWithSecret(**endpoint.public(), secret=secret)
     return Response(status_code=201, body=out, content_type="application/json")
@@ -201,14 +197,14 @@ def handle_update_webhook_endpoint(
     endpoint_id: Annotated[Id, Path()], body: Annotated[EndpointUpdate, Body()]
 ) -> EndpointOut:
     changes = body.model_dump(exclude_unset=True)
-    return endpoint_out(uc.update_endpoint(get_services(), _actor(), endpoint_id, changes))
+    return endpoint_out(uc.update_endpoint(get_services(), current_actor(router), endpoint_id, changes))
 
 
 @router.delete(
     "/webhook-endpoints/<endpoint_id>", summary="Delete a webhook endpoint", responses=error_responses(404, success=204)
 )
 def handle_delete_webhook_endpoint(endpoint_id: Annotated[Id, Path()]) -> Response[None]:
-    uc.delete_endpoint(get_services(), _actor(), endpoint_id)
+    uc.delete_endpoint(get_services(), current_actor(router), endpoint_id)
     return Response(status_code=204, body=None)
 
 
@@ -218,7 +214,7 @@ def handle_delete_webhook_endpoint(endpoint_id: Annotated[Id, Path()]) -> Respon
     responses=error_responses(404, 409),
 )
 def handle_rotate_webhook_secret(endpoint_id: Annotated[Id, Path()]) -> EndpointWithSecret:
-    endpoint, secret = uc.rotate_secret(get_services(), _actor(), endpoint_id)
+    endpoint, secret = uc.rotate_secret(get_services(), current_actor(router), endpoint_id)
     return EndpointWithSecret(**endpoint.public(), secret=secret)
 
 
@@ -241,7 +237,7 @@ def handle_list_webhook_deliveries(
 def handle_retry_webhook_delivery(
     endpoint_id: Annotated[Id, Path()], delivery_id: Annotated[Id, Path()]
 ) -> Response[DeliveryOut]:
-    delivery = uc.retry_delivery(get_services(), _actor(), endpoint_id, delivery_id)
+    delivery = uc.retry_delivery(get_services(), current_actor(router), endpoint_id, delivery_id)
     return Response(status_code=202, body=delivery_out(delivery), content_type="application/json")
 
 
@@ -253,5 +249,5 @@ def handle_retry_webhook_delivery(
 def handle_replay_webhook_deliveries(
     endpoint_id: Annotated[Id, Path()], body: Annotated[ReplayRequest, Body()]
 ) -> Response[ReplayOut]:
-    count = uc.replay(get_services(), _actor(), endpoint_id, body.since)
+    count = uc.replay(get_services(), current_actor(router), endpoint_id, body.since)
     return Response(status_code=202, body=ReplayOut(replayed=count), content_type="application/json")

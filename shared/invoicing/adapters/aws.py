@@ -4,12 +4,17 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from typing import Any
 
+from invoicing import root
 
-@lru_cache(maxsize=4)
-def _client(service: str, region: str) -> Any:
+
+def aws_client(service: str, region: str) -> Any:
+    """The process's one boto3 client for `service` in `region` (held by its root)."""
+    return root.current().once(("boto3", service, region), lambda: _build(service, region))
+
+
+def _build(service: str, region: str) -> Any:
     import boto3
     from botocore.config import Config
 
@@ -29,7 +34,7 @@ class DocumentStore:
         self.region = region
 
     def put_pdf(self, key: str, body: bytes, filename: str) -> None:
-        _client("s3", self.region).put_object(
+        aws_client("s3", self.region).put_object(
             Bucket=self.bucket,
             Key=key,
             Body=body,
@@ -39,7 +44,7 @@ class DocumentStore:
         )
 
     def presigned_get(self, key: str, expires_in: int) -> str:
-        return _client("s3", self.region).generate_presigned_url(
+        return aws_client("s3", self.region).generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
         )
 
@@ -50,5 +55,5 @@ class JobQueue:
         self.region = region
 
     def send(self, body: dict[str, Any]) -> str:
-        response = _client("sqs", self.region).send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body))
+        response = aws_client("sqs", self.region).send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body))
         return str(response["MessageId"])

@@ -8,9 +8,9 @@ through the reminder ledger's lease and the queue's redelivery. boto3 is importe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Protocol
 
+from invoicing import root
 from invoicing.errors import ServiceUnavailable
 
 
@@ -42,8 +42,12 @@ class EmailSender(Protocol):
         ...
 
 
-@lru_cache(maxsize=4)
 def _sesv2(region: str) -> Any:
+    # one attempt per send (the reminder job's own retries decide), so not the shared adapters.aws client
+    return root.current().once(("sesv2", region), lambda: _build_sesv2(region))
+
+
+def _build_sesv2(region: str) -> Any:
     import boto3
     from botocore.config import Config
 

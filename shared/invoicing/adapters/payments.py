@@ -83,7 +83,7 @@ class RefundRequest:
     currency: str
     invoice_id: str = ""  # in the metadata too: the webhook finds the refund item by its keys
     credit_note_id: str = ""
-    # one per attempt (domain.credit.attempt_idempotency_key): a repeated call of the same attempt
+    # one per attempt (domain.refunds.attempt_idempotency_key): a repeated call of the same attempt
     # refunds once; default: the refund id's own key (the first attempt)
     idempotency_key: str = ""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from invoicing.adapters.aws import JobQueue, _client
+from invoicing.adapters.aws import JobQueue, aws_client
 
 SQS_BATCH = 10
 
@@ -18,7 +18,7 @@ class JobsNotEnqueued(RuntimeError):
 class BatchJobQueue(JobQueue):
     def send_batch(self, bodies: list[dict[str, Any]]) -> int:
         """Send every body; entries SQS refused are retried once. Returns how many were sent."""
-        client = _client("sqs", self.region)
+        client = aws_client("sqs", self.region)
         sent = 0
         for start in range(0, len(bodies), SQS_BATCH):
             chunk = {str(i): json.dumps(body) for i, body in enumerate(bodies[start : start + SQS_BATCH])}

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from standardwebhooks import Webhook
 
-from invoicing.adapters.aws import _client
+from invoicing.adapters.aws import aws_client
 from invoicing.domain.webhooks import refused_address
 
 SECRET_PREFIX = "whsec_"
@@ -84,7 +84,7 @@ class KmsSecretBox:
         plain = json.dumps(
             {"current": value.current, "previous": value.previous, "previous_until": value.previous_until}
         ).encode()
-        blob = _client("kms", self.region).encrypt(
+        blob = aws_client("kms", self.region).encrypt(
             KeyId=self.key_id, Plaintext=plain, EncryptionContext={"endpoint_id": endpoint_id}
         )["CiphertextBlob"]
         return base64.b64encode(blob).decode()
@@ -93,7 +93,7 @@ class KmsSecretBox:
         cached = self._opened.get((endpoint_id, ciphertext))
         if cached is not None:
             return cached
-        plain = _client("kms", self.region).decrypt(
+        plain = aws_client("kms", self.region).decrypt(
             CiphertextBlob=base64.b64decode(ciphertext), EncryptionContext={"endpoint_id": endpoint_id}
         )["Plaintext"]
         data = json.loads(plain)
@@ -244,7 +244,7 @@ class DeliveryQueue:
     def send(self, body: dict[str, Any], delay_seconds: int = 0) -> None:
         if not self.queue_url:
             raise RuntimeError("WEBHOOK_QUEUE_URL is not set")
-        _client("sqs", self.region).send_message(
+        aws_client("sqs", self.region).send_message(
             QueueUrl=self.queue_url,
             MessageBody=json.dumps(body),
             DelaySeconds=max(0, min(self.MAX_DELAY, int(delay_seconds))),
@@ -264,6 +264,6 @@ class EventBus:
             for e in events
         ]
         for start in range(0, len(entries), 10):  # PutEvents takes 10 entries per call
-            response = _client("events", self.region).put_events(Entries=entries[start : start + 10])
+            response = aws_client("events", self.region).put_events(Entries=entries[start : start + 10])
             if response.get("FailedEntryCount"):
                 raise RuntimeError(f"EventBridge refused {response['FailedEntryCount']} events")

@@ -14,3 +14,17 @@ def actor_from_event(event: Any) -> Actor:
         f"api_key:{authorizer['principalId']}" if authorizer.get("principalId") else "anonymous"
     )
     return Actor(principal=str(principal), request_id=ctx.request_id or "")
+
+
+def actor_middleware(app: Any, next_middleware: Any) -> Any:
+    """Puts the caller into the resolver's context once per request, for every route to read."""
+    app.append_context(actor=actor_from_event(app.current_event))
+    return next_middleware(app)
+
+
+def current_actor(router: Any) -> Actor:
+    """The actor `actor_middleware` put into the context of the request being resolved."""
+    actor = router.context.get("actor")
+    if not isinstance(actor, Actor):  # a route reached without the middleware: a wiring bug
+        raise RuntimeError("actor_middleware is not installed on this resolver")
+    return actor

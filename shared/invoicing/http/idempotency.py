@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.encoders import jsonable_encoder
 
-from invoicing.http.actor import actor_from_event
+from invoicing import root
+from invoicing.http.actor import current_actor
 from invoicing.http.errors import error_response
-from invoicing.settings import get_settings
 
 HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 255
@@ -28,12 +27,15 @@ def _mark_replayed(response: dict[str, Any], _record: Any) -> dict[str, Any]:
     return {**response, "replayed": True}
 
 
-@lru_cache(maxsize=1)
 def _machinery() -> tuple[Any, Any]:
-    # imported on the first request that carries a key: most cold starts never need it
+    # built on the first request that carries a key: most cold starts never need it
+    return root.current().once(_machinery, _build)  # type: ignore[no-any-return]
+
+
+def _build() -> tuple[Any, Any]:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
-    settings = get_settings()
+    settings = root.get_settings()
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name)
     config = IdempotencyConfig(
         event_key_jmespath="[principal, method, path, key]",
@@ -74,7 +76,7 @@ def idempotency_middleware(app: Any, next_middleware: Any) -> Response:
     if getattr(app, "lambda_context", None) is not None:
         config.register_lambda_context(app.lambda_context)
     request = {
-        "principal": actor_from_event(event).principal,
+        "principal": current_actor(app).principal,
         "method": event.http_method.upper(),
         "path": event.path,
         "key": key.strip(),

@@ -8,9 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from invoicing.domain.credit import CreditNote, Refund
+from invoicing.domain.credit import CreditNote
 from invoicing.domain.customer import Customer
 from invoicing.domain.invoice import Invoice, InvoiceLine
+from invoicing.domain.refunds import Refund
 
 Status = Literal["draft", "open", "paid", "void", "uncollectible"]
 CreditReasonName = Literal["duplicate", "fraudulent", "order_change", "product_unsatisfactory", "other"]

@@ -12,9 +12,8 @@ from invoicing.domain.credit import (
     CreditNote,
     CreditNoteStatus,
     CreditReason,
-    Refund,
-    RefundStatus,
 )
+from invoicing.domain.refunds import Refund, RefundStatus
 from invoicing.store.keys import (
     credit_note_gsi1pk,
     credit_note_sk,

@@ -16,11 +16,8 @@ from __future__ import annotations
 
 from pynamodb.exceptions import DoesNotExist
 
-from invoicing.domain.credit import (
-    BalanceTransaction,
-    CreditNote,
-    Refund,
-)
+from invoicing.domain.credit import BalanceTransaction, CreditNote
+from invoicing.domain.refunds import Refund
 from invoicing.errors import NotFound
 from invoicing.store import keys
 from invoicing.store.credit_mapping import balance_txn_from_item, credit_note_from_item, refund_from_item

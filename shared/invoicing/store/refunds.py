@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pynamodb.exceptions import DoesNotExist
 
-from invoicing.domain.credit import Refund
+from invoicing.domain.refunds import Refund
 from invoicing.store.credit_mapping import refund_from_item
 from invoicing.store.keys import invoice_pk, refund_sk
 from invoicing.store.models import RefundItem

@@ -15,10 +15,11 @@ from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
-from invoicing.domain.credit import CreditNote, Refund
+from invoicing.domain.credit import CreditNote
 from invoicing.domain.customer import Customer
 from invoicing.domain.events import InvoiceEvent
 from invoicing.domain.invoice import Invoice
+from invoicing.domain.refunds import Refund
 from invoicing.domain.webhooks import OutboxEvent, expires_at, outbox_events
 from invoicing.errors import Conflict, NotFound
 from invoicing.schemas.objects import credit_note_out, customer_out, invoice_out, refund_out

@@ -30,7 +30,7 @@ def create_api_key(name: str, scopes: list[str] | tuple[str, ...] = DEFAULT_SCOP
     if unknown or not scopes:
         raise ValidationFailed(f"scopes must be a non-empty subset of {list(SCOPES)}", details={"field": "scopes"})
     if repo is None:
-        from invoicing.services import get_services
+        from invoicing.root import get_services
 
         repo = get_services().repo
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)

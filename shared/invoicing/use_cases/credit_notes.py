@@ -28,17 +28,12 @@ from invoicing import clock
 from invoicing.adapters.render_jobs import enqueue_credit_note_render
 from invoicing.domain.balance import BalanceChange
 from invoicing.domain.credit import (
-    MANUAL,
-    STRIPE,
     BalanceTransaction,
     CreditMethod,
     CreditNote,
     CreditNoteStatus,
     CreditReason,
     LineCredit,
-    Refund,
-    RefundStatus,
-    allocate_refund,
     check_memo,
     compute_credit,
     ensure_creditable,
@@ -48,6 +43,7 @@ from invoicing.domain.credit import (
 from invoicing.domain.events import Actor, new_event
 from invoicing.domain.invoice import Invoice, InvoiceStatus
 from invoicing.domain.numbering import NumberClaim, credit_note_number
+from invoicing.domain.refunds import MANUAL, STRIPE, Refund, RefundStatus, allocate_refund
 from invoicing.errors import ConcurrentModification, Conflict
 from invoicing.ids import new_id
 from invoicing.observability import logger, metrics

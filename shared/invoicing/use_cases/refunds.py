@@ -16,7 +16,7 @@ complete_refund — who: invoices:write. A manual refund in `pending` only (409 
   `invoice.refund_completed` event; conditioned on it still being pending, so of two concurrent
   completes one wins and the other is 409.
 apply_refund_notice — Stripe's `refund.*` webhooks (dispatched by the pay function's webhook handler): the refund named
-  in the metadata moves as domain.credit.takes_provider_word allows, with an `invoice.refund_updated`
+  in the metadata moves as domain.refunds.takes_provider_word allows, with an `invoice.refund_updated`
   event. Unknown refunds and repeated, stale or out-of-order updates are acknowledged and ignored.
 
 Every write is the refund's conditional update and its event in one transaction (store/refunds.py);
@@ -31,7 +31,9 @@ from typing import Literal
 
 from invoicing import clock
 from invoicing.adapters.payments import RefundNotice
-from invoicing.domain.credit import (
+from invoicing.domain.events import Actor, InvoiceEvent
+from invoicing.domain.payments import check_paid_at
+from invoicing.domain.refunds import (
     STRIPE,
     Refund,
     RefundNotRetryable,
@@ -43,8 +45,6 @@ from invoicing.domain.credit import (
     provider_refund_status,
     takes_provider_word,
 )
-from invoicing.domain.events import Actor, InvoiceEvent
-from invoicing.domain.payments import check_paid_at
 from invoicing.errors import ConcurrentModification, NotFound, ServiceUnavailable
 from invoicing.observability import logger, metrics
 from invoicing.refund_attempts import ProviderWord, call_provider, record_outcome, refund_event, reread, with_word

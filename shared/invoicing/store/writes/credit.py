@@ -15,16 +15,10 @@ from typing import Any
 from pynamodb.expressions.update import Action
 
 from invoicing.domain.balance import BalanceChange
-from invoicing.domain.credit import (
-    CREDITABLE_STATUSES,
-    CreditNote,
-    CreditNoteStatus,
-    CreditSplit,
-    Refund,
-    credit_reversed,
-)
+from invoicing.domain.credit import CREDITABLE_STATUSES, CreditNote, CreditNoteStatus, CreditSplit, credit_reversed
 from invoicing.domain.invoice import Invoice, InvoiceStatus
 from invoicing.domain.numbering import NumberClaim
+from invoicing.domain.refunds import Refund
 from invoicing.domain.webhooks import CREDIT_NOTE_VERSION
 from invoicing.errors import ConcurrentModification, StaleBalance
 from invoicing.store import keys
