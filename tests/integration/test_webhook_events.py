@@ -160,3 +160,29 @@ def test_one_invoices_sequence_never_repeats_through_renders_and_payments(api, s
     second_render = events[4]["data"]["object"]
     assert (second_render["pdf_status"], second_render["amount_paid_cents"]) == ("rendered", 1000)
     assert second_render["version"] == events[3]["data"]["object"]["version"] + 1
+
+
+def test_a_void_that_lost_the_race_to_a_render_is_read_again_not_refused(api, services, customer, monkeypatch):
+    # Given an open invoice whose PDF gets recorded just after the void has read it
+    from invoicing.use_cases.documents import render_invoice_pdf
+
+    invoice = open_invoice(api, customer)
+    read = services.repo.get_invoice
+    rendered: list[str] = []
+
+    def read_then_render(invoice_id: str):  # type: ignore[no-untyped-def]
+        got = read(invoice_id)
+        if not rendered:
+            rendered.append(invoice_id)
+            job = {"invoice_id": invoice_id, "job_id": "job_race", "requested_at": "2026-01-01T00:00:00.000Z"}
+            render_invoice_pdf(services, job, render=lambda html, footer_text: b"%PDF-1.7 fake")
+        return got
+
+    monkeypatch.setattr(services.repo, "get_invoice", read_then_render)
+    # When it is voided
+    voided = _ok(api("POST", f"/invoices/{invoice['id']}/void"))
+    # Then the void was decided again on the rendered invoice, and both events carry their own sequence
+    assert rendered and voided["status"] == "void" and voided["pdf_status"] == "rendered"
+    events = _ok(api("GET", "/events", query={"object_id": invoice["id"]}))["data"][::-1]
+    assert [e["type"] for e in events][-2:] == ["invoice.pdf_rendered", "invoice.voided"]
+    assert events[-2]["sequence"] < events[-1]["sequence"] == voided["version"] * 100
