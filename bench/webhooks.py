@@ -1,4 +1,4 @@
-"""Section 6: webhooks (issue #17).
+"""Section 7: webhooks (issue #17).
 
 - **worker throughput**: events delivered per second by ONE delivery worker (one process handling
   SQS batches of 10 one after another, as one Lambda instance would): each delivery reads the
@@ -25,7 +25,7 @@ from typing import Any
 
 from bench.runner import Report, Row
 
-SECTION = "6 webhooks"
+SECTION = "7 webhooks"
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -5,7 +5,8 @@ deliver_reminder — the unit of work of the worker and of a manual send. Claims
   (store: exactly once per invoice and kind, checked against the invoice's status and version in
   the same transaction), gets a payment link per the link policy below, renders the mail, sends it
   with SES, then records `sent` with SES's message id together with the audit event
-  `invoice.reminder_sent`. A failure after the claim leaves `sending` with the error; it is retried
+  `invoice.reminder_sent` and the invoice's version + 1 (its public event carries the invoice as
+  stored; a payment meanwhile is re-read and the record written again). A failure after the claim leaves `sending` with the error; it is retried
   once the lease ran out (the queue redelivers; the next run re-enqueues what is left), at most
   `reminder_max_attempts` times, and never once the invoice is paid, void or uncollectible
   (scheduled kinds need `open`; a retry that finds it closed cancels the entry).
@@ -48,12 +49,13 @@ from invoicing.domain.reminders import (
     ReminderStep,
     local_date,
 )
-from invoicing.errors import ConcurrentModification, InvalidTransition, InvoiceNotOpen, NotFound
+from invoicing.errors import ConcurrentModification, InvalidTransition, InvoiceNotOpen, NotFound, StaleInvoice
 from invoicing.ids import new_id
 from invoicing.observability import logger, metrics
 from invoicing.services import Services
 from invoicing.settings import Settings
 from invoicing.store.reminders import ReminderStore
+from invoicing.store.retry import SHORT, retry
 from invoicing.store.uow import Skipped
 from invoicing.store.writes.reminders import ClaimRequest, InvoiceChanged, ReminderTaken
 
@@ -341,7 +343,9 @@ def deliver_reminder(svc: Services, req: ReminderRequest, context: MailContext |
             **({"payment_link_id": link.link.id} if link else {}),
         },
     )
-    try:
+
+    def record_sent() -> None:
+        invoice = svc.repo.get_invoice(req.invoice_id)  # carried by invoice.reminder_sent as it is after
         with svc.uow() as tx:
             tx.reminder_sent(
                 claim,
@@ -350,7 +354,19 @@ def deliver_reminder(svc: Services, req: ReminderRequest, context: MailContext |
                 recipient=context.email,
                 link_id=link.link.id if link else None,
             )
+            tx.note_on_invoice(invoice)
             tx.add_events(event)
+
+    try:
+        retry(
+            record_sent,
+            on=(StaleInvoice,),  # the invoice moved while the mail went out (a payment): re-read it
+            attempts=5,
+            exhausted=lambda: ConcurrentModification(
+                f"invoice {req.invoice_id} kept changing; the reminder is retried"
+            ),
+            backoff=SHORT,
+        )
     except Skipped:
         # the lease ran out during this attempt and another one took over: it may send again
         metrics.add_metric(name="ReminderLeaseOverruns", unit="Count", value=1)

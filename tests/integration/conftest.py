@@ -260,3 +260,35 @@ def console(aws, monkeypatch):  # type: ignore[no-untyped-def]
         support.add_user(idp, pool_id, f"{group}@acme.example", group)
     yield {"app": app, "idp": idp, "pool_id": pool_id, "client_id": client_id, "auth": auth}
     root.reset()
+
+
+# ---------------------------------------------------------------- webhooks (issue #17)
+@pytest.fixture
+def local_stage(aws, monkeypatch):  # type: ignore[no-untyped-def]
+    """The local stage (http://127.0.0.1 endpoints allowed) with the compressed retry schedule."""
+    from invoicing import root
+
+    monkeypatch.setenv("STAGE", "local")
+    monkeypatch.setenv("WEBHOOK_RETRY_COMPRESSION", "100000")
+    root.reset()
+    yield aws
+    root.reset()
+
+
+@pytest.fixture
+def pipeline(local_stage):  # type: ignore[no-untyped-def]
+    import os
+
+    from tests.support.webhooks import Pipeline
+
+    return Pipeline(local_stage.table_name, os.environ["WEBHOOK_QUEUE_URL"], load_function, LambdaContext("Webhooks"))
+
+
+@pytest.fixture
+def receiver():  # type: ignore[no-untyped-def]
+    """A webhook receiver on 127.0.0.1 verifying every delivery with standardwebhooks."""
+    from tests.support.webhooks import Receiver
+
+    r = Receiver()
+    yield r
+    r.close()

@@ -533,6 +533,11 @@ def test_manual_reminders_and_the_listing(world, aws):
     sent_events = [e for e in world.events(invoice["id"]) if e["type"] == "invoice.reminder_sent"]
     assert [e["actor"] for e in sent_events] == ["api_key:clerk", "api_key:clerk"]
     assert all("pay/" not in json.dumps(e) for e in world.events(invoice["id"]))  # no token in the trail
+    # and each sent reminder is public (issue #17): the invoice as stored after it, a sequence of its own
+    query = {"object_id": invoice["id"], "type": "invoice.reminder_sent"}
+    newest, older = world.api("GET", "/events", query=query)[1]["data"]
+    assert newest["sequence"] > older["sequence"]
+    assert newest["data"]["object"] == {**world.api("GET", f"/invoices/{invoice['id']}")[1], "payment_url": None}
 
 
 def test_manual_reminder_for_an_uncollectible_invoice_but_not_paid_void_or_draft(world):

@@ -508,6 +508,34 @@ class TestStripeRefunds:
         assert status == 409 and body["error"]["code"] == "refund_not_retryable"
         assert len(stripe_http.refund_calls()) == 2
 
+    def test_a_failed_then_retried_refund_publishes_refund_failed_then_refund_succeeded(
+        self, api, customer, pay, pipeline, receiver, stripe_http
+    ):
+        # (the pipeline's local stage first: stripe_http puts its fake into the services then built)
+        # Given an endpoint subscribed to refund outcomes, after the events before it went out
+        inv = stripe_paid_invoice(api, customer, pay)
+        pipeline.drain()
+        status, endpoint, _ = api(
+            "POST", "/webhook-endpoints", {"url": receiver.url, "events": ["refund.failed", "refund.succeeded"]}
+        )
+        assert status == 201, endpoint
+        receiver.secrets = [endpoint["secret"]]
+        # When Stripe cannot take the refund, and finance retries it
+        stripe_http.refund_outcomes = [STRIPE_DOWN]
+        note = refund_note(api, inv["id"])
+        failed = refund_of(api, note)
+        status, succeeded, _ = retry(api, note, note["refunds"][0])
+        assert status == 200 and succeeded["status"] == "succeeded", succeeded
+        pipeline.drain()
+        # Then exactly one refund.failed and one refund.succeeded came, verified, in sequence order
+        assert all(r.verified_with == [endpoint["secret"]] for r in receiver.received)
+        events = sorted((json.loads(r.body) for r in receiver.received), key=lambda e: e["sequence"])
+        assert [e["type"] for e in events] == ["refund.failed", "refund.succeeded"]
+        assert events[0]["data"]["object"] == failed and failed["status"] == "failed"
+        assert events[1]["data"]["object"] == succeeded == refund_of(api, note)
+        # planned (1), failed (2), attempt 2 claimed (3), succeeded (4)
+        assert [e["sequence"] for e in events] == [200, 400]
+
     def test_a_first_attempt_that_went_through_at_stripe_is_recorded_not_repeated(
         self, api, customer, pay, stripe_http
     ):

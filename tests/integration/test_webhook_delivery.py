@@ -6,38 +6,9 @@ read by the local runtime's stream poller, as `make dev` reads it."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from tests.integration.conftest import LambdaContext, load_function
 from tests.support.builders import open_invoice
-from tests.support.webhooks import Pipeline, Receiver
-
-
-@pytest.fixture
-def local_stage(aws, monkeypatch):  # type: ignore[no-untyped-def]
-    """The local stage (http://127.0.0.1 endpoints allowed) with the compressed retry schedule."""
-    from invoicing import root
-
-    monkeypatch.setenv("STAGE", "local")
-    monkeypatch.setenv("WEBHOOK_RETRY_COMPRESSION", "100000")
-    root.reset()
-    yield aws
-    root.reset()
-
-
-@pytest.fixture
-def pipeline(local_stage):  # type: ignore[no-untyped-def]
-    import os
-
-    return Pipeline(local_stage.table_name, os.environ["WEBHOOK_QUEUE_URL"], load_function, LambdaContext("Webhooks"))
-
-
-@pytest.fixture
-def receiver():  # type: ignore[no-untyped-def]
-    r = Receiver()
-    yield r
-    r.close()
 
 
 def _endpoint(api, url: str, events: list[str] | None = None) -> dict:  # type: ignore[no-untyped-def]
@@ -130,3 +101,53 @@ def test_a_change_that_fails_sends_nothing(api, customer, pipeline, receiver):
     # Then no invoice.finalized exists and nothing was sent
     assert api("GET", "/events", query={"type": "invoice.finalized"})[1]["data"] == []
     assert receiver.received == []
+
+
+def test_an_endpoint_failing_every_delivery_for_5_days_is_disabled_with_an_event(
+    api, customer, pipeline, receiver, monkeypatch
+):
+    import time_machine
+
+    from invoicing.domain import webhooks as rules
+
+    monkeypatch.setattr(rules, "MAX_ATTEMPTS", 2)  # each delivery gives up after its second attempt
+    endpoint = _endpoint(api, receiver.url)
+    receiver.answer = lambda n: (500, {})
+    start = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+    def one_failing_delivery_at(at: datetime) -> str:
+        with time_machine.travel(at, tick=False):  # the clock stands still: no test waits
+            seen = len(receiver.received)
+            open_invoice(api, customer)
+            pipeline.drain()  # delivered, retried to the end (or dropped once the endpoint is disabled)
+            assert len(receiver.received) > seen
+            return api("GET", f"/webhook-endpoints/{endpoint['id']}")[1]["status"]
+
+    # Given an endpoint whose every delivery has failed since `start`, still enabled 4 days on
+    assert one_failing_delivery_at(start) == "enabled"
+    assert one_failing_delivery_at(start + timedelta(days=4, hours=23)) == "enabled"
+    # When a delivery fails 5 days after the first failure
+    assert one_failing_delivery_at(start + timedelta(days=5, minutes=1)) == "disabled"
+    # Then the endpoint is disabled with a webhook_endpoint.disabled event saying why, and gets no more
+    [event] = api("GET", "/events", query={"type": "webhook_endpoint.disabled"})[1]["data"]
+    assert event["data"]["object"]["id"] == endpoint["id"]
+    assert event["data"]["object"]["disabled_reason"] == "every delivery failed for 5 days"
+    assert "secret" not in json.dumps(event)
+
+
+def test_a_success_in_between_restarts_the_5_days(api, customer, pipeline, receiver, monkeypatch):
+    import time_machine
+
+    from invoicing.domain import webhooks as rules
+
+    monkeypatch.setattr(rules, "MAX_ATTEMPTS", 1)
+    endpoint = _endpoint(api, receiver.url)
+    start = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    # fails, then succeeds on day 3, then fails again on day 6: not 5 days of failing only
+    for day, answer in ((0, 500), (3, 200), (6, 500)):
+        with time_machine.travel(start + timedelta(days=day), tick=False):
+            receiver.answer = lambda n, answer=answer: (answer, {})
+            seen = len(receiver.received)
+            open_invoice(api, customer)
+            pipeline.run(until=lambda seen=seen: len(receiver.received) > seen)
+    assert api("GET", f"/webhook-endpoints/{endpoint['id']}")[1]["status"] == "enabled"

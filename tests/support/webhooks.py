@@ -155,3 +155,22 @@ class Pipeline:
                     return
                 time.sleep(0.05)
         raise AssertionError("the pipeline did not get there in time")
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Run until the stream holds nothing new and the queue nothing at all (visible, in flight or
+        delayed): every event committed so far has been delivered, retried to the end, or dropped."""
+
+        def empty() -> bool:
+            if self.stream.poll_once():
+                return False
+            attributes = self.sqs.get_queue_attributes(
+                QueueUrl=self.queue_url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
+            )["Attributes"]
+            return all(int(v) == 0 for v in attributes.values())
+
+        self.run(until=empty, timeout=timeout)

@@ -48,8 +48,9 @@ class Cancelled:
 
 
 class Repo:
-    def __init__(self, tx: Any) -> None:
+    def __init__(self, tx: Any, header: Any = None) -> None:
         self.tx = tx
+        self.header = header
 
     def transaction(self) -> Any:
         return self.tx
@@ -58,7 +59,9 @@ class Repo:
         return StaleInvoice(invoice_id)
 
     def get_invoice_header(self, invoice_id: str) -> Any:
-        raise AssertionError("not read here")
+        if self.header is None:
+            raise AssertionError("not read here")
+        return self.header
 
     def purge_invoice_items(self, invoice_id: str) -> None:
         raise AssertionError("not purged here")
@@ -116,9 +119,21 @@ def test_a_taken_number_alone_is_number_taken_but_yields_to_a_conflict() -> None
 
 
 def test_a_redelivered_render_is_skipped_not_failed() -> None:
-    tx = UnitOfWork(Repo(Cancelled({HEADER})))
+    # the header read again is still at the version the render read: its job id is what failed
+    tx = UnitOfWork(Repo(Cancelled({HEADER}), header=open_invoice()))
     tx.pdf_rendered(open_invoice(), key="k", job_id="job_1", requested_at=AT, at=AT)
     with pytest.raises(Skipped):
+        tx.commit()
+
+
+def test_a_render_recorded_after_the_invoice_moved_is_stale_and_bumps_the_version() -> None:
+    # Given a render that read the invoice at version 3, which a payment moved to 4 meanwhile
+    tx = UnitOfWork(Repo(Cancelled({HEADER}), header=replace(open_invoice(), version=4)))
+    tx.pdf_rendered(open_invoice(), key="k", job_id="job_1", requested_at=AT, at=AT)
+    # Then its invoice after the change is one version on (its event's sequence is its own)
+    assert [(c.kind, c.version) for c in tx.changes] == [("invoice", 4)]
+    # and the cancelled write is StaleInvoice (re-read and write again), not a redelivery
+    with pytest.raises(StaleInvoice):
         tx.commit()
 
 

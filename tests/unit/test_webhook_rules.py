@@ -14,12 +14,38 @@ from standardwebhooks import Webhook
 
 from invoicing.adapters import webhooks as adapter
 from invoicing.domain import webhooks as rules
+from invoicing.domain.events import InvoiceEvent
 
 
 def test_line_edits_are_public_as_invoice_updated_and_internal_events_stay_internal():
     assert rules.public_type("invoice.line_added") == "invoice.updated"
-    assert rules.public_type("invoice.refund_completed") == "refund.succeeded"
+    assert rules.public_type("invoice.credit_note_issued") == "credit_note.created"
     assert rules.public_type("invoice.payment_link_issued") is None
+
+
+def _refund_event(type_: str, previous: str, status: str, **data: object) -> InvoiceEvent:
+    return InvoiceEvent(
+        "evt_1", "in_1", type_, "api_key:t", "2026-11-27T00:00:00.000Z",
+        data={"refund_id": "re_1", "previous_status": previous, "status": status, **data},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("event", "public"),
+    [
+        (_refund_event("invoice.refund_completed", "pending", "succeeded"), "refund.succeeded"),
+        (_refund_event("invoice.refund_updated", "pending", "succeeded"), "refund.succeeded"),
+        (_refund_event("invoice.refund_updated", "pending", "failed", attempt=1), "refund.failed"),
+        (_refund_event("invoice.refund_updated", "pending", "failed"), "refund.failed"),  # Stripe's webhook
+        (_refund_event("invoice.refund_retried", "failed", "failed", attempt=2), "refund.failed"),  # failed again
+        (_refund_event("invoice.refund_retried", "failed", "succeeded", attempt=2), "refund.succeeded"),
+        (_refund_event("invoice.refund_updated", "pending", "pending", attempt=1), None),  # in flight
+        (_refund_event("invoice.refund_updated", "succeeded", "succeeded"), None),
+    ],
+)
+def test_a_refund_event_is_public_when_the_refund_succeeded_or_an_attempt_failed(event, public):
+    assert rules.public_type_of(event) == public
+    assert rules.subject_id(event, "refund") == "re_1"
 
 
 def test_the_retry_schedule_runs_about_three_days_with_jitter_and_honours_retry_after():

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -17,14 +17,16 @@ from invoicing.domain.credit import (
     MAX_MEMO,
     BalanceTransaction,
     CreditMethod,
-    CreditNote,
     CreditReason,
     LineCredit,
 )
-from invoicing.domain.refunds import MAX_REFUND_REFERENCE, Refund
+from invoicing.domain.refunds import MAX_REFUND_REFERENCE
 from invoicing.http.actor import current_actor
 from invoicing.observability import logger
 from invoicing.root import get_services
+from invoicing.schemas.objects import CreditMethodName as Method
+from invoicing.schemas.objects import CreditNoteOut, RefundOut, credit_note_out, refund_out
+from invoicing.schemas.objects import CreditReasonName as Reason
 from invoicing.use_cases import credit_notes as uc
 from invoicing.use_cases import refunds as refunds_uc
 from schemas import (
@@ -42,8 +44,6 @@ from schemas import (
 
 router = Router()
 
-Reason = Literal["duplicate", "fraudulent", "order_change", "product_unsatisfactory", "other"]
-Method = Literal["customer_balance", "refund", "out_of_band"]
 PositiveCents = Annotated[json_int(gt=0, le=10**12), Field(description="Minor units, > 0")]
 
 
@@ -104,37 +104,6 @@ class CreditNoteIn(Strict):
         return self
 
 
-class CreditLineOut(BaseModel):
-    description: str
-    amount_cents: int
-    tax_cents: int
-    total_cents: int
-    line_id: str | None
-    quantity: str | None
-    unit_amount_cents: int | None
-
-
-class RefundOut(BaseModel):
-    id: str
-    credit_note_id: str
-    invoice_id: str
-    payment_id: str
-    amount_cents: int
-    currency: str
-    provider: Literal["manual", "stripe"]
-    status: Literal["pending", "succeeded", "failed"] = Field(
-        description="manual: pending until completed (paid back by hand); stripe: failed ones can be retried"
-    )
-    provider_ref: str | None = Field(description="Stripe: the refund (re_...) of the latest attempt known")
-    attempts: int = Field(description="Stripe: refund calls made, each under its own idempotency key")
-    failure: str | None = Field(description="Why the latest Stripe attempt failed")
-    reference: str | None = Field(description="Manual: finance's reference of the money paid back")
-    paid_at: str | None = Field(description="Manual: when it was paid back")
-    completed_by: str | None = Field(description="Manual: who recorded it as paid back")
-    created_at: str
-    updated_at: str
-
-
 class CompleteRefundIn(Strict):
     reference: Annotated[str, Field(min_length=1, max_length=MAX_REFUND_REFERENCE, pattern=NOT_BLANK)] = Field(
         description="How the money went back, e.g. the bank transfer's reference"
@@ -142,32 +111,6 @@ class CompleteRefundIn(Strict):
     paid_at: Instant | None = Field(
         default=None, description="ISO timestamp with a time zone; not in the future. Default: now"
     )
-
-
-class CreditNoteOut(BaseModel):
-    id: str
-    number: str
-    invoice_id: str
-    invoice_number: str | None
-    customer_id: str
-    status: Literal["issued", "void"]
-    currency: str
-    reason: Reason
-    method: Method
-    memo: str
-    lines: list[CreditLineOut]
-    subtotal_cents: int
-    tax_cents: int
-    total_cents: int
-    pre_payment_cents: int = Field(description="Took off the amount due of the (open) invoice")
-    post_payment_cents: int
-    customer_balance_cents: int
-    refund_cents: int
-    out_of_band_cents: int
-    refunds: list[RefundOut]
-    pdf_status: str | None
-    created_at: str
-    voided_at: str | None
 
 
 class CreditNoteList(BaseModel):
@@ -195,66 +138,6 @@ class BalanceTransactionList(BaseModel):
 class PdfLinkOut(BaseModel):
     url: str
     expires_at: str
-
-
-def credit_note_out(n: CreditNote) -> CreditNoteOut:
-    return CreditNoteOut(
-        id=n.id,
-        number=n.number,
-        invoice_id=n.invoice_id,
-        invoice_number=n.invoice_number,
-        customer_id=n.customer_id,
-        status=n.status.value,
-        currency=n.currency,
-        reason=n.reason.value,
-        method=n.method.value,
-        memo=n.memo,
-        lines=[
-            CreditLineOut(
-                description=ln.description,
-                amount_cents=ln.amount_cents,
-                tax_cents=ln.tax_cents,
-                total_cents=ln.total_cents,
-                line_id=ln.line_id,
-                quantity=f"{ln.quantity:.4f}" if ln.quantity is not None else None,
-                unit_amount_cents=ln.unit_amount_cents,
-            )
-            for ln in n.lines
-        ],
-        subtotal_cents=n.subtotal_cents,
-        tax_cents=n.tax_cents,
-        total_cents=n.total_cents,
-        pre_payment_cents=n.pre_payment_cents,
-        post_payment_cents=n.post_payment_cents,
-        customer_balance_cents=n.balance_cents,
-        refund_cents=n.refund_cents,
-        out_of_band_cents=n.out_of_band_cents,
-        refunds=[refund_out(r) for r in n.refunds],
-        pdf_status=n.pdf_status,
-        created_at=n.created_at,
-        voided_at=n.voided_at,
-    )
-
-
-def refund_out(r: Refund) -> RefundOut:
-    return RefundOut(
-        id=r.id,
-        credit_note_id=r.credit_note_id,
-        invoice_id=r.invoice_id,
-        payment_id=r.payment_id,
-        amount_cents=r.amount_cents,
-        currency=r.currency,
-        provider=r.provider,  # type: ignore[arg-type]
-        status=r.status.value,
-        provider_ref=r.provider_ref,
-        attempts=r.attempts_made,
-        failure=r.failure,
-        reference=r.reference,
-        paid_at=r.paid_at,
-        completed_by=r.completed_by,
-        created_at=r.created_at,
-        updated_at=r.updated_at,
-    )
 
 
 def balance_transaction_out(t: BalanceTransaction) -> BalanceTransactionOut:

@@ -22,6 +22,9 @@ class Customer:
     metadata: dict[str, str]
     created_at: str
     updated_at: str
+    # every write of the customer item (its own fields, and its balance) adds one; the customer's
+    # public events carry it as their sequence (0: written before customers were versioned)
+    version: int = 1
 
     def snapshot(self) -> CustomerSnapshot:
         return CustomerSnapshot(

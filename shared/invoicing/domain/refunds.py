@@ -53,6 +53,9 @@ class Refund:
     reference: str | None = None  # manual: finance's reference of the money paid back
     paid_at: str | None = None  # manual: when it was paid back
     completed_by: str | None = None  # manual: who recorded it
+    # every write of the refund sets version + 1, conditioned on the version read (0: absent on old
+    # items); it orders the refund's public events (`sequence`)
+    version: int = 0
 
     @property
     def attempts_made(self) -> int:

@@ -50,12 +50,48 @@ _PUBLIC_OF_AUDIT: dict[str, str] = {
     "invoice.line_deleted": "invoice.updated",
     "invoice.credit_note_issued": "credit_note.created",
     "invoice.credit_note_voided": "credit_note.voided",
-    "invoice.refund_completed": "refund.succeeded",
 }
+# a refund's audit events say what became of it (data: status, previous_status, attempt)
+REFUND_AUDIT_TYPES = ("invoice.refund_updated", "invoice.refund_retried", "invoice.refund_completed")
+# the object a public event is about, by the first part of its type, and where its id is in the data
+_SUBJECT_ID_IN_DATA = {"credit_note": "credit_note_id", "refund": "refund_id"}
+# credit notes have no version: issued, then at most once void; their sequence is this "version"
+CREDIT_NOTE_VERSION = {"issued": 1, "void": 2}
 
 
 def public_type(audit_type: str) -> str | None:
+    """The public type of an audit type that always publishes the same type (refund events depend on
+    what became of the refund: `public_type_of`)."""
     return _PUBLIC_OF_AUDIT.get(audit_type)
+
+
+def public_type_of(event: InvoiceEvent) -> str | None:
+    """The public type of one audit event, or None when it stays internal.
+
+    - A payment that settles the invoice is `invoice.paid`, any other `invoice.payment_recorded`.
+    - A refund event is `refund.succeeded` when the refund became succeeded, `refund.failed` when it
+      became failed or an attempt (a retry) failed again; other refund moves (pending, in flight) stay
+      internal."""
+    if event.type in REFUND_AUDIT_TYPES:
+        status, previous = event.data.get("status"), event.data.get("previous_status")
+        if status == "succeeded" and previous != "succeeded":
+            return "refund.succeeded"
+        if status == "failed" and (previous != "failed" or "attempt" in event.data):
+            return "refund.failed"
+        return None
+    public = _PUBLIC_OF_AUDIT.get(event.type)
+    if public == "invoice.payment_recorded" and event.to_status == "paid":
+        return "invoice.paid"  # the payment that settles the invoice
+    return public
+
+
+def subject_id(event: InvoiceEvent, object_type: str) -> str | None:
+    """The id of the `object_type` an audit event is about (the invoice's, or its credit note's or
+    refund's, named in its data)."""
+    if object_type == "invoice":
+        return event.invoice_id
+    value = event.data.get(_SUBJECT_ID_IN_DATA.get(object_type, ""))
+    return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)
@@ -89,13 +125,11 @@ def outbox_events(
     change, so receivers can order by it without a global order."""
     out: list[OutboxEvent] = []
     for event in events:
-        public = public_type(event.type)
+        public = public_type_of(event)
         if public is None or not public.startswith(f"{object_type}."):
             continue  # another object's event (a credit note's, a refund's): published with that object
-        if object_type == "invoice" and event.invoice_id != object_id:
+        if subject_id(event, object_type) != object_id:
             continue
-        if public == "invoice.payment_recorded" and event.to_status == "paid":
-            public = "invoice.paid"  # the payment that settles the invoice
         out.append(
             OutboxEvent(
                 id=event.id,

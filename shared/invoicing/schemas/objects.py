@@ -8,10 +8,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from invoicing.domain.credit import CreditNote
 from invoicing.domain.customer import Customer
 from invoicing.domain.invoice import Invoice, InvoiceLine
+from invoicing.domain.refunds import Refund
 
 Status = Literal["draft", "open", "paid", "void", "uncollectible"]
+CreditReasonName = Literal["duplicate", "fraudulent", "order_change", "product_unsatisfactory", "other"]
+CreditMethodName = Literal["customer_balance", "refund", "out_of_band"]
 
 
 class AddressOut(BaseModel):
@@ -198,4 +202,121 @@ def invoice_out(inv: Invoice, *, with_lines: bool = True) -> InvoiceOut:
         voided_at=inv.voided_at,
         paid_at=inv.paid_at,
         marked_uncollectible_at=inv.marked_uncollectible_at,
+    )
+
+
+class CreditLineOut(BaseModel):
+    description: str
+    amount_cents: int
+    tax_cents: int
+    total_cents: int
+    line_id: str | None
+    quantity: str | None
+    unit_amount_cents: int | None
+
+
+class RefundOut(BaseModel):
+    id: str
+    credit_note_id: str
+    invoice_id: str
+    payment_id: str
+    amount_cents: int
+    currency: str
+    provider: Literal["manual", "stripe"]
+    status: Literal["pending", "succeeded", "failed"] = Field(
+        description="manual: pending until completed (paid back by hand); stripe: failed ones can be retried"
+    )
+    provider_ref: str | None = Field(description="Stripe: the refund (re_...) of the latest attempt known")
+    attempts: int = Field(description="Stripe: refund calls made, each under its own idempotency key")
+    failure: str | None = Field(description="Why the latest Stripe attempt failed")
+    reference: str | None = Field(description="Manual: finance's reference of the money paid back")
+    paid_at: str | None = Field(description="Manual: when it was paid back")
+    completed_by: str | None = Field(description="Manual: who recorded it as paid back")
+    created_at: str
+    updated_at: str
+
+
+class CreditNoteOut(BaseModel):
+    id: str
+    number: str
+    invoice_id: str
+    invoice_number: str | None
+    customer_id: str
+    status: Literal["issued", "void"]
+    currency: str
+    reason: CreditReasonName
+    method: CreditMethodName
+    memo: str
+    lines: list[CreditLineOut]
+    subtotal_cents: int
+    tax_cents: int
+    total_cents: int
+    pre_payment_cents: int = Field(description="Took off the amount due of the (open) invoice")
+    post_payment_cents: int
+    customer_balance_cents: int
+    refund_cents: int
+    out_of_band_cents: int
+    refunds: list[RefundOut]
+    pdf_status: str | None
+    created_at: str
+    voided_at: str | None
+
+
+def credit_note_out(n: CreditNote) -> CreditNoteOut:
+    return CreditNoteOut(
+        id=n.id,
+        number=n.number,
+        invoice_id=n.invoice_id,
+        invoice_number=n.invoice_number,
+        customer_id=n.customer_id,
+        status=n.status.value,
+        currency=n.currency,
+        reason=n.reason.value,
+        method=n.method.value,
+        memo=n.memo,
+        lines=[
+            CreditLineOut(
+                description=ln.description,
+                amount_cents=ln.amount_cents,
+                tax_cents=ln.tax_cents,
+                total_cents=ln.total_cents,
+                line_id=ln.line_id,
+                quantity=f"{ln.quantity:.4f}" if ln.quantity is not None else None,
+                unit_amount_cents=ln.unit_amount_cents,
+            )
+            for ln in n.lines
+        ],
+        subtotal_cents=n.subtotal_cents,
+        tax_cents=n.tax_cents,
+        total_cents=n.total_cents,
+        pre_payment_cents=n.pre_payment_cents,
+        post_payment_cents=n.post_payment_cents,
+        customer_balance_cents=n.balance_cents,
+        refund_cents=n.refund_cents,
+        out_of_band_cents=n.out_of_band_cents,
+        refunds=[refund_out(r) for r in n.refunds],
+        pdf_status=n.pdf_status,
+        created_at=n.created_at,
+        voided_at=n.voided_at,
+    )
+
+
+def refund_out(r: Refund) -> RefundOut:
+    return RefundOut(
+        id=r.id,
+        credit_note_id=r.credit_note_id,
+        invoice_id=r.invoice_id,
+        payment_id=r.payment_id,
+        amount_cents=r.amount_cents,
+        currency=r.currency,
+        provider=r.provider,  # type: ignore[arg-type]
+        status=r.status.value,
+        provider_ref=r.provider_ref,
+        attempts=r.attempts_made,
+        failure=r.failure,
+        reference=r.reference,
+        paid_at=r.paid_at,
+        completed_by=r.completed_by,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
     )

@@ -145,6 +145,7 @@ def refund_to_item(r: Refund) -> RefundItem:
         reference=r.reference,
         paid_at=r.paid_at,
         completed_by=r.completed_by,
+        version=r.version or None,
     )
 
 
@@ -168,6 +169,7 @@ def refund_from_item(item: RefundItem) -> Refund:
         reference=item.reference,
         paid_at=item.paid_at,
         completed_by=item.completed_by,
+        version=int(item.version or 0),
     )
 
 

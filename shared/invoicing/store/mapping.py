@@ -130,6 +130,7 @@ def customer_from_item(item: CustomerItem) -> Customer:
         metadata={k: str(v) for k, v in (plain(item.metadata) or {}).items()},
         created_at=item.created_at,
         updated_at=item.updated_at,
+        version=int(item.version or 0),
     )
 
 
@@ -150,6 +151,7 @@ def customer_to_item(c: Customer) -> CustomerItem:
         metadata=dict(c.metadata),
         created_at=c.created_at,
         updated_at=c.updated_at,
+        version=c.version,
         gsi1pk=keys.CUSTOMERS_LIST,
         gsi1sk=keys.customers_list_sk(c.created_at, c.id),
     )

@@ -93,6 +93,7 @@ class CustomerItem(TableItem, discriminator="Customer"):
     metadata = MapAttribute(null=True)  # type: ignore[var-annotated]
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    version = NumberAttribute(null=True)  # + 1 on every write (edits and balance moves); absent on old items
 
 
 class SequenceItem(TableItem, discriminator="Sequence"):
@@ -397,3 +398,4 @@ class RefundItem(TableItem, discriminator="Refund"):
     reference = UnicodeAttribute(null=True)  # manual: finance's reference of the money paid back
     paid_at = UnicodeAttribute(null=True)  # manual: when it was paid back
     completed_by = UnicodeAttribute(null=True)  # manual: who recorded it
+    version = NumberAttribute(null=True)  # every write: + 1, conditioned on the value read

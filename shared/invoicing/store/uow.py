@@ -28,15 +28,17 @@ from typing import Protocol
 
 from pynamodb.exceptions import TransactWriteError
 
+from invoicing import clock
 from invoicing.domain.events import InvoiceEvent
 from invoicing.domain.invoice import Invoice
 from invoicing.domain.webhooks import OutboxEvent
 from invoicing.errors import Conflict, ValidationFailed, WriteConflict
+from invoicing.ids import new_id
 from invoicing.store import keys
 from invoicing.store.mapping import event_to_item
 from invoicing.store.models import EventItem, TableItem, WebhookEndpointItem
 from invoicing.store.transaction import Transaction
-from invoicing.store.webhooks import Endpoint, endpoint_to_item, invoice_outbox, outbox_to_item
+from invoicing.store.webhooks import Endpoint, change_event, endpoint_to_item, object_outbox, outbox_to_item
 from invoicing.store.writes.base import FIRST, NUMBER, Changed, Guard, Skipped
 from invoicing.store.writes.credit import CreditWrites
 from invoicing.store.writes.customers import CustomerWrites
@@ -113,18 +115,28 @@ class UnitOfWork(CreditWrites, PaymentWrites, ReminderWrites, CustomerWrites, Ra
         self._add(op, Guard(key, FIRST, lambda: Conflict(f"webhook endpoint {endpoint.id} changed meanwhile")))
 
     def _publish(self) -> None:
-        """The outbox records of this unit of work's public events, each carrying its invoice as it is
-        after the change (`changes`). Events of an object that has no `after` (a deleted draft) are not
-        published yet."""
-        after = {c.id: c.after for c in self.changes if c.kind == "invoice" and isinstance(c.after, Invoice)}
-        grouped: dict[str, list[InvoiceEvent]] = {}
-        for event in self.events:
-            grouped.setdefault(event.invoice_id, []).append(event)
-        for invoice_id, events in grouped.items():
-            subject = after.get(invoice_id)
-            if subject is not None:
-                for public in invoice_outbox(tuple(events), subject):
+        """The outbox records of this unit of work's public events. Each object changed here (its
+        last typed write's `changes` entry: an invoice, a credit note, a refund) publishes the public
+        events among the audit events about it, carrying it as it is after the change (a deleted draft:
+        as it was) and its version after the change; a customer publishes the event its write names.
+        An audit event about an object this unit of work did not change publishes nothing."""
+        latest: dict[tuple[str, str], Changed] = {}
+        for change in self.changes:
+            latest[(change.kind, change.id)] = change
+        events = tuple(self.events)
+        for (kind, _id), change in latest.items():
+            subject = change.after if change.after is not None else change.before
+            if subject is None or change.version is None:
+                continue
+            if change.publishes is not None:
+                public = change_event(
+                    change.publishes, kind, subject, change.version, event_id=new_id("evt"), at=_updated_at(subject)
+                )
+                if public is not None:
                     self.add_outbox(public)
+                continue
+            for outbox in object_outbox(events, kind, subject, change.version):
+                self.add_outbox(outbox)
 
     # -- commit
     def commit(self) -> None:
@@ -164,3 +176,8 @@ class UnitOfWork(CreditWrites, PaymentWrites, ReminderWrites, CustomerWrites, Ra
                 return guard.error()
             return WriteConflict("another write to the same items was in flight; retry")
         return None
+
+
+def _updated_at(subject: object) -> str:
+    at = getattr(subject, "updated_at", None)
+    return at if isinstance(at, str) else clock.iso(clock.now())

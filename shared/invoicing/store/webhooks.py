@@ -15,23 +15,60 @@ from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
+from invoicing.domain.credit import CreditNote
+from invoicing.domain.customer import Customer
 from invoicing.domain.events import InvoiceEvent
 from invoicing.domain.invoice import Invoice
+from invoicing.domain.refunds import Refund
 from invoicing.domain.webhooks import OutboxEvent, expires_at, outbox_events
 from invoicing.errors import Conflict, NotFound
-from invoicing.schemas.objects import invoice_out
+from invoicing.schemas.objects import credit_note_out, customer_out, invoice_out, refund_out
 from invoicing.store import keys
 from invoicing.store.cursor import parse_position, position_cursor
 from invoicing.store.models import TableItem, WebhookDeliveryItem, WebhookEndpointItem, WebhookEventItem
 from invoicing.store.transaction import is_condition_failure
 
 
-def invoice_outbox(events: tuple[InvoiceEvent, ...], subject: Invoice) -> list[OutboxEvent]:
-    """The public events among one change's audit events, carrying the invoice after the change as
-    the API returns it. The one place this is decided (the unit of work and, until every use case is
-    on it, the stores' own transactions call it)."""
-    obj = invoice_out(subject).model_dump(mode="json")
-    return outbox_events(events, object_type="invoice", object_id=subject.id, obj=obj, version=subject.version)
+def public_object(kind: str, subject: object) -> dict[str, Any] | None:
+    """An object as the API returns it (`GET /invoices/{id}`, `/credit-notes/{id}`, `/customers/{id}`,
+    a credit note's refund), or None for kinds that publish no events."""
+    if kind == "invoice" and isinstance(subject, Invoice):
+        return invoice_out(subject).model_dump(mode="json")
+    if kind == "credit_note" and isinstance(subject, CreditNote):
+        return credit_note_out(subject).model_dump(mode="json")
+    if kind == "refund" and isinstance(subject, Refund):
+        return refund_out(subject).model_dump(mode="json")
+    if kind == "customer" and isinstance(subject, Customer):
+        return customer_out(subject).model_dump(mode="json")
+    return None
+
+
+def object_outbox(events: tuple[InvoiceEvent, ...], kind: str, subject: object, version: int) -> list[OutboxEvent]:
+    """The public events about one object among one change's audit events, each carrying the object
+    (as it is after the change; a deleted draft as it was) as the API returns it, with the object's
+    version after the change for the sequence. The one place this is decided (store/uow.py)."""
+    obj = public_object(kind, subject)
+    object_id = getattr(subject, "id", None)
+    if obj is None or not isinstance(object_id, str):
+        return []
+    return outbox_events(events, object_type=kind, object_id=object_id, obj=obj, version=version)
+
+
+def change_event(type_: str, kind: str, subject: object, version: int, *, event_id: str, at: str) -> OutboxEvent | None:
+    """The public event of a change to an object without an audit trail (a customer)."""
+    obj = public_object(kind, subject)
+    object_id = getattr(subject, "id", None)
+    if obj is None or not isinstance(object_id, str):
+        return None
+    return OutboxEvent(
+        id=event_id,
+        type=type_,
+        object_type=kind,
+        object_id=object_id,
+        created_at=at,
+        sequence=version * 100,
+        object=obj,
+    )
 
 
 def outbox_to_item(event: OutboxEvent) -> WebhookEventItem:

@@ -205,6 +205,7 @@ def _plan_refunds(
                     updated_at=now,
                     payment_reference=reference,
                     attempts=1 if through_stripe else 0,  # made right after the commit
+                    version=1,
                 ),
                 payment_refunded_before=refunded,
             )

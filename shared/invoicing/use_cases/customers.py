@@ -10,11 +10,14 @@ from invoicing import clock
 from invoicing.domain import money
 from invoicing.domain.customer import Customer, matches_search
 from invoicing.domain.invoice import Address
-from invoicing.errors import ValidationFailed
+from invoicing.errors import ConcurrentModification, ValidationFailed
 from invoicing.ids import new_id
 from invoicing.services import Services
 from invoicing.store.cursor import parse_position, position_cursor
+from invoicing.store.retry import SHORT, retry
+from invoicing.store.writes.customers import CustomerChanged
 
+MAX_ATTEMPTS = 5
 SEARCH_READ_SIZE = 100  # customers per Query while searching
 SEARCH_MAX_READS = 5  # a search reads at most 5 x 100 customers per page it shows
 
@@ -123,7 +126,9 @@ def get_customer(svc: Services, customer_id: str) -> Customer:
 
 
 def update_customer(svc: Services, customer_id: str, changes: dict[str, Any]) -> Customer:
-    """Edits never reach issued invoices: those keep the snapshot taken at finalization."""
+    """Edits never reach issued invoices: those keep the snapshot taken at finalization. One
+    transaction: the fields changed and `customer.updated`, conditioned on the version read (a lost
+    race, e.g. with a balance move, is re-read and applied again)."""
     clean: dict[str, Any] = {}
     for key, value in changes.items():
         if key == "currency":
@@ -137,10 +142,20 @@ def update_customer(svc: Services, customer_id: str, changes: dict[str, Any]) ->
         clean[key] = value
     if not clean:
         return svc.repo.get_customer(customer_id)
-    before = svc.repo.get_customer(customer_id)
     fields = Customer.__dataclass_fields__
     typed: dict[str, Any] = {k: Address(**v) if k == "address" else v for k, v in clean.items() if k in fields}
-    after = replace(before, **typed, updated_at=clock.iso(clock.now()))
-    with svc.uow() as tx:
-        tx.update_customer(after, clean)
+
+    def attempt() -> None:
+        before = svc.repo.get_customer(customer_id)  # 404 when it is gone
+        after = replace(before, **typed, updated_at=clock.iso(clock.now()))
+        with svc.uow() as tx:
+            tx.update_customer(before, after, clean)
+
+    retry(
+        attempt,
+        on=(CustomerChanged,),
+        attempts=MAX_ATTEMPTS,
+        exhausted=lambda: ConcurrentModification(f"customer {customer_id} kept changing; retry"),
+        backoff=SHORT,
+    )
     return svc.repo.get_customer(customer_id)

@@ -6,9 +6,10 @@ enqueue_render — after finalize commits (never inside its transaction). If SQS
   repaired by the same job.
 render_invoice_pdf — the worker. Loads the frozen invoice, renders `invoice.html` (Jinja2, autoescape),
   prints it with Chromium and puts it to S3 at invoices/{customer_id}/{invoice_number}.pdf (SSE,
-  application/pdf). Then one conditional transaction sets pdf_s3_key / pdf_status = rendered and
-  writes the `invoice.pdf_rendered` event. A redelivered job overwrites the same key with the same
-  content and finds its job id already recorded: harmless.
+  application/pdf). Then one conditional transaction sets pdf_s3_key / pdf_status = rendered, bumps
+  the version (conditioned on the version read; re-read and written again when the invoice moved)
+  and writes the `invoice.pdf_rendered` event. A redelivered job overwrites the same key with the
+  same content and finds its job id already recorded: harmless.
 request_render — POST /invoices/{id}/pdf: re-render on request (e.g. after a template change).
 pdf_download — GET /invoices/{id}/pdf: a pre-signed GET valid for settings.pdf_url_ttl_seconds.
 """
@@ -26,12 +27,15 @@ from invoicing.adapters.render_jobs import CREDIT_NOTE_PDF, enqueue_credit_note_
 from invoicing.domain.credit import CreditLine, CreditNote, CreditNoteStatus
 from invoicing.domain.events import Actor, new_event
 from invoicing.domain.invoice import Invoice, InvoiceStatus
-from invoicing.errors import Conflict, NotFound
+from invoicing.errors import ConcurrentModification, Conflict, NotFound, StaleInvoice
 from invoicing.observability import logger
 from invoicing.services import Services
 from invoicing.settings import Settings
 from invoicing.store.pdfs import InvoiceNotOpenForPdf
+from invoicing.store.retry import SHORT, retry
 from invoicing.store.uow import Skipped
+
+MAX_RECORD_ATTEMPTS = 5
 
 if TYPE_CHECKING:  # Jinja2 and Babel load only where a document is built, never on the API's cold start
     from invoicing.documents import InvoiceDocument, TaxBreakdownRow
@@ -195,11 +199,21 @@ def render_invoice_pdf(svc: Services, job: dict[str, Any], *, render: Any = None
         now,
         data={"pdf_s3_key": key, "bytes": len(pdf), "job_id": job["job_id"]},
     )
-    header = svc.repo.get_invoice_header(invoice.id)  # a newer render requested meanwhile keeps it pending
-    try:
+
+    def record() -> None:
+        header = svc.repo.get_invoice_header(invoice.id)  # a newer render requested meanwhile keeps it pending
         with svc.uow() as tx:
             tx.pdf_rendered(header, key=key, job_id=job["job_id"], requested_at=job.get("requested_at", now), at=now)
             tx.add_events(event)
+
+    try:
+        retry(
+            record,
+            on=(StaleInvoice,),  # the invoice moved (a payment, a credit note) between the read and the write
+            attempts=MAX_RECORD_ATTEMPTS,
+            exhausted=lambda: ConcurrentModification(f"invoice {invoice.id} kept changing; the job is retried"),
+            backoff=SHORT,
+        )
         recorded = True
     except Skipped:  # this job was recorded already (a redelivery)
         recorded = False

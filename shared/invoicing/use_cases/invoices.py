@@ -281,8 +281,10 @@ def delete_invoice(svc: Services, actor: Actor, invoice_id: str) -> None:
     run_key = None
     if invoice.subscription_id and invoice.period_start and invoice.period_end:
         run_key = billing_run_pk(invoice.customer_id, invoice.subscription_id, invoice.period_start, invoice.period_end)
+    deleted = new_event(invoice.id, "invoice.deleted", actor, clock.iso(clock.now()), from_status="draft")
     with svc.uow() as tx:
         tx.delete_draft(invoice, run_key)
+        tx.add_events(deleted)  # purged with the draft's other items; its outbox record stays 30 days
     logger.info("draft deleted", extra={"invoice_id": invoice_id, "actor": actor.principal})
 
 

@@ -98,7 +98,7 @@ def retry_refund(svc: Services, actor: Actor, credit_note_id: str, refund_id: st
         ensure_retryable(current)  # 409 refund_not_retryable: it succeeded or is in flight now
         raise ConcurrentModification("another retry of this refund is under way; read it again") from None
     metrics.add_metric(name="RefundRetries", unit="Count", value=1)
-    claimed = replace(refund, attempts=attempt, updated_at=now)
+    claimed = replace(refund, attempts=attempt, updated_at=now, version=refund.version + 1)  # as the claim wrote it
     return call_provider(svc, actor, claimed, attempt, "invoice.refund_retried")
 
 

@@ -32,13 +32,18 @@ class Guard:
 @dataclass(frozen=True)
 class Changed:
     """An object as it is once the unit of work commits, with its version where it has one:
-    invoices carry `version` (optimistic locking), refunds their `attempts`, the others none (their
-    writes are conditioned on status or existence, see docs/decisions.md)."""
+    invoices, customers and refunds carry `version` (each write conditioned on the one read), the
+    others none (their writes are conditioned on status or existence, see docs/decisions.md).
+
+    `before`: the object as it was, for a deletion (`after` is None then). `publishes`: the public
+    event type this change publishes by itself, for objects that have no audit trail (customers)."""
 
     kind: str  # invoice | customer | credit_note | refund | payment | payment_link | reminder
     id: str
     version: int | None
     after: object
+    before: object = None
+    publishes: str | None = None
 
 
 class Skipped(Exception):
@@ -62,5 +67,14 @@ class WriteSet:
         self._ops.append(op)
         self._guards.extend(guards)
 
-    def _changed(self, kind: str, id_: str, after: object, version: int | None = None) -> None:
-        self.changes.append(Changed(kind, id_, version, after))
+    def _changed(
+        self,
+        kind: str,
+        id_: str,
+        after: object,
+        version: int | None = None,
+        *,
+        before: object = None,
+        publishes: str | None = None,
+    ) -> None:
+        self.changes.append(Changed(kind, id_, version, after, before, publishes))

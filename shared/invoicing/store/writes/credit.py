@@ -19,6 +19,7 @@ from invoicing.domain.credit import CREDITABLE_STATUSES, CreditNote, CreditNoteS
 from invoicing.domain.invoice import Invoice, InvoiceStatus
 from invoicing.domain.numbering import NumberClaim
 from invoicing.domain.refunds import Refund
+from invoicing.domain.webhooks import CREDIT_NOTE_VERSION
 from invoicing.errors import ConcurrentModification, StaleBalance
 from invoicing.store import keys
 from invoicing.store.credit_mapping import credit_note_to_item, refund_to_item
@@ -62,6 +63,7 @@ def _refund_as_read(read: Refund) -> Any:
         & (RefundItem.status == read.status.value)
         & _was(RefundItem.attempts, read.attempts)
         & _was(RefundItem.provider_ref, read.provider_ref)
+        & _was(RefundItem.version, read.version)
     )
 
 
@@ -81,7 +83,9 @@ class CreditWrites(InvoiceWrites):
             balance = CustomerItem.balances[txn.currency]  # type: ignore[index]
             tx.update(
                 CustomerItem(*key),
-                actions=[balance.set(new)],
+                # the version too: a customer edit conditioned on the version it read cannot publish a
+                # customer.updated carrying a balance that moved meanwhile
+                actions=[balance.set(new), CustomerItem.version.add(1)],
                 condition=TableItem.pk.exists() & equals_or_absent(balance, change.old_cents),
             )
             tx.save(balance_txn_to_item(txn), condition=TableItem.pk.does_not_exist())
@@ -137,7 +141,8 @@ class CreditWrites(InvoiceWrites):
             self._add_refund(write)
         after = split.applied_to(invoice, note.total_cents, note.created_at)
         self._changed("invoice", invoice.id, after, after.version)
-        self._changed("credit_note", note.id, note)
+        issued = replace(note, refunds=tuple(w.refund for w in refunds))  # as GET /credit-notes/{id} shows it
+        self._changed("credit_note", note.id, issued, CREDIT_NOTE_VERSION[issued.status.value])
 
     def _add_refund(self, write: RefundWrite) -> None:
         r = write.refund
@@ -154,7 +159,7 @@ class CreditWrites(InvoiceWrites):
             tx.save(refund_to_item(r), condition=TableItem.pk.does_not_exist())
 
         self._add(op, self._race(payment_key, "a payment"), self._race(refund_key, "a refund"))
-        self._changed("refund", r.id, r, r.attempts)
+        self._changed("refund", r.id, r, r.version)
 
     def void_credit_note(self, invoice: Invoice, note: CreditNote, *, at: str, balance: BalanceChange | None) -> None:
         """The note void, the invoice's credited amounts (and the amount due it took off) given back,
@@ -191,7 +196,8 @@ class CreditWrites(InvoiceWrites):
             self.change_balance(balance, error=CreditNoteRace)
         after = credit_reversed(invoice, note, at)
         self._changed("invoice", invoice.id, after, after.version)
-        self._changed("credit_note", note.id, replace(note, status=CreditNoteStatus.VOID, voided_at=at))
+        voided = replace(note, status=CreditNoteStatus.VOID, voided_at=at)
+        self._changed("credit_note", note.id, voided, CREDIT_NOTE_VERSION[voided.status.value])
 
     def credit_note_pdf_rendered(self, note: CreditNote, *, key: str, job_id: str, at: str) -> None:
         """The rendered PDF of a credit note; `Skipped` when this job was recorded already."""
@@ -242,11 +248,15 @@ class CreditWrites(InvoiceWrites):
         self._refund(read, changed, actions)
 
     def _refund(self, read: Refund, after: Refund, actions: list[Action]) -> None:
-        """Conditioned on the refund's status, attempt count and Stripe refund id as they were read."""
+        """Conditioned on the refund's status, attempt count, Stripe refund id and version as they were
+        read; the version goes up by one, so `after` is exactly what is stored (its public events'
+        sequence comes from it)."""
         key = (keys.invoice_pk(read.invoice_id), keys.refund_sk(read.id))
+        after = replace(after, version=read.version + 1)
+        actions = [*actions, RefundItem.version.set(after.version)]
 
         def op(tx: Transaction) -> None:
             tx.update(RefundItem(*key), actions=actions, condition=_refund_as_read(read))
 
         self._add(op, Guard(key, FIRST, lambda: RefundChanged(f"refund {read.id} changed meanwhile"), on_conflict=True))
-        self._changed("refund", read.id, after, after.attempts)
+        self._changed("refund", read.id, after, after.version)

@@ -205,7 +205,7 @@ class InvoiceWrites(WriteSet):
 
         self._add(delete_header, self._draft_guard(invoice.id))
         self._after_commit.append(lambda: self._repo.purge_invoice_items(invoice.id))
-        self._changed("invoice", invoice.id, None, invoice.version + 1)
+        self._changed("invoice", invoice.id, None, invoice.version + 1, before=invoice)
 
     # -- finalize and the transitions
     def finalize(self, draft: Invoice, finalized: Invoice) -> None:
@@ -290,6 +290,22 @@ class InvoiceWrites(WriteSet):
         self._add(op, Guard(key, FIRST, lambda: StaleInvoice(f"invoice {before.id} changed meanwhile; retry")))
         self._invoice(replace(after, version=before.version + 1))
 
+    def note_on_invoice(self, invoice: Invoice) -> None:
+        """Something recorded beside the invoice that its public event reports (a reminder sent): the
+        version goes up by one, conditioned on the version read, so the event carries the invoice
+        exactly as stored and a sequence of its own. `StaleInvoice` when it moved: re-read, write again."""
+        key = keys.header_key(invoice.id)
+
+        def op(tx: Transaction) -> None:
+            tx.update(
+                InvoiceItem(*key),
+                actions=[InvoiceItem.version.set(invoice.version + 1)],
+                condition=TableItem.pk.exists() & (InvoiceItem.version == invoice.version),
+            )
+
+        self._add(op, Guard(key, THEN, lambda: StaleInvoice(f"invoice {invoice.id} changed meanwhile; retry")))
+        self._invoice(replace(invoice, version=invoice.version + 1))
+
     # -- the PDF markers
     def request_pdf(self, invoice: Invoice, at: str) -> None:
         """A (re-)render requested: `pending` unless a PDF already exists (the old one stays
@@ -320,8 +336,13 @@ class InvoiceWrites(WriteSet):
     def pdf_rendered(self, invoice: Invoice, *, key: str, job_id: str, requested_at: str, at: str) -> None:
         """The rendered PDF of `invoice` (the header as read just before). `Skipped` when this job was
         recorded already (a redelivery): the condition on the job id makes the write happen once. The
-        pending marker is cleared only if no newer render was requested meanwhile."""
+        pending marker is cleared only if no newer render was requested meanwhile.
+
+        It bumps the version, conditioned on the version read, like every change that publishes an
+        event: `invoice.pdf_rendered` then carries the invoice exactly as stored and a sequence no
+        other event of the invoice has (`StaleInvoice` when it moved: re-read and write again)."""
         actions: list[Action] = [
+            InvoiceItem.version.set(invoice.version + 1),
             InvoiceItem.pdf_status.set("rendered"),
             InvoiceItem.pdf_s3_key.set(key),
             InvoiceItem.pdf_job_id.set(job_id),
@@ -333,11 +354,21 @@ class InvoiceWrites(WriteSet):
             TableItem.pk.exists()
             & (InvoiceItem.status != InvoiceStatus.DRAFT.value)
             & (InvoiceItem.pdf_job_id.does_not_exist() | (InvoiceItem.pdf_job_id != job_id))
+            & (InvoiceItem.version == invoice.version)
         )
         header = keys.header_key(invoice.id)
 
         def op(tx: Transaction) -> None:
             tx.update(InvoiceItem(*header), actions=actions, condition=condition)
 
-        self._add(op, Guard(header, FIRST, lambda: Skipped(f"render {job_id} of {invoice.id} is recorded")))
-        self._invoice(replace(invoice, pdf_status="rendered", pdf_s3_key=key, pdf_rendered_at=at))
+        def not_written() -> Exception:
+            # the job's id recorded at the version read: a redelivery; a version that moved: re-read
+            current = self._repo.get_invoice_header(invoice.id)
+            if current.version != invoice.version:
+                return StaleInvoice(f"invoice {invoice.id} changed meanwhile; retry")
+            return Skipped(f"render {job_id} of {invoice.id} is recorded")
+
+        self._add(op, Guard(header, FIRST, not_written))
+        self._invoice(
+            replace(invoice, pdf_status="rendered", pdf_s3_key=key, pdf_rendered_at=at, version=invoice.version + 1)
+        )

@@ -67,17 +67,18 @@ class PaymentWrites(WriteSet):
     ) -> None:
         """The Payment item, the invoice's amounts (and `paid` when it settles) and the link used.
 
-        The invoice update is conditioned on `status IN (open, uncollectible)` and on the remainder:
-        `= amount` when this payment settles the invoice, `> amount` otherwise. So concurrent payments
-        never overpay, and the status flip is decided on the value actually written.
+        The invoice update is conditioned on `status IN (open, uncollectible)`, on the remainder
+        (`= amount` when this payment settles the invoice, `> amount` otherwise) and on the version
+        read. So concurrent payments never overpay, the status flip is decided on the value actually
+        written, and the invoice after the payment (its public event's object and sequence) is exact.
         Errors: PaymentAlreadyRecorded (a replay), PaymentLinkInactive (strict link use and the link
         is no longer active), InvoiceNotPayableNow (re-read and decide)."""
         amount = application.amount_cents
         actions: list[Action] = [
             InvoiceItem.amount_paid_cents.add(amount),
             InvoiceItem.amount_remaining_cents.add(-amount),
-            # ADD, not SET version+1: the write is conditioned on the amounts, not on the version,
-            # yet any version-conditioned writer (void, write-off) must still see the change
+            # conditioned on the version read too (below): the payment's `after` and its event's
+            # sequence are then exactly what is stored, never a stale read's
             InvoiceItem.version.add(1),
             InvoiceItem.updated_at.set(payment.recorded_at),
         ]
@@ -92,7 +93,11 @@ class PaymentWrites(WriteSet):
         header = header_key(invoice.id)
 
         def op(tx: Transaction) -> None:
-            tx.update(InvoiceItem(*header), actions=actions, condition=_payable_condition() & remaining_ok)
+            tx.update(
+                InvoiceItem(*header),
+                actions=actions,
+                condition=_payable_condition() & remaining_ok & (InvoiceItem.version == invoice.version),
+            )
 
         self._add(
             op,
