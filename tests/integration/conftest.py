@@ -213,10 +213,12 @@ def api(aws: Env) -> Callable[..., tuple[int, Any, dict[str, str]]]:
         )
         response = handler_module.handle_api_request(event, LambdaContext())
         text = response.get("body")
-        payload = json.loads(text) if text else None
         headers = dict(response.get("headers") or {})
         for key, values in (response.get("multiValueHeaders") or {}).items():
             headers[key] = ", ".join(values)
+        # JSON is parsed; any other body (the e-invoice XML) is returned as its text
+        is_json = headers.get("Content-Type", "application/json").startswith("application/json")
+        payload = (json.loads(text) if is_json else text) if text else None
         return response["statusCode"], payload, headers
 
     return call

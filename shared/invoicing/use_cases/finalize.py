@@ -1,8 +1,11 @@
 """finalize_invoice — draft -> open, with the next number INV-{YYYY}-{NNNNN}.
 
 Who: invoices:write. Which states: drafts only (409 `invoice_not_draft`), with at least one line and
-a total not below zero (409 `invoice_has_no_lines` / `invoice_total_below_zero`). Failures before the transaction (tax service down, no exchange rate,
-negative total) change nothing.
+a total not below zero (409 `invoice_has_no_lines` / `invoice_total_below_zero`). For a customer who
+receives e-invoices (`einvoice_format` ubl, cii or xrechnung), the issued invoice must be a valid
+e-invoice in that format: else 422 `einvoice_terms_missing`, details = every missing business term.
+Failures before the transaction (tax service down, no exchange rate, negative total, e-invoice terms)
+change nothing.
 
 Load: the draft, the customer, tax for every line (frozen from then on), the USD rate (locked for
 good), the customer's counter. Decide (domain/finalization.py): totals, the number, the balance to
@@ -31,10 +34,13 @@ from invoicing import clock
 from invoicing.adapters.public_url import pay_url
 from invoicing.adapters.render_jobs import enqueue_invoice_render
 from invoicing.domain import money
+from invoicing.domain.customer import Customer
+from invoicing.domain.einvoicing import finalize_problems
 from invoicing.domain.events import Actor
 from invoicing.domain.finalization import FinalizePlan, UsdValue, freeze, plan
 from invoicing.domain.invoice import Invoice, LineTax, compute_totals, ensure_finalizable
 from invoicing.domain.payments import IssuedLink, new_link
+from invoicing.einvoice.inputs import einvoice_format, einvoice_inputs, rate_ids, terms_missing
 from invoicing.errors import ConcurrentModification, Conflict, NumberTaken, SequenceConflict
 from invoicing.observability import logger, metrics
 from invoicing.services import Services
@@ -97,6 +103,7 @@ def _attempt(svc: Services, actor: Actor, invoice_id: str) -> tuple[FinalizePlan
     usd = _usd_value(svc, draft.currency, totals.total_cents)
     now = clock.now()
     frozen = freeze(draft, customer, taxes, totals, usd, now, clock.iso(now))
+    _check_einvoice(svc, actor, draft, frozen, customer, now.year)
     _freeze_rates(svc, taxes)
 
     def number_and_commit() -> tuple[FinalizePlan, IssuedLink | None]:
@@ -131,6 +138,24 @@ def _commit(svc: Services, actor: Actor, p: FinalizePlan) -> tuple[FinalizePlan,
             tx.add_link(link)
             issued = IssuedLink(link, pay_url(svc.settings.public_base_url, svc.settings.public_base_url_param, token))
     return p, issued
+
+
+def _check_einvoice(
+    svc: Services, actor: Actor, draft: Invoice, frozen: Invoice, customer: Customer, year: int
+) -> None:
+    """For a customer who receives e-invoices, the invoice as it would be issued must be a valid
+    e-invoice in its format (domain/einvoicing.py), or finalize refuses with 422 and every missing
+    term. Before any write (the rates' `used` flag included): a refusal changes nothing. The number
+    is not claimed yet, so the check sees a placeholder of the same shape; no rule reads its value."""
+    syntax = einvoice_format(customer)
+    if syntax is None:
+        return
+    preview = plan(draft, frozen, customer, year, 1, actor).invoice  # balance applied: BT-113
+    ids = rate_ids(preview)
+    rates = svc.tax_rates.get_many(ids) if ids and svc.settings.tax_service == "rates" else {}
+    problems = finalize_problems(preview, einvoice_inputs(preview, customer, svc.settings, rates, syntax))
+    if problems:
+        raise terms_missing(syntax, problems)
 
 
 def _usd_value(svc: Services, currency: str, total_cents: int) -> UsdValue:
