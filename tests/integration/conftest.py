@@ -237,3 +237,17 @@ def customer(api) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     )
     assert status == 201, body
     return body
+
+
+@pytest.fixture
+def german_seller(aws: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seller's e-invoice terms set (tests/support/builders.py GERMAN_SELLER_ENV), as the Seller*
+    template parameters would set them."""
+    from invoicing.settings import get_settings
+    from invoicing.use_cases.services import get_services
+    from tests.support.builders import GERMAN_SELLER_ENV
+
+    for key, value in GERMAN_SELLER_ENV.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    get_services.cache_clear()
