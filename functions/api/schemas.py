@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import (
@@ -25,6 +25,8 @@ from pydantic import (
 
 from invoicing.domain import money
 from invoicing.domain.events import InvoiceEvent
+from invoicing.einvoice.codes import EAS_SCHEMES as _EAS
+from invoicing.einvoice.codes import UNIT_CODES as _UNITS
 from invoicing.schemas.objects import (  # noqa: F401  (re-exported: routes import them from here)
     AddressOut,
     CustomerOut,
@@ -148,6 +150,11 @@ def code_type(values: tuple[str, ...], what: str) -> Any:
     return Annotated[str, PlainValidator(check), WithJsonSchema({"type": "string", "enum": list(values)})]
 
 
+EAS_SCHEMES: tuple[str, ...] = tuple(sorted(_EAS))
+UnitCode = Annotated[
+    code_type(tuple(sorted(_UNITS)), "a UN/ECE Recommendation 20 unit code, e.g. C62 (unit), HUR (hour), DAY, MON"),
+    Field(description="BT-130 the unit of the quantity on e-invoices (UN/ECE Recommendation 20)"),
+]
 Currency = code_type(CURRENCIES, "an ISO 4217 code of a current currency, upper case, e.g. EUR")
 ForeignCurrency = code_type(FOREIGN_CURRENCIES, "an ISO 4217 code of a current currency other than USD, e.g. EUR")
 Country = code_type(COUNTRIES, "an ISO 3166-1 alpha-2 country code, upper case, e.g. DE")
@@ -183,6 +190,34 @@ class AddressIn(Strict):
     country: Annotated[str, Field(max_length=2, pattern=r"^([A-Z]{2})?$")] = ""
 
 
+EInvoiceFormat = Annotated[
+    Literal["none", "ubl", "cii", "xrechnung"],
+    Field(
+        description="none: PDFs only. ubl (Peppol BIS 3), cii (CII; the PDF becomes Factur-X) or xrechnung: the "
+        "customer receives e-invoices, and finalize checks every business term they need (docs/einvoicing.md)"
+    ),
+]
+VatId = Annotated[
+    str,
+    Field(
+        max_length=15,
+        pattern=r"^([A-Z]{2}[A-Za-z0-9+*.]{2,13})?$",
+        description="BT-48 the buyer's VAT identifier with its country prefix (DE123456789); empty: tax_id is used",
+    ),
+]
+BuyerReference = Annotated[
+    str, Field(max_length=200, description="BT-10 buyer reference (the Leitweg-ID of German public buyers)")
+]
+EasScheme = code_type(EAS_SCHEMES, "a Peppol EAS code, e.g. 0088 (GLN), 0204 (Leitweg-ID), 9930 (DE VAT), EM (e-mail)")
+
+
+class ElectronicAddressIn(Strict):
+    """BT-49: where the buyer receives e-invoices (its Peppol participant id, or an e-mail with scheme EM)."""
+
+    scheme: EasScheme
+    identifier: Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)]
+
+
 class CustomerCreate(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     email: Email
@@ -193,6 +228,10 @@ class CustomerCreate(Strict):
     tax_id: Annotated[str, Field(max_length=64)] = ""
     reminders_enabled: StrictBool = True
     metadata: Metadata | None = None
+    einvoice_format: EInvoiceFormat = "none"
+    vat_id: VatId = ""
+    electronic_address: ElectronicAddressIn | None = None
+    buyer_reference: BuyerReference = ""
 
 
 class CustomerUpdate(Strict):
@@ -205,6 +244,10 @@ class CustomerUpdate(Strict):
     tax_id: Annotated[str, Field(max_length=64)] | None = None
     reminders_enabled: StrictBool | None = None
     metadata: Metadata | None = None
+    einvoice_format: EInvoiceFormat | None = None
+    vat_id: VatId | None = Field(default=None, description="null clears it")
+    electronic_address: ElectronicAddressIn | None = Field(default=None, description="null clears it")
+    buyer_reference: BuyerReference | None = Field(default=None, description="null clears it")
 
 
 class LineIn(Strict):
@@ -212,6 +255,7 @@ class LineIn(Strict):
     quantity: Quantity = "1"
     unit_amount_cents: Cents
     tax_rate_id: Id | None = None
+    unit_code: UnitCode = "C62"
 
 
 class LineUpdate(Strict):
@@ -219,6 +263,7 @@ class LineUpdate(Strict):
     quantity: Quantity | None = None
     unit_amount_cents: Cents | None = None
     tax_rate_id: Id | None = None
+    unit_code: UnitCode | None = None
 
 
 class InvoiceCreate(Strict):

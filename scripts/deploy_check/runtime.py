@@ -195,6 +195,12 @@ def _imports(
             f"{spec.name} printed a {result['pdf_bytes']} byte pdf with its layers' chromium in "
             f"{result['render_s']:.2f} s (cold: unpack to tmp + launch){fonts_note} -> {out}",
         )
+        report.line(
+            "facturx",
+            bool(result.get("facturx_has_xml")),
+            f"{spec.name} made it a {result.get('facturx_bytes')} byte Factur-X PDF (CII embedded as factur-x.xml) "
+            f"with its layers' factur-x, pikepdf and lxml in {float(result.get('facturx_s', 0)):.2f} s",
+        )
 
 
 def _layer_fonts_used(pdf: Path) -> tuple[bool, str]:

@@ -29,6 +29,16 @@ class ValidationFailed(InvoicingError):
     http_status = 422
 
 
+class EInvoiceTermsMissing(ValidationFailed):
+    """The document cannot be an e-invoice in the customer's format: `problems` lists each missing or
+    wrong business term ({"term", "rule", "message"}, domain/einvoicing.py)."""
+
+    code = "einvoice_terms_missing"
+
+    def __init__(self, message: str, problems: list[dict[str, str]]) -> None:
+        super().__init__(message, details={"problems": problems})
+
+
 class Conflict(InvoicingError):
     code = "conflict"
     http_status = 409

@@ -6,6 +6,14 @@ import os
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
+# the seller's e-invoice terms: the same patterns as the template's AllowedPattern
+SELLER_VAT_ID_PATTERN = "^([A-Z]{2}[A-Za-z0-9+*.]{2,13})?$"
+SELLER_COUNTRY_PATTERN = "^([A-Z]{2})?$"
+SELLER_EAS_PATTERN = "^([0-9]{4}|EM|AN|AQ|AS|AU)?$"
+SELLER_IBAN_PATTERN = "^([A-Z]{2}[0-9]{2}[A-Z0-9]{11,30})?$"
+SELLER_BIC_PATTERN = "^([A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?)?$"
+SELLER_PAYMENT_MEANS_PATTERN = "^(30|48|58|59)$"
+
 
 class Settings(BaseModel):
     stage: str = "dev"
@@ -29,6 +37,26 @@ class Settings(BaseModel):
     seller_footer_text: str = Field(default="", max_length=500)
     # legal lines printed on every document (registration number, managing directors), "|" between lines
     seller_legal_lines: str = Field(default="", max_length=1000)
+    # e-invoices (docs/einvoicing.md): the seller's EN 16931 terms, each named after its business term.
+    # seller_name is BT-27. Every one may stay empty: the finalize check then names what an e-invoice
+    # customer's invoice lacks (422 einvoice_terms_missing) instead of issuing an invalid one.
+    seller_trading_name: str = Field(default="", max_length=200)  # BT-28
+    seller_legal_registration_id: str = Field(default="", max_length=100)  # BT-30 (company register number)
+    seller_vat_id: str = Field(default="", pattern=SELLER_VAT_ID_PATTERN)  # BT-31, with its country prefix
+    seller_tax_registration_id: str = Field(default="", max_length=100)  # BT-32 (e.g. the Steuernummer)
+    seller_street: str = Field(default="", max_length=200)  # BT-35
+    seller_city: str = Field(default="", max_length=100)  # BT-37
+    seller_postal_code: str = Field(default="", max_length=20)  # BT-38
+    seller_country: str = Field(default="", pattern=SELLER_COUNTRY_PATTERN)  # BT-40, ISO 3166-1 alpha-2
+    seller_electronic_address: str = Field(default="", max_length=200)  # BT-34
+    seller_electronic_address_scheme: str = Field(default="", pattern=SELLER_EAS_PATTERN)  # BT-34-1 (EAS code)
+    seller_contact_name: str = Field(default="", max_length=200)  # BT-41
+    seller_contact_phone: str = Field(default="", max_length=50)  # BT-42
+    seller_contact_email: str = Field(default="", max_length=254)  # BT-43
+    seller_iban: str = Field(default="", pattern=SELLER_IBAN_PATTERN)  # BT-84
+    seller_bic: str = Field(default="", pattern=SELLER_BIC_PATTERN)  # BT-86
+    seller_account_name: str = Field(default="", max_length=200)  # BT-85
+    seller_payment_means: str = Field(default="58", pattern=SELLER_PAYMENT_MEANS_PATTERN)  # BT-81 (UNTDID 4461)
     default_days_until_due: int = Field(default=30, ge=0, le=3650)
     idempotency_ttl_seconds: int = 24 * 3600
     finalize_max_attempts: int = Field(default=8, ge=1, le=50)

@@ -205,10 +205,12 @@ def api(aws: Env) -> Callable[..., tuple[int, Any, dict[str, str]]]:
         )
         response = handler_module.handle_api_request(event, LambdaContext())
         text = response.get("body")
-        payload = json.loads(text) if text else None
         headers = dict(response.get("headers") or {})
         for key, values in (response.get("multiValueHeaders") or {}).items():
             headers[key] = ", ".join(values)
+        # JSON is parsed; any other body (the e-invoice XML) is returned as its text
+        is_json = headers.get("Content-Type", "application/json").startswith("application/json")
+        payload = (json.loads(text) if is_json else text) if text else None
         return response["statusCode"], payload, headers
 
     return call
@@ -292,3 +294,15 @@ def receiver():  # type: ignore[no-untyped-def]
     r = Receiver()
     yield r
     r.close()
+
+
+@pytest.fixture
+def german_seller(aws: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seller's e-invoice terms set (tests/support/builders.py GERMAN_SELLER_ENV), as the Seller*
+    template parameters would set them."""
+    from invoicing import root
+    from tests.support.builders import GERMAN_SELLER_ENV
+
+    for key, value in GERMAN_SELLER_ENV.items():
+        monkeypatch.setenv(key, value)
+    root.reset()

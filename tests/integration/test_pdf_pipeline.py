@@ -235,3 +235,45 @@ def test_lost_credit_note_enqueue_is_repaired(api, aws, customer, monkeypatch):
         )
     assert svc.credit_note_store.get_pending_pdf(draft["id"], note["id"]) is None
     assert all(p.credit_note_id != note["id"] for p in svc.repo.pending_pdfs(clock.iso(later)))
+
+
+@pytest.mark.parametrize(("einvoice_format", "facturx"), [("cii", True), ("xrechnung", True), ("ubl", False)])
+def test_an_einvoice_customer_s_xml_is_stored_beside_the_pdf_which_becomes_factur_x(
+    api, aws, worker, german_seller, einvoice_format, facturx
+):
+    """Issue #19: invoices/{customer_id}/{number}.xml in the customer's format; for cii and xrechnung
+    customers the PDF is Factur-X with the CII inside, valid by the official EN 16931 rules."""
+    import io
+
+    from facturx import get_xml_from_pdf
+
+    from tests.support.builders import GERMAN_BUYER, create_customer, create_draft, create_tax_rate, set_exchange_rate
+    from tests.support.einvoice_validation import assert_valid
+
+    set_exchange_rate(api, "EUR", "1.08")
+    buyer = create_customer(api, **{**GERMAN_BUYER, "einvoice_format": einvoice_format})
+    rate = create_tax_rate(api, "19")
+    line = {"description": "Beratung", "quantity": "4", "unit_amount_cents": 9500, "unit_code": "HUR"}
+    draft = create_draft(api, buyer, {**line, "tax_rate_id": rate["id"]})
+    status, invoice, _ = api("POST", f"/invoices/{draft['id']}/finalize")
+    assert status == 200, invoice
+
+    assert worker(sqs_event(receive_jobs(aws)), LambdaContext("RenderPdfFunction", 60)) == {"batchItemFailures": []}
+
+    s3 = boto3.client("s3")
+    base = f"invoices/{invoice['customer_id']}/{invoice['invoice_number']}"
+    stored = s3.get_object(Bucket=aws.bucket_name, Key=f"{base}.xml")
+    assert stored["ContentType"] == "application/xml" and stored["ServerSideEncryption"] == "AES256"
+    xml = stored["Body"].read()
+    _, served, _ = api("GET", f"/invoices/{invoice['id']}/einvoice", query={"format": einvoice_format})
+    assert xml.decode() == served  # one source: the stored XML is the one the API serves
+    pdf = s3.get_object(Bucket=aws.bucket_name, Key=f"{base}.pdf")["Body"].read()
+    filename, embedded = get_xml_from_pdf(pdf, check_xsd=False)
+    if not facturx:
+        assert not embedded  # a Peppol buyer's PDF stays a plain copy
+        return
+    assert filename == "factur-x.xml"
+    assert invoice["invoice_number"].encode() in embedded
+    assert_valid(embedded, "cii")
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert invoice["invoice_number"] in text  # still the same printed invoice

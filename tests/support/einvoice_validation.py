@@ -159,3 +159,13 @@ def rule_sets_for(syntax: str) -> tuple[str, ...]:
         "cii": ("en16931-cii",),
         "xrechnung": ("en16931-ubl", "xrechnung-ubl"),
     }[syntax]
+
+
+def assert_valid(xml: bytes, syntax: str) -> None:
+    """XSD + the official rules of `syntax` (rule_sets_for); a skip without the rules on a laptop, a
+    failure under CI=true (einvoice_rules.require_rules)."""
+    from tests.support.einvoice_rules import require_rules
+
+    require_rules()
+    report = validate(xml, *rule_sets_for(syntax))
+    assert report.ok, report.explain()

@@ -33,6 +33,11 @@ def handle_create_customer(body: Annotated[CustomerCreate, Body()]) -> Response[
         tax_id=body.tax_id,
         reminders_enabled=body.reminders_enabled,
         metadata=body.metadata,
+        einvoice_format=body.einvoice_format,
+        vat_id=body.vat_id,
+        electronic_address=body.electronic_address.identifier if body.electronic_address else "",
+        electronic_address_scheme=body.electronic_address.scheme if body.electronic_address else "",
+        buyer_reference=body.buyer_reference,
     )
     return Response(status_code=201, body=customer_out(created), content_type="application/json")
 
@@ -49,10 +54,14 @@ def handle_get_customer(customer_id: Annotated[Id, Path()]) -> CustomerOut:
 )
 def handle_update_customer(customer_id: Annotated[Id, Path()], body: Annotated[CustomerUpdate, Body()]) -> CustomerOut:
     changes = body.model_dump(exclude_unset=True)
-    for key in ("name", "email", "currency", "locale", "timezone", "reminders_enabled"):
+    for key in ("name", "email", "currency", "locale", "timezone", "reminders_enabled", "einvoice_format"):
         if key in changes and changes[key] is None:
             changes.pop(key)  # null means "leave as is" for required fields
-    for key, empty in (("tax_id", ""), ("address", {}), ("metadata", {})):
+    for key, empty in (("tax_id", ""), ("address", {}), ("metadata", {}), ("vat_id", ""), ("buyer_reference", "")):
         if key in changes and changes[key] is None:
             changes[key] = empty
+    if "electronic_address" in changes:  # stored flat: the pair is set or cleared together
+        address = changes.pop("electronic_address") or {"scheme": "", "identifier": ""}
+        changes["electronic_address"] = address["identifier"]
+        changes["electronic_address_scheme"] = address["scheme"]
     return customer_out(customers.update_customer(get_services(), customer_id, changes))

@@ -41,6 +41,7 @@ def _line_input(line: LineIn, field_prefix: str = "") -> uc.LineInput:
         quantity=quantity,
         unit_amount_cents=line.unit_amount_cents,
         tax_rate_id=line.tax_rate_id,
+        unit_code=line.unit_code,
     )
 
 

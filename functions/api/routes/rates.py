@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BaseModel, Field, StrictBool
 
 from invoicing.domain import money
+from invoicing.einvoice import codes
 from invoicing.root import get_services
 from invoicing.store.tax_rates import ExchangeRate, TaxRate
 from invoicing.use_cases import rates
@@ -51,6 +52,20 @@ DisplayName = Annotated[str, Field(min_length=1, max_length=rates.MAX_DISPLAY_NA
 TaxCountry = code_type(("", *COUNTRIES), 'an ISO 3166-1 alpha-2 country code, upper case, e.g. DE (or "" for none)')
 Jurisdiction = Annotated[str, Field(max_length=rates.MAX_JURISDICTION)]
 Description = Annotated[str, Field(max_length=rates.MAX_DESCRIPTION)]
+VatCategory = Annotated[
+    Literal["S", "Z", "E", "AE", "K", "G", "O", "L", "M"],
+    Field(
+        description="BT-118 the VAT category of e-invoices: S standard, Z zero rated, E exempt, AE reverse charge, "
+        "K intra-community supply, G export, O not subject to VAT, L Canary Islands IGIC, M Ceuta and Melilla IPSI"
+    ),
+]
+# "" clears the code like null does
+ExemptionCode = code_type(
+    ("", *sorted(codes.VATEX_CODES)), 'BT-121 a VATEX exemption reason code, e.g. VATEX-EU-AE (or "" for none)'
+)
+ExemptionReason = Annotated[
+    str, Field(max_length=rates.MAX_EXEMPTION_REASON, description="BT-120 the exemption reason in words")
+]
 # three letters: a path segment the router matches whatever the characters (a free-form value could
 # carry characters outside the route pattern and end up as a 404 route_not_found instead of a 422)
 CurrencyPath = Annotated[Currency, Path(description="ISO 4217 code, e.g. EUR (USD answers the identity)")]
@@ -66,6 +81,9 @@ class TaxRateCreate(Strict):
     jurisdiction: Jurisdiction | None = None
     description: Description | None = None
     active: StrictBool = True
+    vat_category: VatCategory = "S"
+    exemption_reason_code: ExemptionCode | None = None
+    exemption_reason: ExemptionReason | None = None
 
 
 class TaxRateUpdate(Strict):
@@ -78,6 +96,9 @@ class TaxRateUpdate(Strict):
     jurisdiction: Jurisdiction | None = None
     description: Description | None = None
     active: StrictBool | None = Field(default=None, description="false archives the rate, true restores it")
+    vat_category: VatCategory | None = None
+    exemption_reason_code: ExemptionCode | None = None
+    exemption_reason: ExemptionReason | None = None
 
 
 class TaxRateOut(BaseModel):
@@ -92,6 +113,9 @@ class TaxRateOut(BaseModel):
     used: bool = Field(description="Used on a finalized invoice: its terms are frozen, it can only be archived")
     created_at: str
     archived_at: str | None
+    vat_category: str
+    exemption_reason_code: str | None
+    exemption_reason: str | None
 
 
 class TaxRateList(BaseModel):
@@ -127,6 +151,9 @@ def tax_rate_out(rate: TaxRate) -> TaxRateOut:
         used=rate.used,
         created_at=rate.created_at,
         archived_at=rate.archived_at,
+        vat_category=rate.vat_category,
+        exemption_reason_code=rate.exemption_reason_code,
+        exemption_reason=rate.exemption_reason,
     )
 
 
@@ -163,7 +190,7 @@ def handle_get_tax_rate(tax_rate_id: Annotated[Id, Path()]) -> TaxRateOut:
 )
 def handle_update_tax_rate(tax_rate_id: Annotated[Id, Path()], body: Annotated[TaxRateUpdate, Body()]) -> TaxRateOut:
     changes = body.model_dump(exclude_unset=True)
-    for key in ("display_name", "percentage", "inclusive", "active"):
+    for key in ("display_name", "percentage", "inclusive", "active", "vat_category"):
         if key in changes and changes[key] is None:
             changes.pop(key)  # null means "leave as is" for required fields; it clears optional ones
     return tax_rate_out(rates.update_tax_rate(get_services(), tax_rate_id, changes))

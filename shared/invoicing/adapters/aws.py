@@ -43,6 +43,17 @@ class DocumentStore:
             ServerSideEncryption="AES256",
         )
 
+    def put_xml(self, key: str, body: bytes, filename: str) -> None:
+        """An e-invoice beside its PDF (docs/einvoicing.md)."""
+        aws_client("s3", self.region).put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=body,
+            ContentType="application/xml",
+            ContentDisposition=f'attachment; filename="{filename}"',
+            ServerSideEncryption="AES256",
+        )
+
     def presigned_get(self, key: str, expires_in: int) -> str:
         return aws_client("s3", self.region).generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in

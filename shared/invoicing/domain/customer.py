@@ -25,6 +25,13 @@ class Customer:
     # every write of the customer item (its own fields, and its balance) adds one; the customer's
     # public events carry it as their sequence (0: written before customers were versioned)
     version: int = 1
+    # e-invoicing (docs/einvoicing.md): "none" receives PDFs only; ubl | cii | xrechnung also the XML,
+    # checked at finalize. Items written before these fields read as the defaults.
+    einvoice_format: str = "none"
+    vat_id: str = ""  # BT-48, with its country prefix; empty: the free-text tax_id is used
+    electronic_address: str = ""  # BT-49
+    electronic_address_scheme: str = ""  # BT-49-1, a Peppol EAS code
+    buyer_reference: str = ""  # BT-10 (the Leitweg-ID for German public buyers)
 
     def snapshot(self) -> CustomerSnapshot:
         return CustomerSnapshot(

@@ -17,6 +17,7 @@ from invoicing.errors import Conflict, InvalidTransition, InvoiceNotDraft, Valid
 
 MAX_LINES = 500
 MAX_DESCRIPTION = 500
+DEFAULT_UNIT_CODE = "C62"  # UN/ECE Rec 20 "one": a unit (lines written before unit codes read as it)
 
 
 class InvoiceStatus(StrEnum):
@@ -107,6 +108,7 @@ class InvoiceLine:
     tax_rate_id: str | None = None
     created_at: str = ""
     tax: LineTax | None = None  # the draft preview, or the frozen result once finalized
+    unit_code: str = DEFAULT_UNIT_CODE  # BT-130, UN/ECE Recommendation 20
 
     @property
     def amount_cents(self) -> int:

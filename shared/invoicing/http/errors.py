@@ -43,6 +43,8 @@ def register_error_handlers(app: Any) -> None:
         details = None
         if exc.details.get("field"):
             details = [{"field": str(exc.details["field"]), "reason": exc.message}]
+        elif exc.details.get("problems"):
+            details = list(exc.details["problems"])
         return error_response(exc.http_status, exc.code, exc.message, details)
 
     @app.exception_handler(RequestValidationError)

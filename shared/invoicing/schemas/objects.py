@@ -27,6 +27,11 @@ class AddressOut(BaseModel):
     country: str = ""
 
 
+class ElectronicAddressOut(BaseModel):
+    scheme: str
+    identifier: str
+
+
 class CustomerOut(BaseModel):
     id: str
     name: str
@@ -41,6 +46,10 @@ class CustomerOut(BaseModel):
     metadata: dict[str, str]
     created_at: str
     updated_at: str
+    einvoice_format: str = "none"
+    vat_id: str = ""
+    electronic_address: ElectronicAddressOut | None = None
+    buyer_reference: str = ""
 
 
 class CustomFieldOut(BaseModel):
@@ -55,6 +64,7 @@ class LineOut(BaseModel):
     unit_amount_cents: int
     amount_cents: int
     tax_rate_id: str | None
+    unit_code: str
     tax_percentage: str | None
     tax_inclusive: bool | None
     tax_cents: int | None
@@ -131,6 +141,12 @@ def customer_out(c: Customer) -> CustomerOut:
         metadata=c.metadata,
         created_at=c.created_at,
         updated_at=c.updated_at,
+        einvoice_format=c.einvoice_format,
+        vat_id=c.vat_id,
+        electronic_address=ElectronicAddressOut(scheme=c.electronic_address_scheme, identifier=c.electronic_address)
+        if c.electronic_address
+        else None,
+        buyer_reference=c.buyer_reference,
     )
 
 
@@ -143,6 +159,7 @@ def line_out(line: InvoiceLine) -> LineOut:
         unit_amount_cents=line.unit_amount_cents,
         amount_cents=line.amount_cents,
         tax_rate_id=tax.tax_rate_id if tax else line.tax_rate_id,
+        unit_code=line.unit_code,
         tax_percentage=f"{tax.percentage:.4f}" if tax else None,
         tax_inclusive=tax.inclusive if tax else None,
         tax_cents=tax.tax_cents if tax else None,

@@ -19,6 +19,7 @@ from invoicing.domain.credit import BalanceTransaction
 from invoicing.domain.customer import Customer
 from invoicing.domain.events import InvoiceEvent
 from invoicing.domain.invoice import (
+    DEFAULT_UNIT_CODE,
     Address,
     CustomerSnapshot,
     Invoice,
@@ -131,6 +132,11 @@ def customer_from_item(item: CustomerItem) -> Customer:
         created_at=item.created_at,
         updated_at=item.updated_at,
         version=int(item.version or 0),
+        einvoice_format=item.einvoice_format or "none",
+        vat_id=item.vat_id or "",
+        electronic_address=item.electronic_address or "",
+        electronic_address_scheme=item.electronic_address_scheme or "",
+        buyer_reference=item.buyer_reference or "",
     )
 
 
@@ -152,6 +158,11 @@ def customer_to_item(c: Customer) -> CustomerItem:
         created_at=c.created_at,
         updated_at=c.updated_at,
         version=c.version,
+        einvoice_format=c.einvoice_format if c.einvoice_format != "none" else None,
+        vat_id=c.vat_id or None,
+        electronic_address=c.electronic_address or None,
+        electronic_address_scheme=c.electronic_address_scheme or None,
+        buyer_reference=c.buyer_reference or None,
         gsi1pk=keys.CUSTOMERS_LIST,
         gsi1sk=keys.customers_list_sk(c.created_at, c.id),
     )
@@ -166,6 +177,7 @@ def line_from_item(item: LineItem) -> InvoiceLine:
         tax_rate_id=item.tax_rate_id,
         created_at=item.created_at,
         tax=tax_from_map(item.tax_preview) if item.tax_preview else None,
+        unit_code=item.unit_code or DEFAULT_UNIT_CODE,
     )
 
 
@@ -182,6 +194,7 @@ def line_to_item(invoice_id: str, line: InvoiceLine) -> LineItem:
         tax_rate_id=line.tax_rate_id,
         tax_preview=tax_to_map(line.tax) if line.tax else None,
         created_at=line.created_at,
+        unit_code=line.unit_code if line.unit_code != DEFAULT_UNIT_CODE else None,
     )
 
 
@@ -204,6 +217,7 @@ def invoice_from_item(item: InvoiceItem, lines: list[InvoiceLine] | None = None)
                 tax_rate_id=ln.tax_rate_id,
                 created_at=ln.created_at,
                 tax=line_taxes.get(ln.id, LineTax.none()),
+                unit_code=ln.unit_code,
             )
             for ln in resolved_lines
         ]

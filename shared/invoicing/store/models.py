@@ -94,6 +94,12 @@ class CustomerItem(TableItem, discriminator="Customer"):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     version = NumberAttribute(null=True)  # + 1 on every write (edits and balance moves); absent on old items
+    # e-invoicing; absent on items written before them (read as the domain's defaults)
+    einvoice_format = UnicodeAttribute(null=True)
+    vat_id = UnicodeAttribute(null=True)
+    electronic_address = UnicodeAttribute(null=True)
+    electronic_address_scheme = UnicodeAttribute(null=True)
+    buyer_reference = UnicodeAttribute(null=True)
 
 
 class SequenceItem(TableItem, discriminator="Sequence"):
@@ -161,6 +167,7 @@ class LineItem(TableItem, discriminator="InvoiceLine"):
     tax_rate_id = UnicodeAttribute(null=True)
     tax_preview = MapAttribute(null=True)  # type: ignore[var-annotated]
     created_at = UnicodeAttribute()
+    unit_code = UnicodeAttribute(null=True)  # UN/ECE Rec 20; absent: C62
 
 
 class EventItem(TableItem, discriminator="InvoiceEvent"):
@@ -253,6 +260,9 @@ class TaxRateItem(TableItem, discriminator="TaxRate"):
     used = BooleanAttribute(default=False)
     created_at = UnicodeAttribute()
     archived_at = UnicodeAttribute(null=True)
+    vat_category = UnicodeAttribute(null=True)  # absent: S (rates written before e-invoicing)
+    exemption_reason_code = UnicodeAttribute(null=True)
+    exemption_reason = UnicodeAttribute(null=True)
 
 
 class ExchangeRateItem(TableItem, discriminator="ExchangeRate"):

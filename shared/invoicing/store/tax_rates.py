@@ -26,6 +26,11 @@ class TaxRate:
     used: bool
     created_at: str
     archived_at: str | None
+    # e-invoicing (BT-118, BT-120, BT-121): the VAT category (UNTDID 5305 as EN 16931 restricts it) and,
+    # for exempt categories, the reason; rates written before these fields read as S without a reason
+    vat_category: str = "S"
+    exemption_reason_code: str | None = None  # a VATEX code, e.g. VATEX-EU-AE
+    exemption_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,9 @@ def rate_from_item(item: TaxRateItem) -> TaxRate:
         used=bool(item.used),
         created_at=item.created_at,
         archived_at=item.archived_at,
+        vat_category=item.vat_category or "S",
+        exemption_reason_code=item.exemption_reason_code,
+        exemption_reason=item.exemption_reason,
     )
 
 
@@ -67,6 +75,9 @@ class TaxRateStore:
             active=rate.active,
             used=False,
             created_at=rate.created_at,
+            vat_category=rate.vat_category,
+            exemption_reason_code=rate.exemption_reason_code,
+            exemption_reason=rate.exemption_reason,
             gsi2pk=keys.TAX_RATES_INDEX,
             gsi2sk=f"{rate.created_at}#{rate.id}",
         ).save(condition=TableItem.pk.does_not_exist())

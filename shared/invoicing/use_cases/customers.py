@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
@@ -10,6 +11,7 @@ from invoicing import clock
 from invoicing.domain import money
 from invoicing.domain.customer import Customer, matches_search
 from invoicing.domain.invoice import Address
+from invoicing.einvoice import codes
 from invoicing.errors import ConcurrentModification, ValidationFailed
 from invoicing.ids import new_id
 from invoicing.services import Services
@@ -86,6 +88,36 @@ def _check_timezone(value: str) -> str:
     return value
 
 
+EINVOICE_FORMATS = ("none", "ubl", "cii", "xrechnung")
+VAT_ID = re.compile(r"[A-Z]{2}[A-Za-z0-9+*.]{2,13}")  # BT-48: the country prefix, then 2..13 characters
+EINVOICE_FIELDS = ("einvoice_format", "vat_id", "electronic_address", "electronic_address_scheme", "buyer_reference")
+
+
+def _check_einvoice_terms(terms: dict[str, str]) -> dict[str, str]:
+    """The customer's e-invoicing terms (a full set: the stored ones with the request's changes
+    applied). Their shape is checked here; whether an invoice can be issued with them is the
+    finalize-time check (domain/einvoicing.py)."""
+    if terms["einvoice_format"] not in EINVOICE_FORMATS:
+        raise ValidationFailed(
+            f"einvoice_format must be one of {', '.join(EINVOICE_FORMATS)}", details={"field": "einvoice_format"}
+        )
+    if terms["vat_id"] and not VAT_ID.fullmatch(terms["vat_id"]):
+        raise ValidationFailed(
+            "vat_id must be a VAT identifier with its country prefix, e.g. DE123456789", details={"field": "vat_id"}
+        )
+    scheme, identifier = terms["electronic_address_scheme"], terms["electronic_address"]
+    if bool(scheme) != bool(identifier.strip()):
+        raise ValidationFailed(
+            "electronic_address needs both scheme and identifier", details={"field": "electronic_address"}
+        )
+    if scheme and scheme not in codes.EAS_SCHEMES:
+        raise ValidationFailed(
+            f"electronic_address.scheme {scheme!r} is not a Peppol EAS code (e.g. 0088, 0204, 9930, EM)",
+            details={"field": "electronic_address.scheme"},
+        )
+    return terms
+
+
 def create_customer(
     svc: Services,
     *,
@@ -98,9 +130,23 @@ def create_customer(
     tax_id: str = "",
     reminders_enabled: bool = True,
     metadata: dict[str, str] | None = None,
+    einvoice_format: str = "none",
+    vat_id: str = "",
+    electronic_address: str = "",
+    electronic_address_scheme: str = "",
+    buyer_reference: str = "",
 ) -> Customer:
-    """Anyone with invoices:write. The billing currency defaults to USD."""
+    """Anyone with invoices:write. The billing currency defaults to USD; e-invoices are off ("none")."""
     now = clock.iso(clock.now())
+    einvoice = _check_einvoice_terms(
+        {
+            "einvoice_format": einvoice_format,
+            "vat_id": vat_id,
+            "electronic_address": electronic_address,
+            "electronic_address_scheme": electronic_address_scheme,
+            "buyer_reference": buyer_reference,
+        }
+    )
     customer = Customer(
         id=new_id("cus"),
         name=name,
@@ -115,6 +161,11 @@ def create_customer(
         metadata=dict(metadata or {}),
         created_at=now,
         updated_at=now,
+        einvoice_format=einvoice["einvoice_format"],
+        vat_id=einvoice["vat_id"],
+        electronic_address=einvoice["electronic_address"],
+        electronic_address_scheme=einvoice["electronic_address_scheme"],
+        buyer_reference=einvoice["buyer_reference"],
     )
     with svc.uow() as tx:
         tx.add_customer(customer)
@@ -147,6 +198,8 @@ def update_customer(svc: Services, customer_id: str, changes: dict[str, Any]) ->
 
     def attempt() -> None:
         before = svc.repo.get_customer(customer_id)  # 404 when it is gone
+        if any(k in clean for k in EINVOICE_FIELDS):  # the terms as they will be, checked together
+            _check_einvoice_terms({k: clean.get(k, getattr(before, k)) for k in EINVOICE_FIELDS})
         after = replace(before, **typed, updated_at=clock.iso(clock.now()))
         with svc.uow() as tx:
             tx.update_customer(before, after, clean)

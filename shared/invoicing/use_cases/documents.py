@@ -6,10 +6,12 @@ enqueue_render — after finalize commits (never inside its transaction). If SQS
   repaired by the same job.
 render_invoice_pdf — the worker. Loads the frozen invoice, renders `invoice.html` (Jinja2, autoescape),
   prints it with Chromium and puts it to S3 at invoices/{customer_id}/{invoice_number}.pdf (SSE,
-  application/pdf). Then one conditional transaction sets pdf_s3_key / pdf_status = rendered, bumps
-  the version (conditioned on the version read; re-read and written again when the invoice moved)
-  and writes the `invoice.pdf_rendered` event. A redelivered job overwrites the same key with the
-  same content and finds its job id already recorded: harmless.
+  application/pdf). For a customer who receives e-invoices it first puts the XML in the customer's
+  format at invoices/{customer_id}/{invoice_number}.xml, and for cii and xrechnung customers the PDF
+  is Factur-X (the CII embedded, PDF/A-3; adapters/facturx.py). Then one conditional transaction sets
+  pdf_s3_key / pdf_status = rendered, bumps the version (conditioned on the version read; re-read and
+  written again when the invoice moved) and writes the `invoice.pdf_rendered` event. A redelivered
+  job overwrites the same key with the same content and finds its job id already recorded: harmless.
 request_render — POST /invoices/{id}/pdf: re-render on request (e.g. after a template change).
 pdf_download — GET /invoices/{id}/pdf: a pre-signed GET valid for settings.pdf_url_ttl_seconds.
 """
@@ -27,8 +29,10 @@ from invoicing.adapters.render_jobs import CREDIT_NOTE_PDF, enqueue_credit_note_
 from invoicing.domain.credit import CreditLine, CreditNote, CreditNoteStatus
 from invoicing.domain.events import Actor, new_event
 from invoicing.domain.invoice import Invoice, InvoiceStatus
-from invoicing.errors import ConcurrentModification, Conflict, NotFound, StaleInvoice
-from invoicing.observability import logger
+from invoicing.einvoice.inputs import einvoice_format, invoice_xml, rate_ids
+from invoicing.einvoice.model import Syntax
+from invoicing.errors import ConcurrentModification, Conflict, EInvoiceTermsMissing, NotFound, StaleInvoice
+from invoicing.observability import logger, metrics
 from invoicing.services import Services
 from invoicing.settings import Settings
 from invoicing.store.pdfs import InvoiceNotOpenForPdf
@@ -43,6 +47,47 @@ if TYPE_CHECKING:  # Jinja2 and Babel load only where a document is built, never
 
 def pdf_key(invoice: Invoice) -> str:
     return f"invoices/{invoice.customer_id}/{invoice.invoice_number}.pdf"
+
+
+def einvoice_key(invoice: Invoice) -> str:
+    return f"invoices/{invoice.customer_id}/{invoice.invoice_number}.xml"
+
+
+# The customers whose invoice PDF becomes Factur-X (CII EN 16931 inside a PDF/A-3): those who asked for
+# CII, and XRechnung's German buyers, for whom a ZUGFeRD/Factur-X EN 16931 invoice is an e-invoice too.
+# A Peppol (ubl) buyer receives the XML over the network; its PDF stays a plain copy (docs/decisions.md).
+FACTURX_FORMATS = frozenset({Syntax.CII, Syntax.XRECHNUNG})
+
+
+def _with_einvoice(svc: Services, invoice: Invoice, pdf: bytes) -> bytes:
+    """For a customer who receives e-invoices: store the XML in its format beside the PDF, and return
+    the PDF as Factur-X for FACTURX_FORMATS; else the PDF as it is. Finalize checked the terms; if
+    they changed since (a seller parameter, the customer), the PDF still ships and the XML waits:
+    GET /invoices/{id}/einvoice names what is missing."""
+    customer = svc.repo.get_customer(invoice.customer_id)
+    syntax = einvoice_format(customer)
+    if syntax is None:
+        return pdf
+    ids = rate_ids(invoice)
+    rates = svc.tax_rates.get_many(ids) if ids and svc.settings.tax_service == "rates" else {}
+    try:
+        xml = invoice_xml(invoice, customer, svc.settings, rates, syntax)
+        cii = xml if syntax is Syntax.CII else invoice_xml(invoice, customer, svc.settings, rates, Syntax.CII)
+    except EInvoiceTermsMissing as missing:
+        terms = sorted({p["term"] for p in missing.details["problems"]})
+        logger.warning("e-invoice not stored: terms missing", extra={"invoice_id": invoice.id, "terms": terms})
+        metrics.add_metric(name="EInvoiceTermsMissing", unit="Count", value=1)
+        return pdf
+    svc.documents.put_xml(einvoice_key(invoice), xml, f"{invoice.invoice_number}.xml")
+    if syntax not in FACTURX_FORMATS:
+        return pdf
+    from invoicing.adapters.facturx import FacturXMetadata, make_facturx  # pikepdf: the renderer's layer only
+
+    locale = invoice.customer.locale if invoice.customer else "en_US"
+    meta = FacturXMetadata(
+        title=f"Invoice {invoice.invoice_number}", author=svc.settings.seller_name, lang=locale.replace("_", "-")
+    )
+    return make_facturx(pdf, cii, meta)
 
 
 def _percent_label(pct: Decimal) -> str:
@@ -189,6 +234,7 @@ def render_invoice_pdf(svc: Services, job: dict[str, Any], *, render: Any = None
         return "skipped_draft"
     doc = invoice_document(invoice, svc.settings)
     pdf = render(render_document_html(doc), footer_text=document_footer_text(doc))
+    pdf = _with_einvoice(svc, invoice, pdf)
     key = pdf_key(invoice)
     svc.documents.put_pdf(key, pdf, f"{invoice.invoice_number}.pdf")
     now = clock.iso(clock.now())

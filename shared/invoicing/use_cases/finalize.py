@@ -1,8 +1,11 @@
 """finalize_invoice — draft -> open, with the next number INV-{YYYY}-{NNNNN}.
 
 Who: invoices:write. Which states: drafts only (409 `invoice_not_draft`), with at least one line and
-a total not below zero (409 `invoice_has_no_lines` / `invoice_total_below_zero`). Failures before the transaction (tax service down, no exchange rate,
-negative total) change nothing.
+a total not below zero (409 `invoice_has_no_lines` / `invoice_total_below_zero`). For a customer who
+receives e-invoices (`einvoice_format` ubl, cii or xrechnung), the issued invoice must be a valid
+e-invoice in that format: else 422 `einvoice_terms_missing`, details = every missing business term.
+Failures before the transaction (tax service down, no exchange rate, negative total, e-invoice terms)
+change nothing.
 
 Load, in two calls: the draft with its lines (a Query), then one strongly consistent BatchGetItem of
 the customer, its counter, the tax rates and the USD rate (locked for good). Tax for every line is
@@ -36,10 +39,13 @@ from invoicing.adapters.public_url import pay_url
 from invoicing.adapters.render_jobs import enqueue_invoice_render
 from invoicing.adapters.tax import TaxRateService, taxes_from_rates
 from invoicing.domain import money
+from invoicing.domain.customer import Customer
+from invoicing.domain.einvoicing import finalize_problems
 from invoicing.domain.events import Actor
 from invoicing.domain.finalization import FinalizePlan, UsdValue, freeze, plan
 from invoicing.domain.invoice import Invoice, LineTax, compute_totals, ensure_finalizable
 from invoicing.domain.payments import IssuedLink, new_link
+from invoicing.einvoice.inputs import einvoice_format, einvoice_inputs, terms_missing
 from invoicing.errors import ConcurrentModification, Conflict, NumberTaken, SequenceConflict
 from invoicing.observability import logger, metrics
 from invoicing.services import Services
@@ -116,6 +122,7 @@ def _attempt(svc: Services, actor: Actor, invoice_id: str) -> tuple[Invoice, Iss
     ensure_finalizable(draft, totals)
     usd = _usd_value(draft.currency, totals.total_cents, inputs.exchange_rate)
     frozen = freeze(draft, customer, taxes, totals, usd, now, clock.iso(now))
+    _check_einvoice(svc, actor, draft, frozen, customer, now.year, inputs.tax_rates if by_rates else {})
     used = (
         [inputs.tax_rates[i] for i in sorted({t.tax_rate_id for t in taxes.values() if t.tax_rate_id})]
         if by_rates
@@ -167,6 +174,28 @@ def _commit(svc: Services, actor: Actor, p: FinalizePlan, used: list[TaxRate]) -
             tx.add_link(link)
             issued = IssuedLink(link, pay_url(svc.settings.public_base_url, svc.settings.public_base_url_param, token))
     return p.invoice, issued
+
+
+def _check_einvoice(
+    svc: Services,
+    actor: Actor,
+    draft: Invoice,
+    frozen: Invoice,
+    customer: Customer,
+    year: int,
+    rates: dict[str, TaxRate],
+) -> None:
+    """For a customer who receives e-invoices, the invoice as it would be issued must be a valid
+    e-invoice in its format (domain/einvoicing.py), or finalize refuses with 422 and every missing
+    term. Before any write (the rates' `used` flag included): a refusal changes nothing. The number
+    is not claimed yet, so the check sees a placeholder of the same shape; no rule reads its value."""
+    syntax = einvoice_format(customer)
+    if syntax is None:
+        return
+    preview = plan(draft, frozen, customer, year, 1, actor).invoice  # balance applied: BT-113
+    problems = finalize_problems(preview, einvoice_inputs(preview, customer, svc.settings, rates, syntax))
+    if problems:
+        raise terms_missing(syntax, problems)
 
 
 def _usd_value(currency: str, total_cents: int, rate: ExchangeRate | None) -> UsdValue:

@@ -19,6 +19,7 @@ from invoicing.domain import money
 from invoicing.domain.customer import Customer
 from invoicing.domain.events import Actor, InvoiceEvent, new_event
 from invoicing.domain.invoice import (
+    DEFAULT_UNIT_CODE,
     MAX_LINES,
     Invoice,
     InvoiceLine,
@@ -29,6 +30,7 @@ from invoicing.domain.invoice import (
     compute_totals,
     validate_line_fields,
 )
+from invoicing.einvoice import codes
 from invoicing.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from invoicing.ids import new_id
 from invoicing.observability import logger
@@ -44,6 +46,16 @@ class LineInput:
     quantity: Decimal
     unit_amount_cents: int
     tax_rate_id: str | None = None
+    unit_code: str = DEFAULT_UNIT_CODE
+
+
+def _check_unit_code(code: str, field: str = "unit_code") -> str:
+    if code not in codes.UNIT_CODES:
+        raise ValidationFailed(
+            f"{field} {code!r} is not a UN/ECE Recommendation 20 unit code (e.g. C62 unit, HUR hour, DAY, MON)",
+            details={"field": field},
+        )
+    return code
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,7 @@ def _new_line(data: LineInput, created_at: str) -> InvoiceLine:
         unit_amount_cents=data.unit_amount_cents,
         tax_rate_id=data.tax_rate_id,
         created_at=created_at,
+        unit_code=_check_unit_code(data.unit_code),
     )
 
 
@@ -342,6 +355,7 @@ def update_line(svc: Services, actor: Actor, invoice_id: str, line_id: str, chan
         quantity=changes.get("quantity", line.quantity),  # type: ignore[arg-type]
         unit_amount_cents=changes.get("unit_amount_cents", line.unit_amount_cents),  # type: ignore[arg-type]
         tax_rate_id=changes.get("tax_rate_id", line.tax_rate_id),  # type: ignore[arg-type]
+        unit_code=_check_unit_code(str(changes.get("unit_code", line.unit_code))),
     )
     validate_line_fields(merged.description, merged.quantity, merged.unit_amount_cents)
     if merged.tax_rate_id != line.tax_rate_id:  # a line keeps a rate archived meanwhile; a new one must be active
@@ -354,6 +368,7 @@ def update_line(svc: Services, actor: Actor, invoice_id: str, line_id: str, chan
         unit_amount_cents=merged.unit_amount_cents,
         tax_rate_id=merged.tax_rate_id,
         created_at=line.created_at,
+        unit_code=merged.unit_code,
     )
     updated = _with_previews(svc, invoice, [updated], customer)[0]
     new_lines = [updated if ln.id == line_id else ln for ln in invoice.lines]

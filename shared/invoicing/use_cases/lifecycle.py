@@ -48,6 +48,7 @@ def _copy_as_draft(invoice: Invoice, now: str) -> Invoice:
             tax_rate_id=ln.tax_rate_id,
             created_at=now,
             tax=ln.tax,
+            unit_code=ln.unit_code,
         )
         for ln in invoice.lines
     )

@@ -25,6 +25,7 @@ from typing import Any
 
 from invoicing import clock
 from invoicing.domain import money
+from invoicing.einvoice import codes
 from invoicing.errors import Conflict, NotFound, ValidationFailed
 from invoicing.ids import new_id
 from invoicing.observability import logger
@@ -32,7 +33,20 @@ from invoicing.services import Services
 from invoicing.store.tax_rates import ExchangeRate, TaxRate
 
 BASE_CURRENCY = "USD"
-TERMS = ("display_name", "description", "percentage", "inclusive", "country", "jurisdiction")
+TERMS = (
+    "display_name",
+    "description",
+    "percentage",
+    "inclusive",
+    "country",
+    "jurisdiction",
+    "vat_category",
+    "exemption_reason_code",
+    "exemption_reason",
+)
+# BT-118: UNTDID 5305 as EN 16931 restricts it (einvoice/model.py VatCategory)
+VAT_CATEGORIES = ("S", "Z", "E", "AE", "K", "G", "O", "L", "M")
+MAX_EXEMPTION_REASON = 500
 MAX_DISPLAY_NAME = 100
 MAX_JURISDICTION = 200
 MAX_DESCRIPTION = 500
@@ -92,6 +106,20 @@ def _clean_terms(changes: Mapping[str, Any]) -> dict[str, Any]:
             clean[key] = _text(value, key, MAX_JURISDICTION)
         elif key == "description":
             clean[key] = _text(value, key, MAX_DESCRIPTION)
+        elif key == "vat_category":
+            if value not in VAT_CATEGORIES:
+                raise ValidationFailed(
+                    f"vat_category must be one of {', '.join(VAT_CATEGORIES)}", details={"field": key}
+                )
+            clean[key] = value
+        elif key == "exemption_reason_code":
+            if value is not None and value != "" and value not in codes.VATEX_CODES:
+                raise ValidationFailed(
+                    f"exemption_reason_code {value!r} is not a VATEX code (e.g. VATEX-EU-AE)", details={"field": key}
+                )
+            clean[key] = value or None
+        elif key == "exemption_reason":
+            clean[key] = _text(value, key, MAX_EXEMPTION_REASON)
         else:
             raise ValidationFailed(f"{key} cannot be set on a tax rate", details={"field": key})
     return clean
@@ -107,6 +135,9 @@ def create_tax_rate(
     jurisdiction: str | None = None,
     description: str | None = None,
     active: bool = True,
+    vat_category: str = "S",
+    exemption_reason_code: str | None = None,
+    exemption_reason: str | None = None,
 ) -> TaxRate:
     """A new rate, unused (so still editable). An inactive rate is created archived."""
     clean = _clean_terms(
@@ -118,6 +149,9 @@ def create_tax_rate(
             "jurisdiction": jurisdiction,
             "description": description,
             "active": active,
+            "vat_category": vat_category,
+            "exemption_reason_code": exemption_reason_code,
+            "exemption_reason": exemption_reason,
         }
     )
     now = clock.iso(clock.now())
@@ -133,6 +167,9 @@ def create_tax_rate(
         used=False,
         created_at=now,
         archived_at=None if clean["active"] else now,
+        vat_category=clean["vat_category"],
+        exemption_reason_code=clean["exemption_reason_code"],
+        exemption_reason=clean["exemption_reason"],
     )
     svc.tax_rates.put(rate)
     logger.info("tax rate created", extra={"tax_rate_id": rate.id})
