@@ -71,7 +71,7 @@ $(LAMBDA_BOTO3)/.stamp-$(BOTO3_PIN): requirements-dev.txt $(DEPLOY_TOOLS)/.stamp
 
 deploy-tools: $(DEPLOY_TOOLS)/.stamp $(LAMBDA_BOTO3)/.stamp-$(BOTO3_PIN) ## install cloudformation-validate and the runtime's boto3
 
-$(CHROMIUM_DIR)/chromium: scripts/prepare_chromium.py shared/invoicing/adapters/chromium.py | $(VENV)/.stamp
+$(CHROMIUM_DIR)/chromium: scripts/prepare_chromium.py shared/invoicing/adapters/chromium_install.py | $(VENV)/.stamp
 	$(PY) scripts/prepare_chromium.py --version $(CHROMIUM_VERSION) --dest $(CHROMIUM_DIR)
 
 chromium: $(CHROMIUM_DIR)/chromium fonts ## fetch @sparticuz/chromium from npm and unpack it into .cache/ (+ fonts)

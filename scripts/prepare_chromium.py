@@ -25,7 +25,7 @@ import npm_pack  # scripts/ is on sys.path: these run as scripts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "@sparticuz/chromium"
-# All of the package's bin/ (see BUNDLE_FILES in shared/invoicing/adapters/chromium.py: the
+# All of the package's bin/ (see BUNDLE_FILES in shared/invoicing/adapters/chromium_install.py: the
 # software GL in swiftshader.tar.br is needed even for PDFs).
 BR_FILES = ("chromium.br", "al2023.tar.br", "fonts.tar.br", "swiftshader.tar.br")
 
