@@ -27,30 +27,26 @@ def _build(service: str, region: str) -> Any:
 
 
 class DocumentStore:
-    """PDFs in the documents bucket: SSE on, the right Content-Type and Content-Disposition."""
+    """PDFs and e-invoice XML in the documents bucket: SSE on, the right Content-Type and Content-Disposition."""
 
     def __init__(self, bucket: str, region: str) -> None:
         self.bucket = bucket
         self.region = region
 
     def put_pdf(self, key: str, body: bytes, filename: str) -> None:
-        aws_client("s3", self.region).put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=body,
-            ContentType="application/pdf",
-            ContentDisposition=f'inline; filename="{filename}"',
-            ServerSideEncryption="AES256",
-        )
+        self._put(key, body, "application/pdf", f'inline; filename="{filename}"')
 
     def put_xml(self, key: str, body: bytes, filename: str) -> None:
         """An e-invoice beside its PDF (docs/einvoicing.md)."""
+        self._put(key, body, "application/xml", f'attachment; filename="{filename}"')
+
+    def _put(self, key: str, body: bytes, content_type: str, disposition: str) -> None:
         aws_client("s3", self.region).put_object(
             Bucket=self.bucket,
             Key=key,
             Body=body,
-            ContentType="application/xml",
-            ContentDisposition=f'attachment; filename="{filename}"',
+            ContentType=content_type,
+            ContentDisposition=disposition,
             ServerSideEncryption="AES256",
         )
 
