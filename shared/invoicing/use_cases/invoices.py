@@ -190,9 +190,7 @@ def get_invoice(svc: Services, invoice_id: str) -> Invoice:
     return svc.repo.get_invoice(invoice_id)
 
 
-def list_invoices(
-    svc: Services, *, customer_id: str | None, status: str | None, limit: int, starting_after: str | None
-) -> Page:
+def _check_listing(status: str | None, limit: int) -> None:
     if status is not None:
         try:
             InvoiceStatus(status)
@@ -202,6 +200,12 @@ def list_invoices(
             ) from None
     if not 1 <= limit <= 100:
         raise ValidationFailed("limit must be between 1 and 100", details={"field": "limit"})
+
+
+def list_invoices(
+    svc: Services, *, customer_id: str | None, status: str | None, limit: int, starting_after: str | None
+) -> Page:
+    _check_listing(status, limit)
     return svc.repo.list_invoices(customer_id=customer_id, status=status, limit=limit, cursor=starting_after)
 
 
@@ -223,15 +227,7 @@ def search_invoices(
     """One customer's invoices or one status' (as list_invoices), narrowed in DynamoDB by a due-date
     range and a part of the number. Bounded: at most 5 Queries of 100 invoices per page; a page cut by
     that bound holds fewer than ``limit`` and its cursor goes on from where the reading stopped."""
-    if status is not None:
-        try:
-            InvoiceStatus(status)
-        except ValueError:
-            raise ValidationFailed(
-                f"status must be one of {[s.value for s in InvoiceStatus]}", details={"field": "status"}
-            ) from None
-    if not 1 <= limit <= 100:
-        raise ValidationFailed("limit must be between 1 and 100", details={"field": "limit"})
+    _check_listing(status, limit)
     if due_from and due_to and due_from > due_to:
         raise ValidationFailed("the due range ends before it starts", details={"field": "due_to"})
     search = InvoiceSearch(
