@@ -35,9 +35,9 @@ CONSOLE_ROUTES = [r for r in template_routes() if r.function == "ConsoleFunction
 @pytest.fixture(scope="module")
 def keys(local_stack) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped-def]
     """Keys in the stack's own table: full, read-only, write-only, and a revoked full key."""
-    from invoicing import clock, root
+    from invoicing import root
     from invoicing.root import get_services
-    from invoicing.use_cases.api_keys import create_api_key, hash_key
+    from invoicing.use_cases.api_keys import create_api_key, hash_key, revoke_api_key
 
     resources = requests.get(f"{local_stack.api_url}/_local/resources", timeout=10).json()["resources"]
     with pytest.MonkeyPatch.context() as patch:
@@ -52,7 +52,7 @@ def keys(local_stack) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped-de
                 "write": create_api_key("e2e-writer", ["invoices:write"]),
                 "revoked": create_api_key("e2e-revoked"),
             }
-            get_services().repo.revoke_api_key(hash_key(made["revoked"]), clock.iso(clock.now()))
+            revoke_api_key(hash_key(made["revoked"]), get_services().repo)
         finally:
             root.reset()
     yield made

@@ -33,7 +33,7 @@ from local.testing import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 
-MAX_EXAMPLES = 8
+MAX_EXAMPLES = 4
 MIN_CASES = 2000
 CI_SEED = "20261127"
 # expects 405; API Gateway answers 404 route_not_found (see the module docstring)

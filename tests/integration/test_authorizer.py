@@ -44,13 +44,13 @@ def authorizer(aws):
 @pytest.fixture
 def keys(aws):
     from invoicing.root import get_services
-    from invoicing.use_cases.api_keys import create_api_key, hash_key
+    from invoicing.use_cases.api_keys import create_api_key, hash_key, revoke_api_key
 
     full = create_api_key("full-access")
     read_only = create_api_key("reader", ["invoices:read"])
     write_only = create_api_key("writer", ["invoices:write"])
     revoked = create_api_key("revoked")
-    get_services().repo.revoke_api_key(hash_key(revoked), "2026-01-01T00:00:00.000Z")
+    revoke_api_key(hash_key(revoked), get_services().repo)
     return {"full": full, "read": read_only, "write": write_only, "revoked": revoked}
 
 
@@ -108,3 +108,30 @@ def test_no_key_appears_in_logs(authorizer, keys, capsys):
     out = capsys.readouterr()
     for key in keys.values():
         assert key not in out.out and key not in out.err
+
+
+def test_two_revocations_at_once_keep_the_first_revocation_time(aws, monkeypatch):
+    # Given a key, and a revocation that read it unrevoked just before another revocation committed
+    from invoicing import clock
+    from invoicing.root import get_services
+    from invoicing.use_cases.api_keys import create_api_key, hash_key, revoke_api_key
+
+    repo = get_services().repo
+    key_hash = hash_key(create_api_key("twice"))
+    read, first = repo.get_api_key, []
+
+    def read_then_revoke(h):
+        key = read(h)
+        if not first:
+            first.append(None)
+            first[0] = revoke_api_key(h, repo).revoked_at
+            monkeypatch.setattr(clock, "now", lambda: clock.parse_iso("2030-01-01T00:00:00Z"))
+        return key
+
+    monkeypatch.setattr(repo, "get_api_key", read_then_revoke)
+    # When the late revocation commits
+    late = revoke_api_key(key_hash, repo)
+    # Then it does not overwrite the first revocation's time, and answers with it
+    monkeypatch.undo()
+    assert late.revoked_at == first[0] == repo.get_api_key(key_hash).revoked_at
+    assert not late.revoked_at.startswith("2030")

@@ -216,6 +216,31 @@ class TestRatesChangeUntilFinalization:
         _, used, _ = api("GET", f"/tax-rates/{rate['id']}")
         assert used["used"] is True and used["percentage"] == "21.0000"
 
+    def test_a_finalization_between_the_edits_read_and_its_write_refuses_the_edit(self, api, customer, monkeypatch):
+        # Given an edit that read the rate while it was unused, and a finalization that uses it right after
+        from invoicing.root import get_services
+
+        rate = create_rate(api, "19", inclusive=False)
+        draft = create_draft(api, customer, line(10000, rate["id"]))
+        rates, finalized = get_services().tax_rates, []
+        read = rates.get
+
+        def read_then_finalize(rate_id: str) -> Any:
+            current = read(rate_id)
+            if not finalized:
+                finalized.append(finalize(api, draft["id"]))
+            return current
+
+        monkeypatch.setattr(rates, "get", read_then_finalize)
+        # When the edit commits
+        status, body, _ = api("PATCH", f"/tax-rates/{rate['id']}", {"percentage": "21"})
+        monkeypatch.undo()
+        # Then its write is refused by the "never used" condition, and the invoice's frozen 19 % stands
+        assert status == 409 and body["error"]["code"] == "tax_rate_in_use"
+        _, now, _ = api("GET", f"/tax-rates/{rate['id']}")
+        assert now["used"] is True and now["percentage"] == "19.0000"
+        assert taxes(finalized[0]) == [(rate["id"], "19.0000", False, 1900)]
+
     def test_dozens_of_rates_used_for_the_first_time_fit_dynamodbs_transaction_limit(self, api, customer):
         # Given a customer holding a balance (the finalization also writes it, its ledger entry and one
         # more event), and a draft of 95 lines (the most a draft holds), each with a rate never used

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 
-from invoicing.errors import NotFound
 from invoicing.store import keys
 from invoicing.store.models import ApiKeyItem, TableItem
 
@@ -22,19 +21,8 @@ class ApiKey:
 
 
 class ApiKeyRecords:
-    """The API-key records of the table (mixed into the Repository)."""
-
-    def put_api_key(self, key: ApiKey) -> None:
-        ApiKeyItem(
-            keys.api_key_pk(key.key_hash),
-            keys.API_KEY_SK,
-            name=key.name,
-            scopes=list(key.scopes),
-            hint=key.hint,
-            created_at=key.created_at,
-            gsi2pk=keys.API_KEYS_LIST,
-            gsi2sk=f"{key.created_at}#{key.name}",
-        ).save(condition=TableItem.pk.does_not_exist())
+    """The API-key records of the table (mixed into the Repository): reads; the writes are typed
+    writes of the unit of work (store/writes/api_keys.py)."""
 
     def list_api_keys(self, *, limit: int = 100) -> list[ApiKey]:
         """The newest ``limit`` API keys, revoked ones too (gsi2 `APIKEYS`): one Query."""
@@ -51,14 +39,6 @@ class ApiKeyRecords:
             return None
         return _api_key(key_hash, item)
 
-    def revoke_api_key(self, key_hash: str, at: str) -> None:
-        try:
-            ApiKeyItem(keys.api_key_pk(key_hash), keys.API_KEY_SK).update(
-                actions=[ApiKeyItem.revoked_at.set(at)], condition=TableItem.pk.exists()
-            )
-        except UpdateError as exc:
-            raise NotFound("api key not found") from exc
-
 
 def _api_key(key_hash: str, item: ApiKeyItem) -> ApiKey:
     return ApiKey(
@@ -68,4 +48,18 @@ def _api_key(key_hash: str, item: ApiKeyItem) -> ApiKey:
         hint=item.hint,
         created_at=item.created_at,
         revoked_at=item.revoked_at,
+    )
+
+
+def api_key_to_item(key: ApiKey) -> ApiKeyItem:
+    return ApiKeyItem(
+        keys.api_key_pk(key.key_hash),
+        keys.API_KEY_SK,
+        name=key.name,
+        scopes=list(key.scopes),
+        hint=key.hint,
+        created_at=key.created_at,
+        revoked_at=key.revoked_at,
+        gsi2pk=keys.API_KEYS_LIST,
+        gsi2sk=f"{key.created_at}#{key.name}",
     )

@@ -1,14 +1,15 @@
-"""TaxRate and ExchangeRate records: reads, and the writes of the rates API (keys: store/keys.py)."""
+"""TaxRate and ExchangeRate records: their reads and their item mappers (keys: store/keys.py).
+
+Every write of a rate goes through the unit of work (store/writes/rates.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 
-from invoicing.errors import Conflict, NotFound
+from invoicing.errors import NotFound
 from invoicing.store import keys
 from invoicing.store.models import ExchangeRateItem, TableItem, TaxRateItem
 
@@ -62,25 +63,7 @@ def rate_from_item(item: TaxRateItem) -> TaxRate:
 
 
 class TaxRateStore:
-    def put(self, rate: TaxRate) -> None:
-        TaxRateItem(
-            *keys.tax_rate_key(rate.id),
-            tax_rate_id=rate.id,
-            display_name=rate.display_name,
-            percentage=str(rate.percentage),
-            inclusive=rate.inclusive,
-            country=rate.country,
-            jurisdiction=rate.jurisdiction,
-            description=rate.description,
-            active=rate.active,
-            used=False,
-            created_at=rate.created_at,
-            vat_category=rate.vat_category,
-            exemption_reason_code=rate.exemption_reason_code,
-            exemption_reason=rate.exemption_reason,
-            gsi2pk=keys.TAX_RATES_INDEX,
-            gsi2sk=f"{rate.created_at}#{rate.id}",
-        ).save(condition=TableItem.pk.does_not_exist())
+    """Reads; the writes are typed writes of the unit of work (store/writes/rates.py)."""
 
     def get(self, rate_id: str) -> TaxRate:
         try:
@@ -97,46 +80,9 @@ class TaxRateStore:
         rates = [rate_from_item(i) for i in TableItem.gsi2.query(keys.TAX_RATES_INDEX) if isinstance(i, TaxRateItem)]
         return [r for r in rates if active is None or r.active == active]
 
-    def update(self, rate_id: str, changes: dict[str, Any], *, allow_if_used: bool = False) -> TaxRate:
-        """Edits only while unused (the condition is checked by DynamoDB, so a finalization that marks
-        the rate used wins against a concurrent edit). Archiving (active, archived_at) passes
-        `allow_if_used=True`. A None value removes the attribute."""
-        actions = [
-            getattr(TaxRateItem, k).remove() if v is None else getattr(TaxRateItem, k).set(v)
-            for k, v in changes.items()
-        ]
-        condition = TableItem.pk.exists()
-        if not allow_if_used:
-            condition = condition & (TaxRateItem.used == False)  # noqa: E712 (a DynamoDB condition, not a bool test)
-        item = TaxRateItem(*keys.tax_rate_key(rate_id))
-        try:
-            item.update(actions=actions, condition=condition)  # returns ALL_NEW into `item`
-        except UpdateError as exc:
-            if not _is_condition_failure(exc):
-                raise
-            current = self.get(rate_id)  # NotFound (404) when the rate does not exist
-            if current.used:
-                raise Conflict(
-                    "this tax rate has been used on an invoice; archive it and create a new one", code="tax_rate_in_use"
-                ) from exc
-            raise
-        return rate_from_item(item)
-
-
-def _is_condition_failure(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
-
 
 class ExchangeRateStore:
-    def put(self, rate: ExchangeRate) -> None:
-        ExchangeRateItem(
-            *keys.exchange_rate_key(rate.currency),
-            currency=rate.currency,
-            rate_to_usd=str(rate.rate_to_usd),
-            source=rate.source,
-            as_of=rate.as_of,
-            updated_at=rate.updated_at,
-        ).save()
+    """Reads; setting a rate is a typed write of the unit of work (store/writes/rates.py)."""
 
     def get(self, currency: str) -> ExchangeRate | None:
         try:
@@ -153,4 +99,37 @@ def exchange_rate_from_item(item: ExchangeRateItem) -> ExchangeRate:
         source=item.source,
         as_of=item.as_of,
         updated_at=item.updated_at,
+    )
+
+
+def tax_rate_to_item(rate: TaxRate) -> TaxRateItem:
+    return TaxRateItem(
+        *keys.tax_rate_key(rate.id),
+        tax_rate_id=rate.id,
+        display_name=rate.display_name,
+        percentage=str(rate.percentage),
+        inclusive=rate.inclusive,
+        country=rate.country,
+        jurisdiction=rate.jurisdiction,
+        description=rate.description,
+        active=rate.active,
+        used=rate.used,
+        created_at=rate.created_at,
+        archived_at=rate.archived_at,
+        vat_category=rate.vat_category,
+        exemption_reason_code=rate.exemption_reason_code,
+        exemption_reason=rate.exemption_reason,
+        gsi2pk=keys.TAX_RATES_INDEX,
+        gsi2sk=f"{rate.created_at}#{rate.id}",
+    )
+
+
+def exchange_rate_to_item(rate: ExchangeRate) -> ExchangeRateItem:
+    return ExchangeRateItem(
+        *keys.exchange_rate_key(rate.currency),
+        currency=rate.currency,
+        rate_to_usd=str(rate.rate_to_usd),
+        source=rate.source,
+        as_of=rate.as_of,
+        updated_at=rate.updated_at,
     )

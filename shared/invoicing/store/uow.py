@@ -9,7 +9,7 @@
     # committed here; nothing is written if the block raised
 
 The typed writes live per aggregate in store/writes/ (invoices, payments, credit, reminders,
-customers). Each knows its item's key, its condition, the domain error its condition failing means,
+customers, rates, API keys). Each knows its item's key, its condition, the domain error its condition failing means,
 and the object as it is after the change (`tx.changes`). `commit()` matches DynamoDB's cancellation
 reasons to items by key (PynamoDB sends a transaction's items grouped by kind, not in call order: see
 `Transaction`) and raises that error: `StaleInvoice`, `InvoiceNotDraft`, `StaleBalance`,
@@ -39,6 +39,7 @@ from invoicing.store.mapping import event_to_item
 from invoicing.store.models import EventItem, TableItem, WebhookEndpointItem
 from invoicing.store.transaction import Transaction
 from invoicing.store.webhooks import Endpoint, change_event, endpoint_to_item, object_outbox, outbox_to_item
+from invoicing.store.writes.api_keys import ApiKeyWrites
 from invoicing.store.writes.base import FIRST, NUMBER, Changed, Guard, Skipped
 from invoicing.store.writes.credit import CreditWrites
 from invoicing.store.writes.customers import CustomerWrites
@@ -63,7 +64,7 @@ class Transactions(Protocol):
     def purge_invoice_items(self, invoice_id: str) -> None: ...
 
 
-class UnitOfWork(CreditWrites, PaymentWrites, ReminderWrites, CustomerWrites, RateWrites):
+class UnitOfWork(CreditWrites, PaymentWrites, ReminderWrites, CustomerWrites, RateWrites, ApiKeyWrites):
     def __init__(self, repo: Transactions) -> None:
         super().__init__()
         self._repo = repo

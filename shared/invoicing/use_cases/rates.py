@@ -18,6 +18,7 @@ put_exchange_rate / get_exchange_rate — USD per one unit of a currency. USD it
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -171,7 +172,8 @@ def create_tax_rate(
         exemption_reason_code=clean["exemption_reason_code"],
         exemption_reason=clean["exemption_reason"],
     )
-    svc.tax_rates.put(rate)
+    with svc.uow() as tx:
+        tx.add_tax_rate(rate)
     logger.info("tax rate created", extra={"tax_rate_id": rate.id})
     return rate
 
@@ -199,10 +201,11 @@ def update_tax_rate(svc: Services, tax_rate_id: str, changes: Mapping[str, Any])
             "archive it and create a new one",
             code="tax_rate_in_use",
         )
-    store_changes: dict[str, Any] = {k: str(v) if isinstance(v, Decimal) else v for k, v in diff.items()}
     if "active" in diff:
-        store_changes["archived_at"] = None if diff["active"] else clock.iso(clock.now())
-    updated = svc.tax_rates.update(tax_rate_id, store_changes, allow_if_used=not terms)
+        diff["archived_at"] = None if diff["active"] else clock.iso(clock.now())
+    updated = replace(current, **diff)
+    with svc.uow() as tx:
+        tx.edit_tax_rate(updated, sorted(diff), terms=bool(terms))
     logger.info("tax rate updated", extra={"tax_rate_id": tax_rate_id, "fields": sorted(diff)})
     return updated
 
@@ -230,7 +233,8 @@ def put_exchange_rate(
         as_of=clock.iso(as_of),
         updated_at=clock.iso(clock.now()),
     )
-    svc.exchange_rates.put(rate)
+    with svc.uow() as tx:
+        tx.set_exchange_rate(rate)
     logger.info("exchange rate set", extra={"currency": code, "source": rate.source})
     return rate
 
