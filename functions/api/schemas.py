@@ -6,9 +6,10 @@ Amounts are integer minor units (`*_cents`); quantities are decimal strings ("1.
 
 from __future__ import annotations
 
+import copy
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import (
@@ -167,6 +168,25 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Patch(Strict):
+    """A partial update: the fields sent are the change, and what null means is stated per model, here
+    and nowhere else. A field in `keep_on_null` (a required field) ignores null: it stays as it is. A
+    field in `clear_to` clears to that empty value. Any other field passes null on (it clears).
+    `changes()` is what the use case receives."""
+
+    keep_on_null: ClassVar[frozenset[str]] = frozenset()
+    clear_to: ClassVar[dict[str, Any]] = {}
+
+    def changes(self) -> dict[str, Any]:
+        changes = self.model_dump(exclude_unset=True)
+        for key in [k for k, v in changes.items() if v is None]:
+            if key in self.keep_on_null:
+                del changes[key]
+            elif key in self.clear_to:
+                changes[key] = copy.deepcopy(self.clear_to[key])
+        return changes
+
+
 PurchaseOrder = Annotated[str, Field(max_length=200, description="The buyer's reference (purchase order number)")]
 
 
@@ -234,7 +254,12 @@ class CustomerCreate(Strict):
     buyer_reference: BuyerReference = ""
 
 
-class CustomerUpdate(Strict):
+class CustomerUpdate(Patch):
+    keep_on_null = frozenset(
+        {"name", "email", "currency", "locale", "timezone", "reminders_enabled", "einvoice_format"}
+    )
+    clear_to = {"tax_id": "", "address": {}, "metadata": {}, "vat_id": "", "buyer_reference": ""}
+
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     email: Email | None = None
     address: AddressIn | None = None
@@ -249,6 +274,14 @@ class CustomerUpdate(Strict):
     electronic_address: ElectronicAddressIn | None = Field(default=None, description="null clears it")
     buyer_reference: BuyerReference | None = Field(default=None, description="null clears it")
 
+    def changes(self) -> dict[str, Any]:
+        changes = super().changes()
+        if "electronic_address" in changes:  # stored flat: the pair is set or cleared together
+            address = changes.pop("electronic_address") or {"scheme": "", "identifier": ""}
+            changes["electronic_address"] = address["identifier"]
+            changes["electronic_address_scheme"] = address["scheme"]
+        return changes
+
 
 class LineIn(Strict):
     description: LineDescription
@@ -258,12 +291,20 @@ class LineIn(Strict):
     unit_code: UnitCode = "C62"
 
 
-class LineUpdate(Strict):
+class LineUpdate(Patch):
+    keep_on_null = frozenset({"description", "quantity", "unit_amount_cents", "unit_code"})
+
     description: LineDescription | None = None
     quantity: Quantity | None = None
     unit_amount_cents: Cents | None = None
-    tax_rate_id: Id | None = None
+    tax_rate_id: Id | None = Field(default=None, description="null removes the line's tax")
     unit_code: UnitCode | None = None
+
+    def changes(self) -> dict[str, Any]:
+        changes = super().changes()
+        if "quantity" in changes:
+            changes["quantity"] = money.parse_quantity(changes["quantity"])
+        return changes
 
 
 class InvoiceCreate(Strict):
@@ -296,7 +337,9 @@ class InvoiceCreate(Strict):
     custom_fields: CustomFields = []
 
 
-class InvoiceUpdate(Strict):
+class InvoiceUpdate(Patch):
+    keep_on_null = frozenset({"currency"})
+
     currency: Currency | None = None
     due_date: Day | None = None
     days_until_due: DaysUntilDue | None = None
@@ -304,6 +347,12 @@ class InvoiceUpdate(Strict):
     metadata: Metadata | None = None
     purchase_order: PurchaseOrder | None = Field(default=None, description="null clears it")
     custom_fields: CustomFields | None = Field(default=None, description="Replaces them all; null or [] clears them")
+
+    def changes(self) -> dict[str, Any]:
+        changes = super().changes()
+        if changes.get("custom_fields"):
+            changes["custom_fields"] = [(field["key"], field["value"]) for field in changes["custom_fields"]]
+        return changes
 
 
 class VoidRequest(Strict):

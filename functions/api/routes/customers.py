@@ -53,15 +53,4 @@ def handle_get_customer(customer_id: Annotated[Id, Path()]) -> CustomerOut:
     responses=error_responses(404, 422),
 )
 def handle_update_customer(customer_id: Annotated[Id, Path()], body: Annotated[CustomerUpdate, Body()]) -> CustomerOut:
-    changes = body.model_dump(exclude_unset=True)
-    for key in ("name", "email", "currency", "locale", "timezone", "reminders_enabled", "einvoice_format"):
-        if key in changes and changes[key] is None:
-            changes.pop(key)  # null means "leave as is" for required fields
-    for key, empty in (("tax_id", ""), ("address", {}), ("metadata", {}), ("vat_id", ""), ("buyer_reference", "")):
-        if key in changes and changes[key] is None:
-            changes[key] = empty
-    if "electronic_address" in changes:  # stored flat: the pair is set or cleared together
-        address = changes.pop("electronic_address") or {"scheme": "", "identifier": ""}
-        changes["electronic_address"] = address["identifier"]
-        changes["electronic_address_scheme"] = address["scheme"]
-    return customer_out(customers.update_customer(get_services(), customer_id, changes))
+    return customer_out(customers.update_customer(get_services(), customer_id, body.changes()))

@@ -99,12 +99,7 @@ def handle_get_invoice(invoice_id: Annotated[Id, Path()]) -> InvoiceOut:
 
 @router.patch("/invoices/<invoice_id>", summary="Update a draft", responses=error_responses(404, 409, 422))
 def handle_update_invoice(invoice_id: Annotated[Id, Path()], body: Annotated[InvoiceUpdate, Body()]) -> InvoiceOut:
-    changes = body.model_dump(exclude_unset=True)
-    if changes.get("currency", "") is None:
-        changes.pop("currency")  # null means "leave as is" for a required field
-    if changes.get("custom_fields"):
-        changes["custom_fields"] = [(field["key"], field["value"]) for field in changes["custom_fields"]]
-    return invoice_out(uc.update_invoice(get_services(), current_actor(router), invoice_id, changes))
+    return invoice_out(uc.update_invoice(get_services(), current_actor(router), invoice_id, body.changes()))
 
 
 @router.delete(
@@ -133,10 +128,7 @@ def handle_add_line(invoice_id: Annotated[Id, Path()], body: Annotated[LineIn, B
 def handle_update_line(
     invoice_id: Annotated[Id, Path()], line_id: Annotated[Id, Path()], body: Annotated[LineUpdate, Body()]
 ) -> InvoiceOut:
-    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None or k == "tax_rate_id"}
-    if "quantity" in changes:
-        changes["quantity"] = money.parse_quantity(changes["quantity"])
-    return invoice_out(uc.update_line(get_services(), current_actor(router), invoice_id, line_id, changes))
+    return invoice_out(uc.update_line(get_services(), current_actor(router), invoice_id, line_id, body.changes()))
 
 
 @router.delete(

@@ -21,6 +21,7 @@ from schemas import (
     Currency,
     ForeignCurrency,
     Id,
+    Patch,
     Strict,
     code_type,
     decimal_type,
@@ -86,8 +87,10 @@ class TaxRateCreate(Strict):
     exemption_reason: ExemptionReason | None = None
 
 
-class TaxRateUpdate(Strict):
+class TaxRateUpdate(Patch):
     """Terms change only while the rate is unused (else 409 tax_rate_in_use); `active` always."""
+
+    keep_on_null = frozenset({"display_name", "percentage", "inclusive", "active", "vat_category"})
 
     display_name: DisplayName | None = None
     percentage: Percentage | None = None
@@ -189,11 +192,7 @@ def handle_get_tax_rate(tax_rate_id: Annotated[Id, Path()]) -> TaxRateOut:
     responses=error_responses(404, 409, 422),
 )
 def handle_update_tax_rate(tax_rate_id: Annotated[Id, Path()], body: Annotated[TaxRateUpdate, Body()]) -> TaxRateOut:
-    changes = body.model_dump(exclude_unset=True)
-    for key in ("display_name", "percentage", "inclusive", "active", "vat_category"):
-        if key in changes and changes[key] is None:
-            changes.pop(key)  # null means "leave as is" for required fields; it clears optional ones
-    return tax_rate_out(rates.update_tax_rate(get_services(), tax_rate_id, changes))
+    return tax_rate_out(rates.update_tax_rate(get_services(), tax_rate_id, body.changes()))
 
 
 @router.put(

@@ -14,7 +14,7 @@ from invoicing.http.actor import current_actor
 from invoicing.root import get_services
 from invoicing.store.webhooks import Delivery, Endpoint
 from invoicing.use_cases import webhooks as uc
-from schemas import AwareInstant, Id, StartingAfter, Strict, error_responses
+from schemas import AwareInstant, Id, Patch, StartingAfter, Strict, error_responses
 
 router = Router()
 
@@ -65,7 +65,9 @@ class EndpointCreate(Strict):
     description: Description = ""
 
 
-class EndpointUpdate(Strict):
+class EndpointUpdate(Patch):
+    keep_on_null = frozenset({"url", "events", "description", "status"})
+
     url: Url | None = None
     events: AllEvents | SomeEvents | None = None
     description: Description | None = None
@@ -196,8 +198,7 @@ def handle_get_webhook_endpoint(endpoint_id: Annotated[Id, Path()]) -> EndpointO
 def handle_update_webhook_endpoint(
     endpoint_id: Annotated[Id, Path()], body: Annotated[EndpointUpdate, Body()]
 ) -> EndpointOut:
-    changes = body.model_dump(exclude_unset=True)
-    return endpoint_out(uc.update_endpoint(get_services(), current_actor(router), endpoint_id, changes))
+    return endpoint_out(uc.update_endpoint(get_services(), current_actor(router), endpoint_id, body.changes()))
 
 
 @router.delete(
