@@ -9,7 +9,7 @@
     # committed here; nothing is written if the block raised
 
 The typed writes live per aggregate in store/writes/ (invoices, payments, credit, reminders,
-customers, rates, API keys). Each knows its item's key, its condition, the domain error its condition failing means,
+customers, rates, API keys, webhook endpoints). Each knows its item's key, its condition, the domain error its condition failing means,
 and the object as it is after the change (`tx.changes`). `commit()` matches DynamoDB's cancellation
 reasons to items by key (PynamoDB sends a transaction's items grouped by kind, not in call order: see
 `Transaction`) and raises that error: `StaleInvoice`, `InvoiceNotDraft`, `StaleBalance`,
@@ -32,20 +32,20 @@ from invoicing import clock
 from invoicing.domain.events import InvoiceEvent
 from invoicing.domain.invoice import Invoice
 from invoicing.domain.webhooks import OutboxEvent
-from invoicing.errors import Conflict, ValidationFailed, WriteConflict
+from invoicing.errors import ValidationFailed, WriteConflict
 from invoicing.ids import new_id
-from invoicing.store import keys
 from invoicing.store.mapping import event_to_item
-from invoicing.store.models import EventItem, TableItem, WebhookEndpointItem
+from invoicing.store.models import EventItem, TableItem
 from invoicing.store.transaction import Transaction
-from invoicing.store.webhooks import Endpoint, change_event, endpoint_to_item, object_outbox, outbox_to_item
+from invoicing.store.webhooks import change_event, object_outbox, outbox_to_item
 from invoicing.store.writes.api_keys import ApiKeyWrites
-from invoicing.store.writes.base import FIRST, NUMBER, Changed, Guard, Skipped
+from invoicing.store.writes.base import NUMBER, Changed, Skipped
 from invoicing.store.writes.credit import CreditWrites
 from invoicing.store.writes.customers import CustomerWrites
 from invoicing.store.writes.payments import PaymentWrites
 from invoicing.store.writes.rates import RateWrites
 from invoicing.store.writes.reminders import ReminderWrites
+from invoicing.store.writes.webhooks import EndpointWrites
 
 TRANSACTION_LIMIT = 100  # DynamoDB's items per TransactWriteItems
 
@@ -64,7 +64,7 @@ class Transactions(Protocol):
     def purge_invoice_items(self, invoice_id: str) -> None: ...
 
 
-class UnitOfWork(CreditWrites, PaymentWrites, ReminderWrites, CustomerWrites, RateWrites, ApiKeyWrites):
+class UnitOfWork(CreditWrites, PaymentWrites, ReminderWrites, CustomerWrites, RateWrites, ApiKeyWrites, EndpointWrites):
     def __init__(self, repo: Transactions) -> None:
         super().__init__()
         self._repo = repo
@@ -104,16 +104,6 @@ class UnitOfWork(CreditWrites, PaymentWrites, ReminderWrites, CustomerWrites, Ra
             tx.save(item, condition=TableItem.pk.does_not_exist())
 
         self._add(op)
-
-    def replace_endpoint(self, endpoint: Endpoint, *, expected_version: int) -> None:
-        """A webhook endpoint changed by the machinery itself (disabled), conditioned on the version read."""
-        item = endpoint_to_item(endpoint)
-        key = keys.webhook_endpoint_key(endpoint.id)
-
-        def op(tx: Transaction) -> None:
-            tx.save(item, condition=TableItem.pk.exists() & (WebhookEndpointItem.version == expected_version))
-
-        self._add(op, Guard(key, FIRST, lambda: Conflict(f"webhook endpoint {endpoint.id} changed meanwhile")))
 
     def _publish(self) -> None:
         """The outbox records of this unit of work's public events. Each object changed here (its

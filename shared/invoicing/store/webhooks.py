@@ -1,8 +1,9 @@
 """The webhook records of the one table: outbox records (the event log), endpoints and deliveries.
 
 Outbox records are written only through the unit of work (`UnitOfWork.add_outbox`), in the same
-transaction as the change they report. Endpoints and delivery records are single-item writes: they
-are the webhook machinery's own state, not a state change of the billing objects.
+transaction as the change they report; so are endpoints (store/writes/webhooks.py). Delivery records
+and an endpoint's failing streak are single-item writes: they are the delivery machinery's own
+state, not a change anyone made.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from invoicing.domain.events import InvoiceEvent
 from invoicing.domain.invoice import Invoice
 from invoicing.domain.refunds import Refund
 from invoicing.domain.webhooks import OutboxEvent, expires_at, outbox_events
-from invoicing.errors import Conflict, NotFound
+from invoicing.errors import NotFound
 from invoicing.schemas.objects import credit_note_out, customer_out, invoice_out, refund_out
 from invoicing.store import keys
 from invoicing.store.cursor import parse_position, position_cursor
@@ -207,23 +208,6 @@ class WebhookStore:
         return EventPage(events, next_cursor)
 
     # -- endpoints
-    def put_endpoint(self, endpoint: Endpoint) -> None:
-        try:
-            endpoint_to_item(endpoint).save(condition=TableItem.pk.does_not_exist())
-        except PutError as exc:
-            raise Conflict(f"webhook endpoint {endpoint.id} already exists") from exc
-
-    def replace_endpoint(self, endpoint: Endpoint, *, expected_version: int) -> None:
-        """Save a changed endpoint, conditioned on the version read (a concurrent change is a 409)."""
-        try:
-            endpoint_to_item(endpoint).save(
-                condition=TableItem.pk.exists() & (WebhookEndpointItem.version == expected_version)
-            )
-        except PutError as exc:
-            if is_condition_failure(exc):
-                raise Conflict(f"webhook endpoint {endpoint.id} changed meanwhile; retry") from exc
-            raise
-
     def get_endpoint(self, endpoint_id: str) -> Endpoint:
         try:
             item = WebhookEndpointItem.get(*keys.webhook_endpoint_key(endpoint_id))
@@ -234,14 +218,6 @@ class WebhookStore:
     def list_endpoints(self) -> list[Endpoint]:
         results = TableItem.gsi1.query(keys.WEBHOOK_ENDPOINTS_LIST, scan_index_forward=False)
         return [_endpoint_from_item(i) for i in results if isinstance(i, WebhookEndpointItem)]
-
-    def delete_endpoint(self, endpoint_id: str) -> None:
-        try:
-            WebhookEndpointItem(*keys.webhook_endpoint_key(endpoint_id)).delete(condition=TableItem.pk.exists())
-        except Exception as exc:
-            if is_condition_failure(exc):
-                raise NotFound(f"webhook endpoint {endpoint_id} not found") from exc
-            raise
 
     def note_result(self, endpoint_id: str, *, failed_at: str | None) -> None:
         """Remember when an endpoint started failing (None on a success resets it)."""

@@ -99,7 +99,8 @@ def create_endpoint(
         updated_at=now,
         version=1,
     )
-    svc.webhooks.put_endpoint(endpoint)
+    with svc.uow() as tx:
+        tx.add_endpoint(endpoint)
     logger.info("webhook endpoint created", extra={"endpoint_id": endpoint_id, "actor": actor.principal})
     return endpoint, secret
 
@@ -132,13 +133,15 @@ def update_endpoint(svc: Services, actor: Actor, endpoint_id: str, changes: dict
     if updated == endpoint:
         return endpoint
     updated = replace(updated, version=endpoint.version + 1, updated_at=clock.iso(clock.now()))
-    svc.webhooks.replace_endpoint(updated, expected_version=endpoint.version)
+    with svc.uow() as tx:
+        tx.replace_endpoint(updated, expected_version=endpoint.version)
     logger.info("webhook endpoint updated", extra={"endpoint_id": endpoint_id, "actor": actor.principal})
     return updated
 
 
 def delete_endpoint(svc: Services, actor: Actor, endpoint_id: str) -> None:
-    svc.webhooks.delete_endpoint(endpoint_id)
+    with svc.uow() as tx:
+        tx.delete_endpoint(endpoint_id)
     logger.info("webhook endpoint deleted", extra={"endpoint_id": endpoint_id, "actor": actor.principal})
 
 
@@ -151,7 +154,8 @@ def rotate_secret(svc: Services, actor: Actor, endpoint_id: str) -> tuple[Endpoi
     secret = new_secret()
     sealed = box.seal(endpoint_id, SigningSecrets(secret, old.current, clock.iso(now + SECRET_OVERLAP)))
     updated = replace(endpoint, secrets_ciphertext=sealed, version=endpoint.version + 1, updated_at=clock.iso(now))
-    svc.webhooks.replace_endpoint(updated, expected_version=endpoint.version)
+    with svc.uow() as tx:
+        tx.replace_endpoint(updated, expected_version=endpoint.version)
     logger.info("webhook secret rotated", extra={"endpoint_id": endpoint_id, "actor": actor.principal})
     return updated, secret
 
