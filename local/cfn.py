@@ -51,7 +51,10 @@ NO_VALUE = _NoValue()
 # ---------------------------------------------------------------------------------------------- YAML
 
 
-class CfnLoader(yaml.SafeLoader):
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster
+
+
+class CfnLoader(_SafeLoader):  # type: ignore[valid-type,misc]
     """A safe YAML loader that understands CloudFormation short-form tags (``!Ref``, ``!Sub`` ...)."""
 
 
