@@ -34,6 +34,8 @@ REVIEWED_DELETES = {
     "draft and the version (UnitOfWork.delete_draft)",
     ("shared/invoicing/store/repository.py", "purge_invoice_items"): "the deleted draft's lines and events, run by "
     "the unit of work only after the header's conditional delete committed",
+    ("shared/invoicing/store/writes/webhooks.py", "delete_endpoint_item"): "a webhook endpoint (configuration, not a "
+    "billing record), deleted by an admin through DELETE /webhook-endpoints/{id}; its deliveries stay",
 }
 
 

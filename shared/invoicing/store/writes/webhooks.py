@@ -34,7 +34,7 @@ class EndpointWrites(WriteSet):
     def delete_endpoint(self, endpoint_id: str) -> None:
         key = keys.webhook_endpoint_key(endpoint_id)
 
-        def op(tx: Transaction) -> None:
+        def delete_endpoint_item(tx: Transaction) -> None:
             tx.delete(WebhookEndpointItem(*key), condition=TableItem.pk.exists())
 
-        self._add(op, Guard(key, FIRST, lambda: NotFound(f"webhook endpoint {endpoint_id} not found")))
+        self._add(delete_endpoint_item, Guard(key, FIRST, lambda: NotFound(f"webhook endpoint {endpoint_id} not found")))
