@@ -2,7 +2,7 @@
 
     python -m bench                      # all sections, a few minutes on 2 cores
     QUICK=1 python -m bench              # fewer samples, well under two minutes
-    python -m bench coldstart dynamo     # only these sections (coldstart dynamo latency pdf reminders local einvoice webhooks)
+    python -m bench coldstart dynamo     # only these sections (coldstart dynamo latency pdf reminders local einvoice webhooks heat)
 
 Prints ONE table (median, p95, ratio to the baseline measured in the same run, target met or not),
 then the notes, and writes bench/results/<timestamp>.json and bench/results/latest.json.
@@ -46,7 +46,7 @@ for leaked in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
 
 from bench.runner import Report, Row, format_table, machine_info, write_results  # noqa: E402
 
-SECTIONS = ("coldstart", "dynamo", "latency", "pdf", "reminders", "local", "einvoice", "webhooks")
+SECTIONS = ("coldstart", "dynamo", "latency", "pdf", "reminders", "local", "einvoice", "webhooks", "heat")
 TITLES = {
     "coldstart": "1 cold start",
     "dynamo": "2 dynamodb",
@@ -56,6 +56,7 @@ TITLES = {
     "local": "5 local stack",
     "einvoice": "6 e-invoice",
     "webhooks": "7 webhooks",
+    "heat": "8 partition heat",
 }
 
 
@@ -112,6 +113,7 @@ def run_section(name: str, report: Report, quick: bool) -> None:
             "pdf": "bench.pdf",
             "einvoice": "bench.einvoice",
             "webhooks": "bench.webhooks",
+            "heat": "bench.heat",
         }.get(name, "bench.local_stack")
     )
     module.run(report, quick)

@@ -148,6 +148,7 @@ def _seed(svc: Any, open_invoices: int) -> list[Any]:
     """Straight into moto's backend: customers, the 200 due invoices with a payment link, the rest.
     Returns the moto keys of the rest (the invoices due 30+ days ahead)."""
     from invoicing import clock
+    from invoicing.store import keys
 
     table = _moto_table(svc)
     today = FIRST_RUN.date()
@@ -179,9 +180,9 @@ def _seed(svc: Any, open_invoices: int) -> list[Any]:
             "customer_snapshot": {"M": {"name": _s("Contoso Retail AG"), "email": _s("ap@contoso.example")}},
             "gsi1pk": _s(f"CUSTOMER#{customer_id}"),
             "gsi1sk": _s(f"INVOICE#{issued}#{iid}"),
-            "gsi2pk": _s("STATUS#open"),
+            "gsi2pk": _s(keys.status_pk("open", iid)),
             "gsi2sk": _s(f"{issued}#{iid}"),
-            "due_pk": _s(f"DUE#{due.isoformat()}"),
+            "due_pk": _s(keys.due_pk(due, iid)),
             "due_sk": _s(iid),
         }
 
@@ -233,9 +234,9 @@ def _seed(svc: Any, open_invoices: int) -> list[Any]:
                 "type": _s("Invoice"),
                 "status": _s("open"),
                 "due_date": _s(due),
-                "gsi2pk": _s("STATUS#open"),
+                "gsi2pk": _s(keys.status_pk("open", iid)),
                 "gsi2sk": _s(f"{issued}#{iid}"),
-                "due_pk": _s(f"DUE#{due}"),
+                "due_pk": _s(keys.due_pk(date.fromisoformat(due), iid)),
                 "due_sk": _s(iid),
             }
         )

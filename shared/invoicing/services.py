@@ -84,7 +84,7 @@ class Services:
 
 
 def build_services(settings: Settings) -> Services:
-    repo = Repository(settings.table_name, settings.region)
+    repo = Repository(settings.table_name, settings.region, index_shards=settings.index_shards)
     tax_rates = TaxRateStore()
     tax: TaxService
     if settings.tax_service == "http":

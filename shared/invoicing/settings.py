@@ -18,6 +18,8 @@ SELLER_PAYMENT_MEANS_PATTERN = "^(30|48|58|59)$"
 class Settings(BaseModel):
     stage: str = "dev"
     table_name: str = "invoices"
+    # N of the sharded index keys STATUS#/DUE# (store/keys.py; the template's IndexShards parameter)
+    index_shards: int = Field(default=8, ge=1, le=64)
     idempotency_table_name: str = "idempotency"
     bucket_name: str = "invoices-documents"
     render_queue_url: str = ""

@@ -11,11 +11,13 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 import requests
+
+from invoicing.store import keys
 
 pytestmark = pytest.mark.e2e
 
@@ -61,7 +63,11 @@ def test_schedule_sends_the_overdue_reminder_and_the_api_a_manual_one(local_stac
         TableName=table,
         Key={"pk": {"S": f"INVOICE#{invoice['id']}"}, "sk": {"S": "INVOICE"}},
         UpdateExpression="SET due_date = :d, due_pk = :p, finalized_at = :f",
-        ExpressionAttributeValues={":d": {"S": due}, ":p": {"S": f"DUE#{due}"}, ":f": {"S": issued}},
+        ExpressionAttributeValues={
+            ":d": {"S": due},
+            ":p": {"S": keys.due_pk(date.fromisoformat(due), invoice["id"])},
+            ":f": {"S": issued},
+        },
     )
     ddb.delete_item(TableName=table, Key={"pk": {"S": "REMINDERRUN"}, "sk": {"S": "CURSOR"}})
 

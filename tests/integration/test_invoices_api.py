@@ -8,6 +8,7 @@ import json
 import boto3
 import pytest
 
+from invoicing.store import keys
 from tests.integration.conftest import LambdaContext, load_function, rest_event
 from tests.support.builders import create_draft, finalize
 
@@ -200,7 +201,7 @@ class TestFinalize:
             .Table(aws.table_name)
             .get_item(Key={"pk": f"INVOICE#{draft['id']}", "sk": "INVOICE"})["Item"]
         )
-        assert "due_pk" not in item and item["gsi2pk"] == "STATUS#paid"
+        assert "due_pk" not in item and item["gsi2pk"] == keys.status_pk("paid", draft["id"])
         # and the audit trail says why: draft -> open -> paid
         _, events, _ = api("GET", f"/invoices/{draft['id']}/events")
         chain = [(e["type"], e["from_status"], e["to_status"]) for e in events["data"] if e["to_status"]]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
+from invoicing.store import keys
 from tests.conftest import ROOT
 from tests.support import payments as support
 from tests.support.builders import open_invoice
@@ -48,7 +49,7 @@ class TestRecordPayment:
         assert paid["status"] == "paid" and paid["paid_at"] == body["payment"]["paid_at"]
         assert (paid["amount_paid_cents"], paid["amount_remaining_cents"]) == (15000, 0)
         item = raw_header(aws, inv["id"])
-        assert "due_pk" not in item and "due_sk" not in item and item["gsi2pk"] == "STATUS#paid"
+        assert "due_pk" not in item and "due_sk" not in item and item["gsi2pk"] == keys.status_pk("paid", inv["id"])
         _, page, _ = api("GET", "/invoices", query={"status": "paid"})
         assert inv["id"] in [i["id"] for i in page["data"]]
         _, page, _ = api("GET", "/invoices", query={"status": "open"})

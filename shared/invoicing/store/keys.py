@@ -65,14 +65,54 @@ def customer_invoice_sk(created_at: str, invoice_id: str) -> str:
     return f"{CUSTOMER_INVOICE_PREFIX}{created_at}#{invoice_id}"
 
 
-def status_pk(status: str) -> str:
-    """gsi2: invoices by status (listing pattern 4)."""
-    return f"STATUS#{status}"
+# -- sharded index keys (docs/data-model.md, "Sharded index keys"; docs/performance.md, "Partition heat")
+# A status or a due date is shared by a whole billing run's invoices: written as one index partition
+# key, it caps the run at one partition's 1,000 WCU/s. Each such key is spread over `index_shards()`
+# partitions by a hash of the item's id; readers query every shard and merge (store/shards.py).
+DEFAULT_INDEX_SHARDS = 8
+MAX_INDEX_SHARDS = 64
+_index_shards = DEFAULT_INDEX_SHARDS
 
 
-def due_pk(day: date) -> str:
-    """The sparse `due` index: open invoices by due date."""
-    return f"DUE#{day.isoformat()}"
+def configure_index_shards(count: int) -> None:
+    """Set N once at start-up from settings (the template's IndexShards parameter). Changing N on a
+    live table moves keys: run `python -m tools.reshard` after (docs/deploy.md)."""
+    global _index_shards
+    if not 1 <= count <= MAX_INDEX_SHARDS:
+        raise ValueError(f"index shards must be 1..{MAX_INDEX_SHARDS}, not {count}")
+    _index_shards = count
+
+
+def index_shards() -> int:
+    return _index_shards
+
+
+def index_shard(item_id: str, shards: int | None = None) -> int:
+    """The shard of an item: crc32 of its id, stable across processes (unlike hash())."""
+    return zlib.crc32(item_id.encode()) % (shards or _index_shards)
+
+
+def status_pk(status: str, invoice_id: str) -> str:
+    """gsi2: invoices by status (listing pattern 4), in the invoice's shard."""
+    return status_shard_pk(status, index_shard(invoice_id))
+
+
+def status_shard_pk(status: str, shard: int) -> str:
+    return f"STATUS#{status}#{shard}"
+
+
+def status_sk(created_at: str, invoice_id: str) -> str:
+    """gsi2 sort key of an invoice: newest first, unique (a total order every shard shares)."""
+    return f"{created_at}#{invoice_id}"
+
+
+def due_pk(day: date, invoice_id: str) -> str:
+    """The sparse `due` index: open invoices by due date, in the invoice's shard."""
+    return due_shard_pk(day, index_shard(invoice_id))
+
+
+def due_shard_pk(day: date, shard: int) -> str:
+    return f"DUE#{day.isoformat()}#{shard}"
 
 
 def pdf_pending_pk(invoice_id: str) -> str:

@@ -306,8 +306,8 @@ def invoice_to_item(inv: Invoice) -> InvoiceItem:
         custom_fields=custom_fields_to_list(inv.custom_fields),
         gsi1pk=keys.customer_pk(inv.customer_id),
         gsi1sk=keys.customer_invoice_sk(inv.created_at, inv.id),
-        gsi2pk=keys.status_pk(inv.status.value),
-        gsi2sk=f"{inv.created_at}#{inv.id}",
+        gsi2pk=keys.status_pk(inv.status.value, inv.id),
+        gsi2sk=keys.status_sk(inv.created_at, inv.id),
     )
 
 

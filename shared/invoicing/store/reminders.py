@@ -5,7 +5,7 @@ Keys (see docs/data-model.md):
   While `sending`, the item is also on gsi2 under `REMINDERSENDING#{shard}` / `{lease_until}#{id}#{key}`
   (sparse: removed once sent, failed or cancelled), so a run finds claims whose lease ran out.
 - run cursor: pk `REMINDERRUN`, sk `CURSOR`.
-- candidates: the sparse `due` index, `due_pk = DUE#{yyyy-mm-dd}`; it holds open invoices only.
+- candidates: the sparse `due` index, `due_pk = DUE#{yyyy-mm-dd}#{shard}` (N shards, merged); it holds open invoices only.
 
 Exactly once per invoice and kind: a claim is ONE transaction of a condition check on the invoice
 (status, and the version the caller rendered from) and a conditional write of the ledger item that
@@ -16,6 +16,7 @@ writes are typed writes of the unit of work (store/writes/reminders.py); this mo
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 
@@ -64,11 +65,16 @@ class ReminderStore:
 
     # -- candidates of a run
     def open_invoices_due_on(self, day: date) -> Iterator[Invoice]:
-        """Open invoices due on `day`: one Query on the sparse due index (every page). Eventually
-        consistent: an invoice paid a moment ago may still show up; `claim` re-checks the status."""
-        for item in TableItem.due.query(keys.due_pk(day)):
-            if isinstance(item, InvoiceItem):
-                yield invoice_from_item(item)
+        """Open invoices due on `day`: one Query per shard of the sparse due index (every page),
+        merged in invoice-id order (the index sort key), so a run walks them in one stable order.
+        Eventually consistent: an invoice paid a moment ago may still show up; `claim` re-checks the
+        status."""
+        shards = (
+            (item for item in TableItem.due.query(keys.due_shard_pk(day, shard)) if isinstance(item, InvoiceItem))
+            for shard in range(keys.index_shards())
+        )
+        for item in heapq.merge(*shards, key=lambda item: str(item.due_sk)):
+            yield invoice_from_item(item)
 
     def get_customers(self, customer_ids: Iterable[str]) -> dict[str, Customer]:
         """BatchGetItem in chunks of 100; unknown ids are left out."""

@@ -34,6 +34,7 @@ from invoicing.store.models import (
     bind,
 )
 from invoicing.store.pdfs import InvoiceNotOpenForPdf, PdfRecords, PendingPdf
+from invoicing.store.shards import ShardRead, merge_shards
 from invoicing.store.tax_rates import ExchangeRate, TaxRate, exchange_rate_from_item, rate_from_item
 from invoicing.store.transaction import Transaction
 from invoicing.store.uow import UnitOfWork
@@ -83,13 +84,19 @@ class CustomerPage:
     next_cursor: str | None  # the position of the last customer read, when more follow
 
 
+def _status_position(invoice: Invoice) -> str:
+    """An invoice's place in its status listing: its gsi2 sort key."""
+    return keys.status_sk(invoice.created_at, invoice.id)
+
+
 # ---------------------------------------------------------------- repository
 class Repository(PdfRecords, ApiKeyRecords):
     """Customers, invoices, lines and events here; PDFs (store/pdfs.py) and API keys (store/api_keys.py)
     are the same table's other records, mixed in so callers keep one `svc.repo`."""
 
-    def __init__(self, table_name: str, region: str) -> None:
+    def __init__(self, table_name: str, region: str, *, index_shards: int = keys.DEFAULT_INDEX_SHARDS) -> None:
         bind(table_name, region)
+        keys.configure_index_shards(index_shards)
         self.table_name = table_name
         self.region = region
         self._connection: Connection | None = None
@@ -175,13 +182,7 @@ class Repository(PdfRecords, ApiKeyRecords):
                 last_evaluated_key=last_key,
             )
         elif status:
-            last_key = self._invoice_index_key(*position, status=status) if position else None
-            results = TableItem.gsi2.query(
-                keys.status_pk(status),
-                scan_index_forward=False,
-                limit=limit + 1,
-                last_evaluated_key=last_key,
-            )
+            return self._list_by_status(status, position, limit)
         else:
             raise ValidationFailed("filter by customer_id or status", details={"field": "customer_id"})
         # PynamoDB's `limit` keeps reading pages of the partition until that many items matched the
@@ -231,17 +232,8 @@ class Repository(PdfRecords, ApiKeyRecords):
                 page_size=read_size,
                 last_evaluated_key=last_key,
             )
-            sort_key = "gsi1sk"
         elif status:
-            last_key = self._invoice_index_key(*position, status=status) if position else None
-            results = TableItem.gsi2.query(
-                keys.status_pk(status),
-                filter_condition=condition,
-                scan_index_forward=False,
-                page_size=read_size,
-                last_evaluated_key=last_key,
-            )
-            sort_key = "gsi2sk"
+            return self._search_by_status(status, position, condition, limit, read_size)
         else:
             raise ValidationFailed("filter by customer_id or status", details={"field": "customer_id"})
         items: list[Invoice] = []
@@ -262,23 +254,81 @@ class Repository(PdfRecords, ApiKeyRecords):
         last = pages.last_evaluated_key
         if last is None:
             return SearchPage(items, None, read, reads, cut=False)
-        # the index key says where the read stopped: "[INVOICE#]{created_at}#{invoice_id}"
-        created_at, _, invoice_id = str(last[sort_key]["S"]).removeprefix(keys.CUSTOMER_INVOICE_PREFIX).rpartition("#")
+        # the index key says where the read stopped: "INVOICE#{created_at}#{invoice_id}"
+        created_at, _, invoice_id = str(last["gsi1sk"]["S"]).removeprefix(keys.CUSTOMER_INVOICE_PREFIX).rpartition("#")
         return SearchPage(items, position_cursor(created_at, invoice_id), read, reads, cut=len(items) < limit)
+
+    # -- invoices by status: N shards, merged (store/shards.py)
+    def _status_shard_query(
+        self, status: str, shard: int, position: tuple[str, str] | None, condition: Any = None, **read: Any
+    ) -> Any:
+        last_key = self._invoice_index_key(*position, status=status, shard=shard) if position else None
+        return TableItem.gsi2.query(
+            keys.status_shard_pk(status, shard),
+            filter_condition=condition,
+            scan_index_forward=False,
+            last_evaluated_key=last_key,
+            **read,
+        )
+
+    def _list_by_status(self, status: str, position: tuple[str, str] | None, limit: int) -> Page:
+        """Every shard of `STATUS#{status}`: N Queries of at most ``limit`` + 1 items, merged newest first."""
+        reads: list[ShardRead[Invoice]] = []
+        for shard in range(keys.index_shards()):
+            results = self._status_shard_query(status, shard, position, limit=limit + 1)
+            items = [invoice_from_item(item) for item in results if isinstance(item, InvoiceItem)]
+            reads.append(ShardRead(items, _status_position(items[-1]) if len(items) > limit else None))
+        merged = merge_shards(reads, sort_key=_status_position, limit=limit)
+        next_cursor = None
+        if merged.more:
+            next_cursor = position_cursor(merged.items[-1].created_at, merged.items[-1].id)
+        return Page(items=merged.items, next_cursor=next_cursor)
+
+    def _search_by_status(
+        self, status: str, position: tuple[str, str] | None, condition: Any, limit: int, read_size: int
+    ) -> SearchPage:
+        """One filtered Query page of ``read_size`` per shard, merged; the page ends where the shard
+        that read least far stopped (the frontier), so nothing is skipped or shown twice."""
+        reads: list[ShardRead[Invoice]] = []
+        scanned = 0
+        for shard in range(keys.index_shards()):
+            pages = self._status_shard_query(status, shard, position, condition, page_size=read_size).page_iter
+            raw_page: dict[str, Any] = next(iter(pages), {})
+            items = [
+                invoice_from_item(item)
+                for item in (TableItem.from_raw_data(raw) for raw in raw_page.get("Items", []))
+                if isinstance(item, InvoiceItem)
+            ]
+            scanned += pages.total_scanned_count
+            last = pages.last_evaluated_key
+            reads.append(ShardRead(items, str(last["gsi2sk"]["S"]) if last else None))
+        merged = merge_shards(reads, sort_key=_status_position, limit=limit)
+        cursor = None
+        if merged.more and merged.last_position:
+            created_at, _, invoice_id = merged.last_position.rpartition("#")
+            cursor = position_cursor(created_at, invoice_id)
+        cut = merged.more and len(merged.items) < limit
+        return SearchPage(merged.items, cursor, scanned, keys.index_shards(), cut=cut)
 
     @staticmethod
     def _invoice_index_key(
-        created_at: str, invoice_id: str, *, customer_id: str | None = None, status: str | None = None
+        created_at: str,
+        invoice_id: str,
+        *,
+        customer_id: str | None = None,
+        status: str | None = None,
+        shard: int = 0,
     ) -> dict[str, Any]:
-        """The ExclusiveStartKey of a position in the customer's (gsi1) or the status' (gsi2) listing: a
-        position, the item need not exist (DynamoDB starts after the key wherever it would sort)."""
+        """The ExclusiveStartKey of a position in the customer's (gsi1) or a status shard's (gsi2)
+        listing: a position, the item need not exist (DynamoDB starts after the key wherever it would
+        sort), so one cursor is every shard's position."""
         key = {"pk": {"S": keys.invoice_pk(invoice_id)}, "sk": {"S": keys.INVOICE_SK}}
         if customer_id:
             key["gsi1pk"] = {"S": keys.customer_pk(customer_id)}
             key["gsi1sk"] = {"S": keys.customer_invoice_sk(created_at, invoice_id)}
         else:
-            key["gsi2pk"] = {"S": keys.status_pk(str(status))}
-            key["gsi2sk"] = {"S": f"{created_at}#{invoice_id}"}
+            key["gsi2pk"] = {"S": keys.status_shard_pk(str(status), shard)}
+            key["gsi2sk"] = {"S": keys.status_sk(created_at, invoice_id)}
         return key
 
     def list_events(self, invoice_id: str) -> list[InvoiceEvent]:

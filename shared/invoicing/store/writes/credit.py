@@ -120,7 +120,7 @@ class CreditWrites(InvoiceWrites):
         if split.refund_cents:
             actions.append(InvoiceItem.refunded_cents.add(split.refund_cents))
         if split.settles_invoice:
-            actions += paid_actions(note.created_at)
+            actions += paid_actions(invoice.id, note.created_at)
         condition = (
             InvoiceItem.status.is_in(*sorted(s.value for s in CREDITABLE_STATUSES))
             & (InvoiceItem.version == invoice.version)

@@ -49,12 +49,12 @@ class BillingRunExists(Conflict):
         self.key = key
 
 
-def paid_actions(paid_at: str) -> list[Action]:
+def paid_actions(invoice_id: str, paid_at: str) -> list[Action]:
     """An invoice becoming paid: the status, its index row, and off the (sparse, open-only) due index."""
     return [
         InvoiceItem.status.set(InvoiceStatus.PAID.value),
         InvoiceItem.paid_at.set(paid_at),
-        InvoiceItem.gsi2pk.set(keys.status_pk(InvoiceStatus.PAID.value)),
+        InvoiceItem.gsi2pk.set(keys.status_pk(InvoiceStatus.PAID.value, invoice_id)),
         InvoiceItem.due_pk.remove(),
         InvoiceItem.due_sk.remove(),
     ]
@@ -235,12 +235,12 @@ class InvoiceWrites(WriteSet):
             InvoiceItem.pdf_sk.set(f"{finalized.finalized_at}#{draft.id}"),
         ]
         if finalized.status is InvoiceStatus.PAID:
-            actions += paid_actions(finalized.paid_at or finalized.finalized_at)
+            actions += paid_actions(draft.id, finalized.paid_at or finalized.finalized_at)
         else:  # the due index is sparse: open invoices only
             actions += [
                 InvoiceItem.status.set(InvoiceStatus.OPEN.value),
-                InvoiceItem.gsi2pk.set(keys.status_pk(InvoiceStatus.OPEN.value)),
-                InvoiceItem.due_pk.set(keys.due_pk(finalized.due_date)),
+                InvoiceItem.gsi2pk.set(keys.status_pk(InvoiceStatus.OPEN.value, draft.id)),
+                InvoiceItem.due_pk.set(keys.due_pk(finalized.due_date, draft.id)),
                 InvoiceItem.due_sk.set(draft.id),
             ]
         if finalized.applied_balance_cents or finalized.starting_balance_cents:
@@ -273,7 +273,7 @@ class InvoiceWrites(WriteSet):
             InvoiceItem.version.set(before.version + 1),
             InvoiceItem.updated_at.set(at),
             getattr(InvoiceItem, _TIMESTAMP[target]).set(at),
-            InvoiceItem.gsi2pk.set(keys.status_pk(target.value)),
+            InvoiceItem.gsi2pk.set(keys.status_pk(target.value, before.id)),
         ]
         if target is not InvoiceStatus.OPEN:
             actions += [InvoiceItem.due_pk.remove(), InvoiceItem.due_sk.remove()]

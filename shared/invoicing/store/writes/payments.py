@@ -83,7 +83,7 @@ class PaymentWrites(WriteSet):
             InvoiceItem.updated_at.set(payment.recorded_at),
         ]
         if application.becomes_paid:
-            actions += paid_actions(payment.paid_at)
+            actions += paid_actions(invoice.id, payment.paid_at)
             remaining_ok = InvoiceItem.amount_remaining_cents == amount
         else:
             remaining_ok = InvoiceItem.amount_remaining_cents > amount

@@ -1,0 +1,75 @@
+"""tools/reshard.py on moto: headers on the old unsharded index keys move to today's keys, a second run
+changes nothing, and a run resumes from its checkpoint (docs/deploy.md, "Upgrading an existing table")."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+
+from invoicing.store import keys
+from tools import reshard
+
+
+def old_header(table, invoice_id: str, status: str, due: str | None) -> None:  # type: ignore[no-untyped-def]
+    item = {
+        "pk": f"INVOICE#{invoice_id}",
+        "sk": "INVOICE",
+        "type": "Invoice",
+        "invoice_id": invoice_id,
+        "status": status,
+        "gsi2pk": f"STATUS#{status}",  # the format before the sharded keys
+        "gsi2sk": f"2026-01-0{len(invoice_id) % 9 + 1}T00:00:00.000Z#{invoice_id}",
+    }
+    if due:
+        item |= {"due_date": due, "due_pk": f"DUE#{due}", "due_sk": invoice_id}
+    table.put_item(Item=item)
+
+
+def test_old_keys_move_to_the_sharded_keys_once(aws, tmp_path):  # type: ignore[no-untyped-def]
+    # Given headers written with the unsharded keys, and an item that is not an invoice
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table(aws.table_name)
+    opened = [f"in_old{i:03d}" for i in range(12)]
+    for iid in opened:
+        old_header(table, iid, "open", "2026-02-01")
+    old_header(table, "in_paid001", "paid", None)
+    table.put_item(Item={"pk": "TAXRATE#t1", "sk": "TAXRATE", "type": "TaxRate", "gsi2pk": "TAXRATES", "gsi2sk": "x"})
+    checkpoint = tmp_path / "cp.json"
+    # When the backfill runs
+    args = ["--table", aws.table_name, "--shards", "8", "--segments", "1", "--checkpoint", str(checkpoint)]
+    totals = reshard.main(args, client=boto3.client("dynamodb", region_name="us-east-1"))
+    # Then every header carries today's keys, and nothing else changed
+    assert totals["updated"] == 13
+    for iid in opened:
+        item = table.get_item(Key={"pk": f"INVOICE#{iid}", "sk": "INVOICE"})["Item"]
+        assert item["gsi2pk"] == keys.status_shard_pk("open", keys.index_shard(iid, 8))
+        assert item["due_pk"] == f"DUE#2026-02-01#{keys.index_shard(iid, 8)}"
+    paid = table.get_item(Key={"pk": "INVOICE#in_paid001", "sk": "INVOICE"})["Item"]
+    assert paid["gsi2pk"] == keys.status_shard_pk("paid", keys.index_shard("in_paid001", 8)) and "due_pk" not in paid
+    assert table.get_item(Key={"pk": "TAXRATE#t1", "sk": "TAXRATE"})["Item"]["gsi2pk"] == "TAXRATES"
+    assert json.loads(checkpoint.read_text())["progress"]["0"]["done"] is True
+    # and a finished checkpoint resumes to nothing, a fresh run finds nothing left to move
+    assert reshard.main(args)["scanned"] == 0
+    fresh = [*args[:-1], str(tmp_path / "fresh.json")]
+    assert reshard.main(fresh, client=boto3.client("dynamodb", region_name="us-east-1"))["updated"] == 0
+
+
+def test_a_run_resumes_after_its_last_page(aws, tmp_path):  # type: ignore[no-untyped-def]
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table(aws.table_name)
+    for i in range(5):
+        old_header(table, f"in_res{i:03d}", "open", "2026-03-01")
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    first = client.scan(TableName=aws.table_name, Limit=2)
+    checkpoint = tmp_path / "cp.json"
+    # a run that stopped after its first page (2 items read) left this checkpoint
+    checkpoint.write_text(
+        json.dumps({"segments": 1, "progress": {"0": {"done": False, "last_key": first["LastEvaluatedKey"]}}})
+    )
+    args = ["--table", aws.table_name, "--segments", "1", "--checkpoint", str(checkpoint)]
+    assert reshard.main(args, client=client)["updated"] == 3  # only what follows the saved position
+    moved = [
+        i
+        for i in range(5)
+        if table.get_item(Key={"pk": f"INVOICE#in_res{i:03d}", "sk": "INVOICE"})["Item"]["gsi2pk"] != "STATUS#open"
+    ]
+    assert len(moved) == 3

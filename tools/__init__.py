@@ -1,0 +1,1 @@
+"""One-off operational tools (run with `python -m tools.<name>`)."""

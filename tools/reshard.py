@@ -1,0 +1,147 @@
+"""Move invoice headers written before the sharded index keys (or under another IndexShards) to the
+keys store/keys.py writes today: `STATUS#{status}#{shard}` (gsi2) and `DUE#{date}#{shard}` (due).
+
+    python -m tools.reshard --table invoices-prod-InvoicesTable-XYZ [--shards 8] [--segments 4]
+        [--checkpoint reshard.json] [--region eu-central-1]
+
+A parallel segmented Scan (one thread per segment) reads the headers (`type = Invoice`, only the
+attributes the keys need), and each header whose index key differs is updated with a condition on
+the key it was read with: a concurrent write (a payment, a void) that moved it meanwhile wrote the new
+key itself and is never clobbered. Progress is printed per page, and a checkpoint file keeps each
+segment's LastEvaluatedKey, so a stopped run resumes where it stopped. Running it again is a no-op.
+docs/deploy.md, "Upgrading an existing table".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "shared") not in sys.path:
+    sys.path.insert(0, str(ROOT / "shared"))
+
+from invoicing.store import keys  # noqa: E402
+
+
+def new_keys(item: dict[str, Any]) -> dict[str, str]:
+    """The index keys an invoice header should carry now, for those it carries."""
+    invoice_id = item["pk"]["S"].removeprefix("INVOICE#")
+    out = {}
+    if "gsi2pk" in item and "status" in item:
+        out["gsi2pk"] = keys.status_pk(item["status"]["S"], invoice_id)
+    if "due_pk" in item and "due_date" in item:
+        out["due_pk"] = keys.due_pk(date.fromisoformat(item["due_date"]["S"]), invoice_id)
+    return {k: v for k, v in out.items() if item[k]["S"] != v}
+
+
+class Checkpoint:
+    def __init__(self, path: Path, segments: int) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self.state: dict[str, Any] = {"segments": segments, "progress": {}}
+        if path.exists():
+            saved = json.loads(path.read_text())
+            if saved.get("segments") != segments:
+                raise SystemExit(f"{path} was written with --segments {saved.get('segments')}; use that")
+            self.state = saved
+
+    def get(self, segment: int) -> dict[str, Any]:
+        return dict(self.state["progress"].get(str(segment), {"done": False, "last_key": None}))
+
+    def save(self, segment: int, last_key: dict[str, Any] | None, counts: dict[str, int]) -> None:
+        with self.lock:
+            entry = self.state["progress"].setdefault(str(segment), {"scanned": 0, "updated": 0, "skipped": 0})
+            entry.update(last_key=last_key, done=last_key is None)
+            for name, n in counts.items():
+                entry[name] = entry.get(name, 0) + n
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.state, indent=1))
+            tmp.replace(self.path)
+
+
+def reshard_segment(client: Any, table: str, segment: int, segments: int, checkpoint: Checkpoint) -> dict[str, int]:
+    totals = {"scanned": 0, "updated": 0, "skipped": 0}
+    state = checkpoint.get(segment)
+    if state.get("done"):
+        return totals
+    last_key = state.get("last_key")
+    while True:
+        request: dict[str, Any] = {
+            "TableName": table,
+            "Segment": segment,
+            "TotalSegments": segments,
+            "FilterExpression": "#t = :invoice",
+            "ProjectionExpression": "pk, sk, #s, due_date, gsi2pk, due_pk",
+            "ExpressionAttributeNames": {"#t": "type", "#s": "status"},
+            "ExpressionAttributeValues": {":invoice": {"S": "Invoice"}},
+        }
+        if last_key:
+            request["ExclusiveStartKey"] = last_key
+        page = client.scan(**request)
+        counts = {"scanned": page.get("ScannedCount", 0), "updated": 0, "skipped": 0}
+        for item in page.get("Items", []):
+            if item.get("sk", {}).get("S") != keys.INVOICE_SK:
+                continue
+            wanted = new_keys(item)
+            if not wanted:
+                continue
+            names = {f"#{k}": k for k in wanted}
+            values = {f":new_{k}": {"S": v} for k, v in wanted.items()}
+            values |= {f":old_{k}": item[k] for k in wanted}
+            try:
+                client.update_item(
+                    TableName=table,
+                    Key={"pk": item["pk"], "sk": item["sk"]},
+                    UpdateExpression="SET " + ", ".join(f"#{k} = :new_{k}" for k in wanted),
+                    ConditionExpression=" AND ".join(f"#{k} = :old_{k}" for k in wanted),
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
+                counts["updated"] += 1
+            except client.exceptions.ConditionalCheckFailedException:
+                counts["skipped"] += 1  # written meanwhile, with the current keys
+        last_key = page.get("LastEvaluatedKey")
+        checkpoint.save(segment, last_key, counts)
+        for name, n in counts.items():
+            totals[name] += n
+        print(
+            f"segment {segment}/{segments}: scanned {totals['scanned']}, updated {totals['updated']}, "
+            f"skipped {totals['skipped']}{'' if last_key else ' (done)'}",
+            flush=True,
+        )
+        if not last_key:
+            return totals
+
+
+def main(argv: list[str] | None = None, client: Any = None) -> dict[str, int]:
+    parser = argparse.ArgumentParser(prog="python -m tools.reshard", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--table", required=True)
+    parser.add_argument("--shards", type=int, default=keys.DEFAULT_INDEX_SHARDS, help="the stack's IndexShards")
+    parser.add_argument("--segments", type=int, default=4, help="parallel Scan segments (threads)")
+    parser.add_argument("--checkpoint", type=Path, default=Path("reshard-checkpoint.json"))
+    parser.add_argument("--region", default=None)
+    args = parser.parse_args(argv)
+    keys.configure_index_shards(args.shards)
+    if client is None:
+        import boto3
+
+        client = boto3.client("dynamodb", region_name=args.region)
+    checkpoint = Checkpoint(args.checkpoint, args.segments)
+    with ThreadPoolExecutor(max_workers=args.segments) as pool:
+        results = list(
+            pool.map(lambda s: reshard_segment(client, args.table, s, args.segments, checkpoint), range(args.segments))
+        )
+    totals = {name: sum(r[name] for r in results) for name in ("scanned", "updated", "skipped")}
+    print(f"done: {totals}", flush=True)
+    return totals
+
+
+if __name__ == "__main__":
+    main()
