@@ -37,4 +37,6 @@ class EndpointWrites(WriteSet):
         def delete_endpoint_item(tx: Transaction) -> None:
             tx.delete(WebhookEndpointItem(*key), condition=TableItem.pk.exists())
 
-        self._add(delete_endpoint_item, Guard(key, FIRST, lambda: NotFound(f"webhook endpoint {endpoint_id} not found")))
+        self._add(
+            delete_endpoint_item, Guard(key, FIRST, lambda: NotFound(f"webhook endpoint {endpoint_id} not found"))
+        )
