@@ -15,8 +15,9 @@ from invoicing.errors import NotFound, ValidationFailed
 from invoicing.store.api_keys import ApiKey
 
 KEY_PREFIX = "inv_"
-SCOPES = ("invoices:read", "invoices:write")
-DEFAULT_SCOPES = SCOPES
+SCOPES = ("invoices:read", "invoices:write", "billing_runs:write")
+# billing runs are an admin's: a key gets billing_runs:write only when asked for
+DEFAULT_SCOPES = ("invoices:read", "invoices:write")
 
 
 def hash_key(plaintext: str) -> str:
