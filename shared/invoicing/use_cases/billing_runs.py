@@ -48,6 +48,7 @@ from invoicing.store.billing_runs import ResultPage
 from invoicing.store.cursor import parse_position, position_cursor
 
 MAX_UPLOAD_BYTES = 256 * 1024 * 1024
+FAILURES_PER_COMMIT = 40  # 2 items each (RESULT#, FAILURE#) + the run's update
 
 
 class Command(Protocol):
@@ -152,8 +153,11 @@ def start_uploaded_run(
         )
     total, queued, failed = _queue_lines(svc, run, lines, parse)
     started = BillingRun(**{**run.__dict__, "started_at": clock.iso(clock.now())})
-    with svc.uow() as tx:
-        tx.start_billing_run(started, total=total, queued=queued, failed=failed)
+    with svc.uow() as tx:  # the failures' items in chunks: one transaction holds 100 items at most
+        tx.start_billing_run(started, total=total, queued=queued, failed=failed[:FAILURES_PER_COMMIT])
+    for start in range(FAILURES_PER_COMMIT, len(failed), FAILURES_PER_COMMIT):
+        with svc.uow() as tx:
+            tx.record_billing_run_results(run_id, failed[start : start + FAILURES_PER_COMMIT])
     logger.info("billing run started", extra={"run_id": run_id, "drafts": total, "failed": len(failed)})
     return svc.billing_runs.get(run_id)
 

@@ -35,9 +35,11 @@ class BillingRunWrites(WriteSet):
 
     def start_billing_run(self, run: BillingRun, *, total: int, queued: int, failed: list[DraftResult]) -> None:
         """An uploaded run read: its size, what was queued, and the lines that were not drafts (each a
-        failure, counted at once). Only once: conditioned on the run not being started yet."""
+        failure, counted in the same update). Only once: conditioned on the run not being started yet."""
         key = keys.billing_run_job_key(run.id)
         started = run.started_at or ""
+        self._put_results(run.id, failed)
+        counts = counts_of(failed).as_dict()
 
         def op(tx: Transaction) -> None:
             tx.update(
@@ -46,13 +48,12 @@ class BillingRunWrites(WriteSet):
                     BillingRunJobItem.started_at.set(started),
                     BillingRunJobItem.total.set(total),
                     BillingRunJobItem.queued.set(queued),
+                    *(getattr(BillingRunJobItem, name).add(value) for name, value in counts.items()),
                 ],
                 condition=TableItem.pk.exists() & BillingRunJobItem.started_at.does_not_exist(),
             )
 
         self._add(op, Guard(key, FIRST, lambda: BillingRunNotStartable(f"billing run {run.id} was already started")))
-        if failed:
-            self.record_billing_run_results(run.id, failed)
 
     def record_billing_run_results(self, run_id: str, results: list[DraftResult]) -> None:
         """Each result once (conditioned on not existing; a failure also under FAILURE#), and ONE update
@@ -62,15 +63,7 @@ class BillingRunWrites(WriteSet):
             return
         counts = counts_of(results)
         job_key = keys.billing_run_job_key(run_id)
-        for result in results:
-            key = keys.billing_run_result_key(run_id, result.index)
-
-            def put(tx: Transaction, result: DraftResult = result) -> None:
-                tx.save(result_to_item(run_id, result), condition=TableItem.pk.does_not_exist())
-                if result.outcome is Outcome.FAILED:
-                    tx.save(result_to_item(run_id, result, failure=True))
-
-            self._add(put, Guard(key, FIRST, lambda: BillingRunRecorded("a result of this batch was recorded meanwhile")))
+        self._put_results(run_id, results)
 
         def add(tx: Transaction) -> None:
             tx.update(
@@ -81,3 +74,13 @@ class BillingRunWrites(WriteSet):
 
         self._add(add)
 
+    def _put_results(self, run_id: str, results: list[DraftResult]) -> None:
+        for result in results:
+            key = keys.billing_run_result_key(run_id, result.index)
+
+            def put(tx: Transaction, result: DraftResult = result) -> None:
+                tx.save(result_to_item(run_id, result), condition=TableItem.pk.does_not_exist())
+                if result.outcome is Outcome.FAILED:
+                    tx.save(result_to_item(run_id, result, failure=True))
+
+            self._add(put, Guard(key, FIRST, lambda: BillingRunRecorded("a result of this batch was recorded meanwhile")))
