@@ -39,7 +39,9 @@ def _wait_done(stack: Any, run_id: str, timeout: float = 240) -> dict[str, Any]:
 def _customers(stack: Any, count: int) -> list[str]:
     ids = []
     for i in range(count):
-        status, customer = _call(stack, "POST", "/customers", {"name": f"Run customer {i}", "email": f"r{i}@example.test"})
+        status, customer = _call(
+            stack, "POST", "/customers", {"name": f"Run customer {i}", "email": f"r{i}@example.test"}
+        )
         assert status == 201, customer
         ids.append(customer["id"])
     return ids
@@ -56,7 +58,13 @@ def test_a_run_of_40_finalizes_gap_free_per_customer_and_a_resubmit_creates_noth
     # Then every draft was created and finalized once
     assert done["status"] == "completed", done
     assert done["counts"] | {} == {
-        "total": 40, "queued": 40, "processed": 40, "created": 40, "finalized": 40, "skipped_duplicates": 0, "failed": 0
+        "total": 40,
+        "queued": 40,
+        "processed": 40,
+        "created": 40,
+        "finalized": 40,
+        "skipped_duplicates": 0,
+        "failed": 0,
     }
     status, page = _call(local_stack, "GET", f"/billing-runs/{run['id']}/results?limit=1000")
     numbers: dict[str, list[int]] = defaultdict(list)

@@ -27,7 +27,9 @@ def _results(api: Any, run_id: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     start = 0
     while True:
-        status, page, _ = api("GET", f"/billing-runs/{run_id}/results", query={"starting_at": str(start), "limit": "20"})
+        status, page, _ = api(
+            "GET", f"/billing-runs/{run_id}/results", query={"starting_at": str(start), "limit": "20"}
+        )
         assert status == 200, page
         out += page["data"]
         if not page["has_more"]:
@@ -42,9 +44,11 @@ def test_a_run_of_50_over_5_customers_with_2_bad_drafts_and_1_duplicate(api, wor
     drafts = [run_draft(c["id"], f"sub_{c['id']}_{k}", amount_cents=1000 + k) for c in customers for k in range(10)]
     drafts[47] = dict(drafts[3])  # a duplicate of draft 3 (same customer, subscription and period)
     drafts[10] = run_draft("cus_missing", "sub_x")
-    drafts[20] = run_draft(customers[2]["id"], "sub_taxed", lines=[
-        {"description": "Taxed", "quantity": "1", "unit_amount_cents": 500, "tax_rate_id": "txr_missing"}
-    ])
+    drafts[20] = run_draft(
+        customers[2]["id"],
+        "sub_taxed",
+        lines=[{"description": "Taxed", "quantity": "1", "unit_amount_cents": 500, "tax_rate_id": "txr_missing"}],
+    )
     # When the run is submitted with finalize and the queue drained
     status, run, _ = api("POST", "/billing-runs", {"invoices": drafts, "finalize": True})
     assert status == 202, run
@@ -59,7 +63,10 @@ def test_a_run_of_50_over_5_customers_with_2_bad_drafts_and_1_duplicate(api, wor
     assert counts["processed"] == 50
     assert counts["created"] == 47 and counts["finalized"] == 47
     assert counts["skipped_duplicates"] == 1 and counts["failed"] == 2
-    assert sorted((f["index"], f["code"]) for f in done["failures"]) == [(10, "customer_not_found"), (20, "tax_rate_not_found")]
+    assert sorted((f["index"], f["code"]) for f in done["failures"]) == [
+        (10, "customer_not_found"),
+        (20, "tax_rate_not_found"),
+    ]
     results = _results(api, run["id"])
     assert [r["index"] for r in results] == list(range(50))
     by_outcome = defaultdict(list)
@@ -111,8 +118,15 @@ def test_a_redelivered_batch_counts_nothing_twice(api, worker) -> None:
     assert worker.handle_billing_run_jobs(event, context) == {"batchItemFailures": []}
     # Then each draft is counted once, as created by this run
     status, done, _ = api("GET", f"/billing-runs/{run['id']}")
-    assert done["counts"] | {} == {"total": 3, "queued": 3, "processed": 3, "created": 3, "finalized": 0,
-                                  "skipped_duplicates": 0, "failed": 0}
+    assert done["counts"] | {} == {
+        "total": 3,
+        "queued": 3,
+        "processed": 3,
+        "created": 3,
+        "finalized": 0,
+        "skipped_duplicates": 0,
+        "failed": 0,
+    }
     assert done["status"] == "completed"
 
 

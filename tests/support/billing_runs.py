@@ -8,7 +8,9 @@ from typing import Any
 from local.sqs import sqs_record
 
 
-def run_draft(customer_id: str, subscription: str, *, amount_cents: int = 1000, month: int = 11, **extra: Any) -> dict[str, Any]:
+def run_draft(
+    customer_id: str, subscription: str, *, amount_cents: int = 1000, month: int = 11, **extra: Any
+) -> dict[str, Any]:
     return {
         "customer_id": customer_id,
         "subscription_id": subscription,

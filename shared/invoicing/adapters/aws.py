@@ -81,7 +81,12 @@ class FifoJobQueue:
         for start in range(0, len(messages), 10):
             chunk = messages[start : start + 10]
             entries = [
-                {"Id": str(i), "MessageBody": json.dumps(body), "MessageGroupId": group, "MessageDeduplicationId": dedup}
+                {
+                    "Id": str(i),
+                    "MessageBody": json.dumps(body),
+                    "MessageGroupId": group,
+                    "MessageDeduplicationId": dedup,
+                }
                 for i, (group, dedup, body) in enumerate(chunk)
             ]
             failed = sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries).get("Failed") or []

@@ -28,7 +28,11 @@ def run_to_item(run: BillingRun) -> BillingRunJobItem:
         created_at=run.created_at,
         started_at=run.started_at,
         upload_expires_at=run.upload_expires_at,
-        **run.counts.as_dict(),
+        processed=run.counts.processed,
+        created=run.counts.created,
+        finalized=run.counts.finalized,
+        skipped_duplicates=run.counts.skipped_duplicates,
+        failed=run.counts.failed,
     )
 
 
@@ -98,7 +102,7 @@ class BillingRunStore:
             raise NotFound(f"billing run {run_id} not found", code="billing_run_not_found") from None
         return run_from_item(item)
 
-    def list(self, limit: int, before: str | None) -> tuple[list[BillingRun], bool]:
+    def list_runs(self, limit: int, before: str | None) -> tuple[list[BillingRun], bool]:
         """Newest first; `before`: the listing sort key the previous page ended at."""
         condition = TableItem.sk < before if before else None
         rows = list(
@@ -109,7 +113,9 @@ class BillingRunStore:
         more = len(rows) > limit
         rows = rows[:limit]
         wanted = [keys.billing_run_job_key(r.run_id) for r in rows]
-        found = {i.run_id: run_from_item(i) for i in BillingRunJobItem.batch_get(wanted)} if wanted else {}
+        found: dict[str, BillingRun] = {}
+        for item in BillingRunJobItem.batch_get(wanted) if wanted else []:
+            found[item.run_id] = run_from_item(item)
         runs = [found[r.run_id] for r in rows if r.run_id in found]
         return runs, more
 
@@ -124,12 +130,10 @@ class BillingRunStore:
         pk = keys.billing_run_job_pk(run_id)
         low = f"{prefix}{start:07d}"
         rows = list(
-            BillingRunResultItem.query(
-                pk, range_key_condition=TableItem.sk.between(low, f"{prefix}~"), limit=limit + 1
-            )
+            BillingRunResultItem.query(pk, range_key_condition=TableItem.sk.between(low, f"{prefix}~"), limit=limit + 1)
         )
         items = [result_from_item(r) for r in rows[:limit]]
-        return ResultPage(items, rows[limit].index if len(rows) > limit else None)
+        return ResultPage(items, int(rows[limit].index) if len(rows) > limit else None)
 
     def results(self, run_id: str, start: int, limit: int) -> ResultPage:
         return self._page(run_id, keys.BILLING_RUN_RESULT_PREFIX, start, limit)

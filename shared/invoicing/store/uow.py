@@ -39,8 +39,8 @@ from invoicing.store.mapping import event_to_item
 from invoicing.store.models import EventItem, TableItem, WebhookEndpointItem
 from invoicing.store.transaction import Transaction
 from invoicing.store.webhooks import Endpoint, change_event, endpoint_to_item, object_outbox, outbox_to_item
-from invoicing.store.writes.billing_runs import BillingRunWrites
 from invoicing.store.writes.base import FIRST, NUMBER, Changed, Guard, Skipped
+from invoicing.store.writes.billing_runs import BillingRunWrites
 from invoicing.store.writes.credit import CreditWrites
 from invoicing.store.writes.customers import CustomerWrites
 from invoicing.store.writes.payments import PaymentWrites

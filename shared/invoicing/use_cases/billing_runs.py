@@ -135,9 +135,7 @@ def create_upload(svc: Services, actor: Actor, *, finalize: bool) -> tuple[Billi
     return run, url
 
 
-def start_uploaded_run(
-    svc: Services, actor: Actor, run_id: str, parse: Callable[[str], Command]
-) -> BillingRun:
+def start_uploaded_run(svc: Services, actor: Actor, run_id: str, parse: Callable[[str], Command]) -> BillingRun:
     """Streams the uploaded JSONL: each non-blank line `parse`s into a draft (ValidationFailed: that
     line becomes a failure of the run, with its index, and the run goes on), valid drafts are queued
     ten at a time as they are read. Once only (409 `billing_run_started`); 409
@@ -170,7 +168,9 @@ def _queue_lines(
     pending: list[Job] = []
     for index, line in enumerate(_numbered(lines)):
         if index >= MAX_UPLOAD_DRAFTS:
-            raise ValidationFailed(f"an uploaded run has at most {MAX_UPLOAD_DRAFTS} lines", details={"field": "upload"})
+            raise ValidationFailed(
+                f"an uploaded run has at most {MAX_UPLOAD_DRAFTS} lines", details={"field": "upload"}
+            )
         total += 1
         try:
             command = parse(line)
@@ -200,7 +200,9 @@ def _transient(exc: InvoicingError) -> bool:
     return exc.http_status >= 500 or isinstance(exc, ConcurrentModification)
 
 
-def process_draft(svc: Services, job: Job, command: Any, *, create: CreateDraft, finalize: FinalizeDraft) -> DraftResult:
+def process_draft(
+    svc: Services, job: Job, command: Any, *, create: CreateDraft, finalize: FinalizeDraft
+) -> DraftResult:
     """One draft of a run: create (idempotently), then finalize if the run does. See the module docstring."""
     actor = job.actor()
     draft = job.draft
@@ -272,7 +274,7 @@ def list_billing_runs(svc: Services, *, limit: int, starting_after: str | None) 
     if not 1 <= limit <= 100:
         raise ValidationFailed("limit must be between 1 and 100", details={"field": "limit"})
     position = parse_position(starting_after)
-    runs, more = svc.billing_runs.list(limit, keys.billing_run_listing_key(*position)[1] if position else None)
+    runs, more = svc.billing_runs.list_runs(limit, keys.billing_run_listing_key(*position)[1] if position else None)
     return runs, (position_cursor(runs[-1].created_at, runs[-1].id) if more and runs else None)
 
 
@@ -283,4 +285,3 @@ def list_results(svc: Services, run_id: str, *, start: int, limit: int) -> Resul
     if start < 0:
         raise ValidationFailed("starting_at is at least 0", details={"field": "starting_at"})
     return svc.billing_runs.results(run_id, start, limit)
-

@@ -83,4 +83,6 @@ class BillingRunWrites(WriteSet):
                 if result.outcome is Outcome.FAILED:
                     tx.save(result_to_item(run_id, result, failure=True))
 
-            self._add(put, Guard(key, FIRST, lambda: BillingRunRecorded("a result of this batch was recorded meanwhile")))
+            self._add(
+                put, Guard(key, FIRST, lambda: BillingRunRecorded("a result of this batch was recorded meanwhile"))
+            )
