@@ -175,8 +175,10 @@ def bench(api: Api, invoices: int, customers: int, single: int, run_size: int = 
         seq = sorted(int(n.rsplit("-", 1)[1]) for n in in_table.values())
         duplicates += len(seq) - len(set(seq))
         missing += len(set(range(1, len(seq) + 1)) - set(seq))
-    print(f"checks: {duplicates} duplicate and {missing} missing numbers over {customers} customers; "
-          f"counts {dict(totals)}")
+    print(
+        f"checks: {duplicates} duplicate and {missing} missing numbers over {customers} customers; "
+        f"counts {dict(totals)}"
+    )
     if duplicates or missing:
         problems.append(f"{duplicates} duplicate, {missing} missing numbers")
     print(f"ratio bulk / single: {bulk_rate / single_rate:.2f}x")

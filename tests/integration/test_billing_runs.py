@@ -184,3 +184,14 @@ def test_an_uploaded_run_streams_its_lines_and_bad_lines_become_failures(api, wo
 def test_unknown_runs_are_404(api) -> None:
     assert api("GET", "/billing-runs/br_missing")[0] == 404
     assert api("GET", "/billing-runs/br_missing/results")[0] == 404
+
+
+def test_a_billing_run_only_key_may_post_runs_and_nothing_else(aws) -> None:  # type: ignore[no-untyped-def]
+    authorizer = load_function("authorizer")
+    arn = "arn:aws:execute-api:us-east-1:123456789012:api1/local/POST/billing-runs"
+    (statement,) = authorizer.build_policy(arn, ("billing_runs:write",))["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Resource"] == [
+        "arn:aws:execute-api:us-east-1:123456789012:api1/local/POST/billing-runs",
+        "arn:aws:execute-api:us-east-1:123456789012:api1/local/POST/billing-runs/*",
+    ]
