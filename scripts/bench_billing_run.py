@@ -67,7 +67,7 @@ def _parallel(items: list[Any], work: Any, threads: int = THREADS) -> list[Any]:
                 return
             try:
                 out[i] = work(items[i])
-            except BaseException as exc:  # noqa: BLE001 (reported after the threads)
+            except BaseException as exc:
                 errors.append(exc)
 
     pool = [threading.Thread(target=run) for _ in range(threads)]
