@@ -27,7 +27,7 @@ export AWS_SAM_CLI_TELEMETRY := 0
 export I18N_PYTHON := $(CURDIR)/$(VENV)/bin/python
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv tools deploy-tools chromium fonts dynamodb-local i18n snapshots console-assets console-user console-screenshots dev test test-fast test-slow lint format typecheck validate build deploy-check bench smoke api-key invoke invoke-schedule deploy clean
+.PHONY: help venv tools deploy-tools chromium fonts dynamodb-local i18n snapshots console-assets console-user console-screenshots dev test test-fast test-slow lint format typecheck validate build deploy-check bench bench-billing-run smoke api-key invoke invoke-schedule deploy clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -178,6 +178,10 @@ bench: venv chromium dynamodb-local $(I18N_MO) $(VENV)/.bench-stamp ## benchmark
 # ---------------------------------------------------------------- deploy
 # @: make echoes recipes, and this one carries the API key. The key reaches the script through the
 # environment, never its command line (other users can read that in ps).
+bench-billing-run: venv dynamodb-local ## bulk billing run vs single calls on the local stack (not in make test): INVOICES=10000 CUSTOMERS=1000 SINGLE=500 [URL= KEY=]
+	$(PY) -m scripts.bench_billing_run --invoices $(or $(INVOICES),10000) --customers $(or $(CUSTOMERS),1000) \
+		--single $(or $(SINGLE),500) $(if $(RUN_SIZE),--run-size $(RUN_SIZE)) $(if $(URL),--url "$(URL)" --key "$(KEY)")
+
 smoke: venv ## post-deploy smoke test: make smoke URL=<ApiUrl output> KEY=<api key> [TIMEOUT=90]
 	@test -n "$(URL)" || { echo "usage: make smoke URL=<ApiUrl output> KEY=<api key> [TIMEOUT=90]" >&2; exit 2; }
 	@$(if $(KEY),SMOKE_API_KEY='$(KEY)') $(PY) scripts/smoke.py --url '$(URL)' $(if $(TIMEOUT),--timeout '$(TIMEOUT)')

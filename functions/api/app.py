@@ -21,7 +21,7 @@ from invoicing.http.content_type import check_json_body, check_utf8_body
 from invoicing.http.errors import register_error_handlers
 from invoicing.http.idempotency import idempotency_middleware
 from invoicing.observability import logger, metrics, tracer
-from routes import credit_notes, customers, documents, invoices, payments, rates, reminders, webhooks
+from routes import billing_runs, credit_notes, customers, documents, invoices, payments, rates, reminders, webhooks
 
 app = APIGatewayRestResolver(enable_validation=True)
 app.use(middlewares=[actor_middleware, idempotency_middleware])
@@ -33,6 +33,7 @@ app.include_router(documents.router)
 app.include_router(reminders.router)
 app.include_router(credit_notes.router)
 app.include_router(webhooks.router)
+app.include_router(billing_runs.router)
 register_error_handlers(app)
 
 OPENAPI_TITLE = "Invoice service API"

@@ -337,6 +337,24 @@ class InvoiceCreate(Strict):
     custom_fields: CustomFields = []
 
 
+class BillingRunDraft(InvoiceCreate):
+    """One invoice of a billing run: as POST /invoices takes it, with its subscription and period
+    required (they make it idempotent: a re-submitted run creates nothing twice)."""
+
+    subscription_id: Id
+    period_start: Day
+    period_end: Day = Field(description="Not before period_start")
+
+
+class BillingRunCreate(Strict):
+    invoices: Annotated[list[BillingRunDraft], Field(min_length=1, max_length=1000)]
+    finalize: StrictBool = Field(default=False, description="Finalize each invoice once created")
+
+
+class BillingRunUploadCreate(Strict):
+    finalize: StrictBool = Field(default=False, description="Finalize each invoice once created")
+
+
 class InvoiceUpdate(Patch):
     keep_on_null = frozenset({"currency"})
 

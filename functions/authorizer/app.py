@@ -2,7 +2,8 @@
 
 No key or an unknown/revoked key raises "Unauthorized" (API Gateway answers 401). A valid key gets a
 policy that allows only the methods its scopes grant (GET -> invoices:read, others ->
-invoices:write); everything else is denied (403). The key itself is never logged.
+invoices:write; POST /billing-runs* also -> billing_runs:write, which the route itself
+requires); everything else is denied (403). The key itself is never logged.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def build_policy(method_arn: str, scopes: tuple[str, ...]) -> dict[str, Any]:
         allowed += [f"{base}/{m}/*" for m in READ_METHODS]
     if "invoices:write" in scopes:
         allowed += [f"{base}/{m}/*" for m in WRITE_METHODS]
+    elif "billing_runs:write" in scopes:  # a billing-run-only key: submitting and starting runs
+        allowed += [f"{base}/POST/billing-runs", f"{base}/POST/billing-runs/*"]
     statements = [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": allowed}] if allowed else []
     if not statements:
         statements = [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": [f"{base}/*"]}]

@@ -24,6 +24,13 @@ class NotFound(InvoicingError):
     http_status = 404
 
 
+class Forbidden(InvoicingError):
+    """The caller is authenticated but its API key lacks the scope the operation needs."""
+
+    code = "forbidden"
+    http_status = 403
+
+
 class ValidationFailed(InvoicingError):
     code = "validation_error"
     http_status = 422

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from invoicing.adapters.aws import DocumentStore, JobQueue
+from invoicing.adapters.aws import DocumentStore, FifoJobQueue, JobQueue, RunInputs
 from invoicing.adapters.tax import HttpTaxService, TaxRateService, TaxService
 from invoicing.settings import Settings
+from invoicing.store.billing_runs import BillingRunStore
 from invoicing.store.credit_notes import CreditNoteStore
 from invoicing.store.payments import PaymentStore
 from invoicing.store.refunds import RefundStore
@@ -41,6 +42,21 @@ class Services:
     # tests may put their own under "payments", "mailer", "reminder_queue", "reminder_store"
     adapters: dict[str, Any] = field(default_factory=dict)
     webhooks: WebhookStore = field(default_factory=WebhookStore)
+    billing_runs: BillingRunStore = field(default_factory=BillingRunStore)
+
+    def billing_run_queue(self) -> FifoJobQueue:
+        queue = self.adapters.get("billing_run_queue")
+        if queue is None:
+            queue = self.adapters.setdefault(
+                "billing_run_queue", FifoJobQueue(self.settings.billing_run_queue_url, self.settings.region)
+            )
+        return queue  # type: ignore[no-any-return]
+
+    def run_inputs(self) -> RunInputs:
+        inputs = self.adapters.get("run_inputs")
+        if inputs is None:
+            inputs = self.adapters.setdefault("run_inputs", RunInputs(self.settings.bucket_name, self.settings.region))
+        return inputs  # type: ignore[no-any-return]
 
     def uow(self) -> UnitOfWork:
         """One use case's writes, committed as one transaction: `with svc.uow() as tx: ...`."""

@@ -92,6 +92,9 @@ class Settings(BaseModel):
     event_bus_name: str = ""
     # divides every wait of the retry schedule; the local stack runs it compressed (docs/webhooks.md)
     webhook_retry_compression: float = Field(default=1.0, ge=1.0, le=100_000.0)
+    # bulk billing runs (docs/billing-runs in README): the FIFO queue the drafts go through
+    billing_run_queue_url: str = ""
+    billing_run_upload_ttl_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
 
     @field_validator("reminder_steps")
     @classmethod

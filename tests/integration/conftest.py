@@ -46,6 +46,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
             "PUBLIC_BASE_URL": "https://pay.example.test",
             "WEBHOOK_SECRETS_KEY_ID": physical["WebhookSecretsKey"],
             "WEBHOOK_QUEUE_URL": physical["WebhookQueue"],
+            "BILLING_RUN_QUEUE_URL": physical["BillingRunQueue"],
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)
@@ -194,11 +195,12 @@ def api(aws: Env) -> Callable[..., tuple[int, Any, dict[str, str]]]:
         query: dict[str, str] | None = None,
         principal: str = "tester",
         raw_body: str | None = None,
+        scopes: str = "invoices:read invoices:write billing_runs:write",
     ):
         authorizer = {
             "principalId": principal,
             "principal": f"api_key:{principal}",
-            "scopes": "invoices:read invoices:write",
+            "scopes": scopes,
         }
         event = rest_event(
             method, path, body=body, headers=headers, query=query, authorizer=authorizer, raw_body=raw_body

@@ -47,6 +47,7 @@ class Memory:
     customers: dict[str, Customer] = field(default_factory=dict)
     sequences: dict[tuple[str, str, int], int] = field(default_factory=dict)
     events: list[InvoiceEvent] = field(default_factory=list)
+    billing_run_keys: dict[str, str] = field(default_factory=dict)  # billing-run key -> invoice id
     links: list[PaymentLink] = field(default_factory=list)
     balance_changes: list[BalanceChange] = field(default_factory=list)
     payments: dict[str, Payment] = field(default_factory=dict)
@@ -106,6 +107,12 @@ class FakeRepository:
         self.memory.reads.append(f"sequence {customer_id}")
         return self.memory.sequences.get((customer_id, kind, year), 1)
 
+    def get_billing_run_invoice_id(self, key: str) -> str | None:
+        return self.memory.billing_run_keys.get(key)
+
+    def list_events(self, invoice_id: str) -> list[InvoiceEvent]:
+        return [e for e in self.memory.events if e.invoice_id == invoice_id]
+
     def draft_conflict(self, invoice_id: str) -> Exception:
         current = self.get_invoice(invoice_id)
         if not current.is_draft:
@@ -152,8 +159,23 @@ class FakeUnitOfWork:
     def add_draft(self, draft: Invoice) -> None:
         self.writes.append(("add_draft", draft))
 
+    def create_draft(self, draft: Invoice, billing_run_pk: str | None = None) -> None:
+        self.writes.append(("add_draft", draft))
+        if billing_run_pk:
+            self.writes.append(("billing_run_key", (billing_run_pk, draft.id)))
+
     def add_events(self, *events: InvoiceEvent) -> None:
         self.writes.extend(("add_event", e) for e in events)
+
+    # -- bulk billing runs (recorded, not applied: the use-case tests read the commits)
+    def create_billing_run(self, run: Any) -> None:
+        self.writes.append(("create_billing_run", run))
+
+    def start_billing_run(self, run: Any, *, total: int, queued: int, failed: list[Any]) -> None:
+        self.writes.append(("start_billing_run", (run, total, queued, failed)))
+
+    def record_billing_run_results(self, run_id: str, results: list[Any]) -> None:
+        self.writes.append(("record_billing_run_results", (run_id, results)))
 
     def change_balance(self, change: BalanceChange, error: type[Exception] = StaleBalance) -> None:
         self.writes.append(("change_balance", (change, error)))
@@ -248,6 +270,8 @@ class FakeUnitOfWork:
                 self.memory.invoices[after.id] = after
             elif kind == "add_draft":
                 self.memory.invoices[value.id] = value
+            elif kind == "billing_run_key":
+                self.memory.billing_run_keys[value[0]] = value[1]
             elif kind == "add_event":
                 self.memory.events.append(value)
             elif kind == "change_balance":

@@ -47,7 +47,8 @@ EXPECTED_ACCESS: dict[str, set[tuple[str, str]]] = {
     )
     | _grant("dynamodb:Query", f"{T}/index/gsi1", f"{T}/index/gsi2")
     | _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:DeleteItem", IDEM)
-    | _grant("sqs:SendMessage", "RenderQueue", "WebhookQueue")
+    | _grant("sqs:SendMessage", "RenderQueue", "WebhookQueue", "BillingRunQueue")
+    | _grant("s3:PutObject s3:GetObject", "DocumentsBucket/billing-runs/*")
     | _grant("kms:Encrypt kms:Decrypt", "WebhookSecretsKey")
     | _grant("s3:GetObject", "DocumentsBucket/invoices/*", "DocumentsBucket/credit-notes/*")
     | _grant("ses:SendEmail", SES),
@@ -80,6 +81,14 @@ EXPECTED_ACCESS: dict[str, set[tuple[str, str]]] = {
     | _grant("s3:GetObject", "DocumentsBucket/invoices/*")
     | _grant("ses:SendEmail", SES)
     | _grant("ssm:GetParameter", "PublicBaseUrlParameter"),
+    # the billing-run worker: create and finalize as the API does (reads, BatchGetItem for finalize's
+    # inputs and the batch's recorded results, transactions of Put/Update/ConditionCheck), the PDF job
+    "BillingRunWorkerFunction": _grant(
+        "dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query dynamodb:BatchGetItem "
+        "dynamodb:ConditionCheckItem",
+        T,
+    )
+    | _grant("sqs:SendMessage", "RenderQueue"),
     # the finance console calls the same use cases as the API in process, so the same table, index,
     # idempotency, queue, S3 and SES rights; and the HMAC key of its session cookies
     "ConsoleFunction": _grant(
@@ -117,6 +126,7 @@ CONDITIONAL_ACCESS: dict[str, dict[tuple[tuple[str, str], ...], set[tuple[str, s
     # refunds through Stripe (credit notes, retries): the API key, not the webhook secret
     "ApiFunction": {(("PaymentProvider", "stripe"),): _grant("ssm:GetParameter", STRIPE_PARAMS[0])},
     "ConsoleFunction": {(("PaymentProvider", "stripe"),): _grant("ssm:GetParameter", STRIPE_PARAMS[0])},
+    "BillingRunWorkerFunction": {(("PaymentProvider", "stripe"),): _grant("ssm:GetParameter", STRIPE_PARAMS[0])},
 }
 
 # A `*` in an action (any statement), or an Allow on every resource, every index, a whole bucket or

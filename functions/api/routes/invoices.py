@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from invoicing.domain import money
+from invoicing.errors import ValidationFailed
 from invoicing.http.actor import current_actor
 from invoicing.observability import logger
 from invoicing.root import get_services
@@ -51,8 +52,18 @@ def _line_input(line: LineIn, field_prefix: str = "") -> uc.LineInput:
     responses=error_responses(404, 409, 422, success=(201, 200)),
 )
 def handle_create_invoice(body: Annotated[InvoiceCreate, Body()]) -> Response[InvoiceOut]:
+    cmd = create_command(body)
+    invoice, created = uc.create_invoice(get_services(), current_actor(router), cmd)
+    logger.append_keys(invoice_id=invoice.id, customer_id=invoice.customer_id)
+    return Response(status_code=201 if created else 200, body=invoice_out(invoice), content_type="application/json")
+
+
+def create_command(body: InvoiceCreate) -> uc.CreateInvoice:
+    """The create-draft command of a request body (also each draft of a billing run)."""
     lines = [_line_input(line, f"lines.{i}.") for i, line in enumerate(body.lines)]
-    cmd = uc.CreateInvoice(
+    if body.period_start and body.period_end and body.period_end < body.period_start:
+        raise ValidationFailed("period_end is before period_start", details={"field": "period_end"})
+    return uc.CreateInvoice(
         customer_id=body.customer_id,
         currency=body.currency,
         lines=tuple(lines),
@@ -66,9 +77,6 @@ def handle_create_invoice(body: Annotated[InvoiceCreate, Body()]) -> Response[In
         purchase_order=body.purchase_order,
         custom_fields=tuple((field.key, field.value) for field in body.custom_fields),
     )
-    invoice, created = uc.create_invoice(get_services(), current_actor(router), cmd)
-    logger.append_keys(invoice_id=invoice.id, customer_id=invoice.customer_id)
-    return Response(status_code=201 if created else 200, body=invoice_out(invoice), content_type="application/json")
 
 
 @router.get(

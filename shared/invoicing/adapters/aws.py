@@ -64,3 +64,71 @@ class JobQueue:
     def send(self, body: dict[str, Any]) -> str:
         response = aws_client("sqs", self.region).send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body))
         return str(response["MessageId"])
+
+
+class FifoJobQueue:
+    """A FIFO queue: messages of one group are delivered in order, one group at a time; groups run in
+    parallel. Sent 10 to a SendMessageBatch; an entry SQS refused is raised, not dropped (the caller's
+    retry sends the whole run again, and the deduplication ids make that harmless for 5 minutes)."""
+
+    def __init__(self, queue_url: str, region: str) -> None:
+        self.queue_url = queue_url
+        self.region = region
+
+    def send_all(self, messages: list[tuple[str, str, dict[str, Any]]]) -> int:
+        """`messages`: (group id, deduplication id, body). Returns how many were sent."""
+        sqs = aws_client("sqs", self.region)
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            entries = [
+                {
+                    "Id": str(i),
+                    "MessageBody": json.dumps(body),
+                    "MessageGroupId": group,
+                    "MessageDeduplicationId": dedup,
+                }
+                for i, (group, dedup, body) in enumerate(chunk)
+            ]
+            failed = sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries).get("Failed") or []
+            if failed:
+                raise RuntimeError(f"SQS refused {len(failed)} billing-run messages: {failed[0].get('Code')}")
+        return len(messages)
+
+
+class RunInputs:
+    """Billing-run inputs in the documents bucket: one JSONL object per run, written by the API or
+    uploaded by the client through a pre-signed PUT, read back as a stream of lines."""
+
+    def __init__(self, bucket: str, region: str) -> None:
+        self.bucket = bucket
+        self.region = region
+
+    def put(self, key: str, lines: list[str]) -> None:
+        aws_client("s3", self.region).put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=("\n".join(lines) + "\n").encode(),
+            ContentType="application/x-ndjson",
+            ServerSideEncryption="AES256",
+        )
+
+    def presigned_put(self, key: str, expires_in: int) -> str:
+        return str(
+            aws_client("s3", self.region).generate_presigned_url(
+                "put_object",
+                Params={"Bucket": self.bucket, "Key": key, "ContentType": "application/x-ndjson"},
+                ExpiresIn=expires_in,
+            )
+        )
+
+    def lines(self, key: str, max_bytes: int) -> Any:
+        """The object's lines, streamed (never the whole object in memory); None if it is absent.
+        Raises ValueError past `max_bytes`."""
+        s3 = aws_client("s3", self.region)
+        try:
+            obj = s3.get_object(Bucket=self.bucket, Key=key)
+        except s3.exceptions.NoSuchKey:
+            return None
+        if int(obj.get("ContentLength") or 0) > max_bytes:
+            raise ValueError(f"the uploaded object is larger than {max_bytes} bytes")
+        return (raw.decode("utf-8", errors="replace") for raw in obj["Body"].iter_lines())

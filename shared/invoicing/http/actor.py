@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from invoicing.domain.events import Actor
+from invoicing.errors import Forbidden
 
 
 def actor_from_event(event: Any) -> Actor:
@@ -28,3 +29,11 @@ def current_actor(router: Any) -> Actor:
     if not isinstance(actor, Actor):  # a route reached without the middleware: a wiring bug
         raise RuntimeError("actor_middleware is not installed on this resolver")
     return actor
+
+
+def require_scope(router: Any, scope: str) -> None:
+    """403 `insufficient_scope` unless the caller's API key has `scope` (the authorizer's context)."""
+    ctx = router.current_event.request_context
+    authorizer = ctx.authorizer.raw_event if hasattr(ctx.authorizer, "raw_event") else (ctx.authorizer or {})
+    if scope not in str(authorizer.get("scopes") or "").split():
+        raise Forbidden(f"this API key lacks the {scope} scope", code="insufficient_scope")

@@ -262,3 +262,38 @@ def webhook_endpoint_key(endpoint_id: str) -> Key:
 def delivery_sk(delivery_id: str) -> str:
     """Under the endpoint's partition; delivery ids sort by creation, so the list reads newest first."""
     return f"{DELIVERY_PREFIX}{delivery_id}"
+
+
+# ---------------------------------------------------------------- bulk billing runs (POST /billing-runs)
+# A run's job item and its per-draft records share one item collection (RUN#{id}); the listing of runs
+# is one item per run under BILLINGRUNS (a few runs a month: no hot key). Kept apart from the index
+# keys above, which are sharded separately.
+BILLING_RUN_JOB_SK = "RUN"
+BILLING_RUNS_LIST = "BILLINGRUNS"
+BILLING_RUN_RESULT_PREFIX = "RESULT#"
+BILLING_RUN_FAILURE_PREFIX = "FAILURE#"
+
+
+def billing_run_job_pk(run_id: str) -> str:
+    return f"RUN#{run_id}"
+
+
+def billing_run_job_key(run_id: str) -> Key:
+    return (billing_run_job_pk(run_id), BILLING_RUN_JOB_SK)
+
+
+def billing_run_result_key(run_id: str, index: int) -> Key:
+    return (billing_run_job_pk(run_id), f"{BILLING_RUN_RESULT_PREFIX}{index:07d}")
+
+
+def billing_run_failure_key(run_id: str, index: int) -> Key:
+    return (billing_run_job_pk(run_id), f"{BILLING_RUN_FAILURE_PREFIX}{index:07d}")
+
+
+def billing_run_listing_key(created_at: str, run_id: str) -> Key:
+    return (BILLING_RUNS_LIST, f"{created_at}#{run_id}")
+
+
+def billing_run_input_object(run_id: str) -> str:
+    """The S3 object holding a run's drafts, one JSON object per line (uploaded or written by the API)."""
+    return f"billing-runs/{run_id}/input.jsonl"

@@ -231,6 +231,43 @@ class ApiKeyItem(TableItem, discriminator="ApiKey"):
     revoked_at = UnicodeAttribute(null=True)
 
 
+class BillingRunJobItem(TableItem, discriminator="BillingRunJob"):
+    """A bulk billing run (RUN#{id} / RUN): its counters only ever grow, by atomic ADD per SQS batch."""
+
+    run_id = UnicodeAttribute()
+    source = UnicodeAttribute()  # inline | upload
+    finalize = BooleanAttribute()
+    total = NumberAttribute()
+    queued = NumberAttribute()
+    processed = NumberAttribute()
+    created = NumberAttribute()
+    finalized = NumberAttribute()
+    skipped_duplicates = NumberAttribute()
+    failed = NumberAttribute()
+    created_at = UnicodeAttribute()
+    started_at = UnicodeAttribute(null=True)  # null: an upload not started yet
+    upload_expires_at = UnicodeAttribute(null=True)
+
+
+class BillingRunListingItem(TableItem, discriminator="BillingRunListing"):
+    run_id = UnicodeAttribute()
+
+
+class BillingRunResultItem(TableItem, discriminator="BillingRunResult"):
+    """One draft's outcome (RESULT#{index}); a failure has a FAILURE#{index} twin for GET /billing-runs/{id}."""
+
+    index = NumberAttribute()
+    outcome = UnicodeAttribute()  # created | finalized | skipped_duplicate | failed
+    customer_id = UnicodeAttribute(null=True)
+    subscription_id = UnicodeAttribute(null=True)
+    period_start = UnicodeAttribute(null=True)
+    period_end = UnicodeAttribute(null=True)
+    invoice_id = UnicodeAttribute(null=True)
+    number = UnicodeAttribute(null=True)
+    error_code = UnicodeAttribute(null=True)
+    error_message = UnicodeAttribute(null=True)
+
+
 def bind(table_name: str, region: str) -> None:
     """Point the models at a table; resets cached connections so a rebind takes effect."""
     TableItem.Meta.table_name = table_name

@@ -40,6 +40,7 @@ from invoicing.store.transaction import Transaction
 from invoicing.store.webhooks import change_event, object_outbox, outbox_to_item
 from invoicing.store.writes.api_keys import ApiKeyWrites
 from invoicing.store.writes.base import NUMBER, Changed, Skipped
+from invoicing.store.writes.billing_runs import BillingRunWrites
 from invoicing.store.writes.credit import CreditWrites
 from invoicing.store.writes.customers import CustomerWrites
 from invoicing.store.writes.payments import PaymentWrites
@@ -64,7 +65,16 @@ class Transactions(Protocol):
     def purge_invoice_items(self, invoice_id: str) -> None: ...
 
 
-class UnitOfWork(CreditWrites, PaymentWrites, ReminderWrites, CustomerWrites, RateWrites, ApiKeyWrites, EndpointWrites):
+class UnitOfWork(
+    CreditWrites,
+    PaymentWrites,
+    ReminderWrites,
+    CustomerWrites,
+    RateWrites,
+    ApiKeyWrites,
+    EndpointWrites,
+    BillingRunWrites,
+):
     def __init__(self, repo: Transactions) -> None:
         super().__init__()
         self._repo = repo

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from invoicing.store.repository import Repository
 
 KEY_PREFIX = "inv_"
-SCOPES = ("invoices:read", "invoices:write")
-DEFAULT_SCOPES = SCOPES
+SCOPES = ("invoices:read", "invoices:write", "billing_runs:write")
+# billing runs are an admin's: a key gets billing_runs:write only when asked for
+DEFAULT_SCOPES = ("invoices:read", "invoices:write")
 
 
 def hash_key(plaintext: str) -> str:

@@ -73,6 +73,63 @@ class CreateInvoice:
     purchase_order: str = ""
     custom_fields: tuple[tuple[str, str], ...] = ()
 
+    def to_message(self) -> dict[str, object]:
+        """The command as JSON, for a billing run's queue message (read back by `from_message`)."""
+        return {
+            "customer_id": self.customer_id,
+            "currency": self.currency,
+            "lines": [
+                {
+                    "description": li.description,
+                    "quantity": str(li.quantity),
+                    "unit_amount_cents": li.unit_amount_cents,
+                    "tax_rate_id": li.tax_rate_id,
+                    "unit_code": li.unit_code,
+                }
+                for li in self.lines
+            ],
+            "subscription_id": self.subscription_id,
+            "period_start": self.period_start.isoformat() if self.period_start else None,
+            "period_end": self.period_end.isoformat() if self.period_end else None,
+            "due_date": self.due_date.isoformat() if self.due_date else None,
+            "days_until_due": self.days_until_due,
+            "memo": self.memo,
+            "metadata": self.metadata,
+            "purchase_order": self.purchase_order,
+            "custom_fields": [list(pair) for pair in self.custom_fields],
+        }
+
+    @classmethod
+    def from_message(cls, data: Mapping[str, object]) -> CreateInvoice:
+        def day(value: object) -> date | None:
+            return date.fromisoformat(str(value)) if value else None
+
+        lines = data.get("lines") or []
+        assert isinstance(lines, list)
+        return cls(
+            customer_id=str(data["customer_id"]),
+            currency=str(data["currency"]) if data.get("currency") else None,
+            lines=tuple(
+                LineInput(
+                    description=str(li["description"]),
+                    quantity=Decimal(str(li["quantity"])),
+                    unit_amount_cents=int(li["unit_amount_cents"]),
+                    tax_rate_id=li.get("tax_rate_id"),
+                    unit_code=str(li.get("unit_code") or DEFAULT_UNIT_CODE),
+                )
+                for li in lines
+            ),
+            subscription_id=str(data["subscription_id"]) if data.get("subscription_id") else None,
+            period_start=day(data.get("period_start")),
+            period_end=day(data.get("period_end")),
+            due_date=day(data.get("due_date")),
+            days_until_due=int(data["days_until_due"]) if data.get("days_until_due") is not None else None,  # type: ignore[call-overload]
+            memo=str(data.get("memo") or ""),
+            metadata=dict(data["metadata"]) if data.get("metadata") else None,  # type: ignore[call-overload]
+            purchase_order=str(data.get("purchase_order") or ""),
+            custom_fields=tuple((str(k), str(v)) for k, v in (data.get("custom_fields") or [])),  # type: ignore[attr-defined]
+        )
+
 
 def _new_line(data: LineInput, created_at: str) -> InvoiceLine:
     validate_line_fields(data.description, data.quantity, data.unit_amount_cents)
