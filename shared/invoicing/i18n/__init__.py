@@ -30,6 +30,9 @@ SOURCE_LANGUAGE = "en"
 # every language a customer may read its documents in; ar is written right to left
 LANGUAGES: tuple[str, ...] = ("en", "de", "fr", "es", "it", "nl", "pt", "ja", "zh", "ar")
 RTL_LANGUAGES = frozenset({"ar"})
+# the finance console's words are fully translated in these; the other languages may leave a console
+# message empty and show it in English (scripts/i18n.py check)
+CONSOLE_LANGUAGES: tuple[str, ...] = ("de", "fr", "ja")
 DEFAULT_LOCALE = "en_US"
 
 
