@@ -47,7 +47,9 @@ def handle_get_customers() -> Response[str]:
             listing=None,
             error=views.plain_words(exc.code, exc.message),
         )
-    return page.html("customers.html", title=views._("Customers"), search=search, rows=listing.items, listing=listing, error="")
+    return page.html(
+        "customers.html", title=views._("Customers"), search=search, rows=listing.items, listing=listing, error=""
+    )
 
 
 @customer_pages.get("/console/customers/<customer_id>")

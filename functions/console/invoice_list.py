@@ -196,7 +196,10 @@ def handle_get_invoices_csv() -> Response[str]:
                 break
     except InvoicingError as exc:
         return page.html(
-            "error.html", exc.http_status, title=views._("Export refused"), message=views.plain_words(exc.code, exc.message)
+            "error.html",
+            exc.http_status,
+            title=views._("Export refused"),
+            message=views.plain_words(exc.code, exc.message),
         )
     headers = page.headers_for("text/csv; charset=utf-8")
     headers["Content-Disposition"] = f'attachment; filename="invoices-{filters.status or "customer"}.csv"'

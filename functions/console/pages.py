@@ -147,7 +147,9 @@ class Page:
         return Response(status_code=status, body="", headers=headers)
 
     def not_found(self) -> Response[str]:
-        return self.html("error.html", 404, title=views._("Not found"), message=views._("There is no such page in the console."))
+        return self.html(
+            "error.html", 404, title=views._("Not found"), message=views._("There is no such page in the console.")
+        )
 
 
 def answer_refusal(event: Any, exc: Refused) -> Response[str]:
@@ -161,7 +163,10 @@ def answer_refusal(event: Any, exc: Refused) -> Response[str]:
                 target += "?" + views.query(**query)
             return page.redirect(f"/login?{views.query(next=target)}")
         return page.html(
-            "error.html", 401, title=views._("Please sign in again"), message=views._("Your session ended; nothing was changed.")
+            "error.html",
+            401,
+            title=views._("Please sign in again"),
+            message=views._("Your session ended; nothing was changed."),
         )
     if exc.kind == "csrf":
         message = views._(
@@ -170,7 +175,10 @@ def answer_refusal(event: Any, exc: Refused) -> Response[str]:
         )
         return page.html("error.html", 403, title=views._("Form refused"), message=message)
     return page.html(
-        "error.html", 403, title=views._("Not allowed"), message=views._("Your role does not allow this. Nothing was changed.")
+        "error.html",
+        403,
+        title=views._("Not allowed"),
+        message=views._("Your role does not allow this. Nothing was changed."),
     )
 
 
@@ -315,7 +323,9 @@ def handle_get_reports() -> Response[str]:
         lambda status, cursor: _status_page(status, cursor),
         lambda since: payments.payments_paid_since(svc, since),
     )
-    return page.html("reports.html", title=views._("Reports"), report=report, charts=reports.charts(report, page.locale))
+    return page.html(
+        "reports.html", title=views._("Reports"), report=report, charts=reports.charts(report, page.locale)
+    )
 
 
 def _status_page(status: str, cursor: str | None) -> Any:

@@ -9,8 +9,8 @@ of the file's SHA-256, so they are served with a one-year immutable cache lifeti
 from __future__ import annotations
 
 import hashlib
-from contextvars import ContextVar
 import mimetypes
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -57,7 +57,9 @@ PLAIN_WORDS = {
     "invoice_not_open": N_("Only an open invoice takes this action."),
     "concurrent_modification": N_("Someone changed this invoice at the same moment; please look and try again."),
     "sequence_conflict": N_("Another invoice took the number at the same moment; please try again."),
-    "service_unavailable": N_("A service we depend on is not answering; nothing was changed. Please try again shortly."),
+    "service_unavailable": N_(
+        "A service we depend on is not answering; nothing was changed. Please try again shortly."
+    ),
     "credit_exceeds_creditable": N_("That is more than can still be credited on this invoice."),
     "refund_exceeds_paid": N_("That is more than was paid on this invoice."),
     "amount_exceeds_remaining": N_("That is more than is still due on this invoice."),
