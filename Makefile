@@ -109,7 +109,7 @@ $(CONSOLE_ASSETS): scripts/prepare_console_assets.py scripts/npm_pack.py
 
 console-assets: $(CONSOLE_ASSETS) ## fetch the console's htmx from npm into functions/console/static/
 
-console-screenshots: venv chromium dynamodb-local console-assets ## screenshots of the console's pages into docs/img/ (Debian's chromium)
+console-screenshots: venv chromium fonts dynamodb-local console-assets $(I18N_MO) ## screenshots of the console's pages (en, and the invoices in de and ja) into docs/img/ (Debian's chromium)
 	$(PY) scripts/console_screenshots.py
 
 # ---------------------------------------------------------------- run

@@ -9,9 +9,12 @@ products).
 from __future__ import annotations
 
 import argparse
+import html
 import json
+import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -106,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+            # the system's fonts plus the project's Noto fonts (make fonts): a machine without CJK fonts
+            # would otherwise draw the Japanese page as empty boxes
+            browser = p.chromium.launch(
+                executable_path=executable, args=["--no-sandbox"], env={**os.environ, "FONTCONFIG_FILE": _fonts_conf()}
+            )
             context = browser.new_context(
                 locale="en-US", viewport={"width": 1280, "height": 860}, device_scale_factor=1
             )
@@ -120,6 +127,15 @@ def main(argv: list[str] | None = None) -> int:
             page.get_by_role("button", name="Sign in").click()
             page.wait_for_url("**/console/invoices")
             page.screenshot(path=str(args.out / "console-invoices.png"), full_page=True)
+            for locale, suffix in (("de-DE", "de"), ("ja-JP", "ja")):  # the same session, another language
+                other = browser.new_context(
+                    locale=locale, viewport={"width": 1280, "height": 860}, device_scale_factor=1
+                )
+                other.add_cookies(context.cookies())
+                there = other.new_page()
+                there.goto(f"{console}/invoices")
+                there.screenshot(path=str(args.out / f"console-invoices-{suffix}.png"), full_page=True)
+                other.close()
             first = made["Northwind Traders GmbH"]
             page.goto(f"{console}/invoices/{first['id']}")
             page.get_by_text("Record a payment").click()
@@ -162,6 +178,17 @@ def main(argv: list[str] | None = None) -> int:
         stack.stop()
         stack.cleanup()
     return 0
+
+
+def _fonts_conf() -> str:
+    fonts = ROOT / ".cache" / "fonts"
+    dirs = "".join(f"  <dir>{html.escape(str(d))}</dir>\n" for d in sorted(fonts.glob("noto-*")) if d.is_dir())
+    conf = Path(tempfile.mkdtemp(prefix="console-fonts-")) / "fonts.conf"
+    conf.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n'
+        f'  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>\n{dirs}</fontconfig>\n'
+    )
+    return str(conf)
 
 
 def _password(stack: Any) -> str:

@@ -1,4 +1,4 @@
-"""PNG snapshots of the German, Japanese and Arabic invoices in docs/img (issue #18), to look at
+"""PNG snapshots of the German, Japanese, Arabic and Traditional Chinese invoices in docs/img (issue #18), to look at
 before a change to the documents lands:
 
     make snapshots        # or: PYTHONPATH=shared:. .venv/bin/python scripts/document_snapshots.py
@@ -22,7 +22,7 @@ from invoicing.adapters import chromium  # noqa: E402
 from invoicing.documents import document_footer_text, render_document_html  # noqa: E402
 from tests.support.documents import SAMPLES, invoice_document  # noqa: E402
 
-LANGUAGES = ("de", "ja", "ar")
+LANGUAGES = ("de", "ja", "ar", "zh_Hant")
 OUT = ROOT / "docs" / "img"
 
 

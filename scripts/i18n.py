@@ -6,6 +6,10 @@
     python scripts/i18n.py compile   # .po -> .mo (not committed; the layer build compiles its own)
     python scripts/i18n.py all       # extract, check, compile: what `make i18n` runs
 
+The finance console (functions/console) uses the same catalogs. Its messages (those used only there)
+must be present in every catalog, and translated in CONSOLE_LANGUAGES (de, fr, ja); elsewhere an
+empty msgstr is allowed and reads as English (gettext's own fallback): staff, not customers, read them.
+
 Messages are marked in the templates (`{% trans %}`, `_()`, `ngettext()`) and in Python (`N_()`,
 `gettext`); English is the source language and has no catalog.
 """
@@ -24,7 +28,7 @@ from babel.messages.pofile import read_po, write_po
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "shared"))
 
-from invoicing.i18n import CATALOG_DIR, DOMAIN, LANGUAGES, SOURCE_LANGUAGE  # noqa: E402
+from invoicing.i18n import CATALOG_DIR, CONSOLE_LANGUAGES, DOMAIN, LANGUAGES, SOURCE_LANGUAGE  # noqa: E402
 from invoicing.i18n.compile import compile_catalogs  # noqa: E402
 
 POT = CATALOG_DIR / f"{DOMAIN}.pot"
@@ -73,6 +77,11 @@ def check(template: Catalog) -> list[str]:
     """Every message of `template` translated in every language, nothing fuzzy, nothing stale."""
     problems: list[str] = []
     wanted = {message.id if isinstance(message.id, str) else message.id[0] for message in template if message.id}
+    console_only = {
+        message.id if isinstance(message.id, str) else message.id[0]
+        for message in template
+        if message.id and all(filename.startswith("functions/console/") for filename, _ in message.locations)
+    }
     for language in LANGUAGES:
         if language == SOURCE_LANGUAGE:
             continue
@@ -95,6 +104,8 @@ def check(template: Catalog) -> list[str]:
             strings = message.string if isinstance(message.string, tuple) else (message.string,)
             if message.fuzzy:
                 problems.append(f"{language}: fuzzy {msgid!r}")
+            elif not any(strings) and msgid in console_only and language not in CONSOLE_LANGUAGES:
+                continue  # a console message this language leaves to English
             elif not all(strings) or len(strings) != (catalog.num_plurals if message.pluralizable else 1):
                 problems.append(f"{language}: untranslated {msgid!r}")
         for message, errors in catalog.check():

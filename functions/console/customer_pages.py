@@ -41,13 +41,15 @@ def handle_get_customers() -> Response[str]:
         return page.html(
             "customers.html",
             exc.http_status,
-            title="Customers",
+            title=views._("Customers"),
             search=search,
             rows=[],
             listing=None,
             error=views.plain_words(exc.code, exc.message),
         )
-    return page.html("customers.html", title="Customers", search=search, rows=listing.items, listing=listing, error="")
+    return page.html(
+        "customers.html", title=views._("Customers"), search=search, rows=listing.items, listing=listing, error=""
+    )
 
 
 @customer_pages.get("/console/customers/<customer_id>")

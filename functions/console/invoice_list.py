@@ -82,13 +82,13 @@ def parse_filters(page: Page) -> tuple[Filters, dict[str, str]]:
         try:
             return date.fromisoformat(raw)
         except ValueError:
-            errors[name] = "Enter a date like 2026-01-31."
+            errors[name] = views._("Enter a date like 2026-01-31.")
             return None
 
     status = (q.get("status") or "").strip()
     customer_id = (q.get("customer_id") or "").strip()[:64]
     if status and status not in STATUSES:
-        errors["status"] = "Choose one of the statuses."
+        errors["status"] = views._("Choose one of the statuses.")
         status = ""
     overdue = q.get("overdue") in ("1", "on", "true")
     if overdue or (not status and not customer_id):
@@ -103,7 +103,7 @@ def parse_filters(page: Page) -> tuple[Filters, dict[str, str]]:
         cursor=(q.get("cursor") or "")[:512],
     )
     if filters.due_from and filters.due_to and filters.due_from > filters.due_to:
-        errors["due_to"] = "The range ends before it starts."
+        errors["due_to"] = views._("The range ends before it starts.")
     return filters, errors
 
 
@@ -134,7 +134,7 @@ def handle_get_invoices() -> Response[str]:
     return page.html(
         "invoices.html",
         422 if errors else 200,
-        title="Invoices",
+        title=views._("Invoices"),
         filters=filters,
         statuses=STATUSES,
         rows=rows,
@@ -153,7 +153,7 @@ def handle_get_invoices_csv() -> Response[str]:
     page.require()
     filters, errors = parse_filters(page)
     if errors:
-        return page.html("error.html", 422, title="Export refused", message="; ".join(errors.values()))
+        return page.html("error.html", 422, title=views._("Export refused"), message="; ".join(errors.values()))
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
@@ -196,7 +196,10 @@ def handle_get_invoices_csv() -> Response[str]:
                 break
     except InvoicingError as exc:
         return page.html(
-            "error.html", exc.http_status, title="Export refused", message=views.plain_words(exc.code, exc.message)
+            "error.html",
+            exc.http_status,
+            title=views._("Export refused"),
+            message=views.plain_words(exc.code, exc.message),
         )
     headers = page.headers_for("text/csv; charset=utf-8")
     headers["Content-Disposition"] = f'attachment; filename="invoices-{filters.status or "customer"}.csv"'

@@ -49,7 +49,7 @@ def _detail(page: Page, invoice_id: str, status: int = 200, **context: Any) -> R
         status,
         frame_src=pdf_origin or "",
         pdf_preview=pdf_origin is not None,
-        title=invoice.invoice_number or "Draft invoice",
+        title=invoice.invoice_number or views._("Draft invoice"),
         inv=invoice,
         taxes=documents.tax_breakdown(invoice) if finalized else [],
         events=list(reversed(invoices.list_events(svc, invoice_id))),
@@ -86,7 +86,7 @@ def handle_get_invoice_pdf(invoice_id: str) -> Response[str]:
         url, _expires = documents.pdf_download(get_services(), invoice_id)
     except InvoicingError as exc:
         return page.html(
-            "error.html", exc.http_status, title="No PDF yet", message=views.plain_words(exc.code, exc.message)
+            "error.html", exc.http_status, title=views._("No PDF yet"), message=views.plain_words(exc.code, exc.message)
         )
     headers = page.headers_for()
     headers["Location"] = url
@@ -264,7 +264,7 @@ def _draft_form(page: Page, status: int = 200, **context: Any) -> Response[str]:
     return page.html(
         "draft.html",
         status,
-        title="New draft invoice",
+        title=views._("New draft invoice"),
         tax_rates=rates.list_tax_rates(svc, active=True),
         customer_id=context.pop("customer_id", (page.event.query_string_parameters or {}).get("customer_id", "")),
         currency=context.pop("currency", "EUR"),

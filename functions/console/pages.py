@@ -56,6 +56,7 @@ class Page:
         headers = {str(k).lower(): str(v) for k, v in (event.headers or {}).items()}
         self.headers = headers
         self.locale = views.negotiate_locale(headers.get("accept-language"))
+        views.use_locale(self.locale)
         base_url = base_url_of_request(event.raw_event) or ""
         self.base = urlparse(base_url).path.rstrip("/")
         self.scheme = (headers.get("x-forwarded-proto") or "https").split(",")[0].strip().lower()
@@ -146,7 +147,9 @@ class Page:
         return Response(status_code=status, body="", headers=headers)
 
     def not_found(self) -> Response[str]:
-        return self.html("error.html", 404, title="Not found", message="There is no such page in the console.")
+        return self.html(
+            "error.html", 404, title=views._("Not found"), message=views._("There is no such page in the console.")
+        )
 
 
 def answer_refusal(event: Any, exc: Refused) -> Response[str]:
@@ -160,13 +163,22 @@ def answer_refusal(event: Any, exc: Refused) -> Response[str]:
                 target += "?" + views.query(**query)
             return page.redirect(f"/login?{views.query(next=target)}")
         return page.html(
-            "error.html", 401, title="Please sign in again", message="Your session ended; nothing was changed."
+            "error.html",
+            401,
+            title=views._("Please sign in again"),
+            message=views._("Your session ended; nothing was changed."),
         )
     if exc.kind == "csrf":
-        message = "This form was not sent from the console page it belongs to (its security token is missing or old)."
-        return page.html("error.html", 403, title="Form refused", message=message + " Nothing was changed.")
+        message = views._(
+            "This form was not sent from the console page it belongs to (its security token is missing or old)."
+            " Nothing was changed."
+        )
+        return page.html("error.html", 403, title=views._("Form refused"), message=message)
     return page.html(
-        "error.html", 403, title="Not allowed", message="Your role does not allow this. Nothing was changed."
+        "error.html",
+        403,
+        title=views._("Not allowed"),
+        message=views._("Your role does not allow this. Nothing was changed."),
     )
 
 
@@ -198,7 +210,7 @@ def _login_form(
     return page.html(
         "login.html",
         status,
-        title="Sign in",
+        title=views._("Sign in"),
         csrf=auth.csrf_token(page.key, nonce),
         step=step,
         error=error,
@@ -311,7 +323,9 @@ def handle_get_reports() -> Response[str]:
         lambda status, cursor: _status_page(status, cursor),
         lambda since: payments.payments_paid_since(svc, since),
     )
-    return page.html("reports.html", title="Reports", report=report, charts=reports.charts(report, page.locale))
+    return page.html(
+        "reports.html", title=views._("Reports"), report=report, charts=reports.charts(report, page.locale)
+    )
 
 
 def _status_page(status: str, cursor: str | None) -> Any:

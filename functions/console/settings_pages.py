@@ -42,7 +42,7 @@ def _settings_page(page: Page, status: int = 200, **context: Any) -> Response[st
     return page.html(
         "settings.html",
         status,
-        title="Settings",
+        title=views._("Settings"),
         tax_rates=rates.list_tax_rates(svc),
         fx=fx,
         errors=context.pop("errors", {}),
@@ -55,7 +55,7 @@ def _access_page(page: Page, status: int = 200, **context: Any) -> Response[str]
     return page.html(
         "access.html",
         status,
-        title="People and API keys",
+        title=views._("People and API keys"),
         people=people.list_people(page.config),
         keys=api_keys.list_api_keys(get_services().repo),
         groups=list(people.RIGHTS),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -23,7 +24,9 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader
 
+from invoicing import i18n
 from invoicing.domain import money
+from invoicing.i18n import N_
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -31,26 +34,46 @@ DEFAULT_LOCALE = "en_US"
 MAX_FORM_FIELDS = 200
 TEXT_ASSETS = (".css", ".js")  # served as text (UTF-8); the API has no binary media types
 
+# The language of the request being served (Page sets it from Accept-Language): Python-side words
+# (titles, notices, field errors) are translated with it, as the templates are.
+_LANGUAGE: ContextVar[str] = ContextVar("console_locale", default=DEFAULT_LOCALE)
+
+
+def use_locale(locale: str) -> None:
+    _LANGUAGE.set(locale)
+
+
+def _(message: str, **variables: Any) -> str:
+    """`message` in the current request's language (English when its catalog leaves it untranslated)."""
+    return console_localization(_LANGUAGE.get()).gettext(message, **variables)
+
+
 # Our error codes, as a person would say them (the message of the error adds the specifics)
 PLAIN_WORDS = {
-    "validation_error": "Please check this value.",
-    "not_found": "It no longer exists, or the link is wrong.",
-    "invalid_transition": "The invoice's status does not allow this any more; the page shows its status now.",
-    "invoice_not_draft": "Only a draft can be changed; this invoice is already finalized.",
-    "invoice_not_open": "Only an open invoice takes this action.",
-    "concurrent_modification": "Someone changed this invoice at the same moment; please look and try again.",
-    "sequence_conflict": "Another invoice took the number at the same moment; please try again.",
-    "service_unavailable": "A service we depend on is not answering; nothing was changed. Please try again shortly.",
-    "credit_exceeds_creditable": "That is more than can still be credited on this invoice.",
-    "refund_exceeds_paid": "That is more than was paid on this invoice.",
-    "amount_exceeds_remaining": "That is more than is still due on this invoice.",
-    "idempotency_in_progress": "This form is still being processed; wait a moment and reload.",
-    "idempotency_key_reused": "This form was already sent with other values; reload the page and fill it in again.",
+    "validation_error": N_("Please check this value."),
+    "not_found": N_("It no longer exists, or the link is wrong."),
+    "invalid_transition": N_("The invoice's status does not allow this any more; the page shows its status now."),
+    "invoice_not_draft": N_("Only a draft can be changed; this invoice is already finalized."),
+    "invoice_not_open": N_("Only an open invoice takes this action."),
+    "concurrent_modification": N_("Someone changed this invoice at the same moment; please look and try again."),
+    "sequence_conflict": N_("Another invoice took the number at the same moment; please try again."),
+    "service_unavailable": N_(
+        "A service we depend on is not answering; nothing was changed. Please try again shortly."
+    ),
+    "credit_exceeds_creditable": N_("That is more than can still be credited on this invoice."),
+    "refund_exceeds_paid": N_("That is more than was paid on this invoice."),
+    "amount_exceeds_remaining": N_("That is more than is still due on this invoice."),
+    "idempotency_in_progress": N_("This form is still being processed; wait a moment and reload."),
+    "idempotency_key_reused": N_("This form was already sent with other values; reload the page and fill it in again."),
 }
 
 
+# The invoice statuses as the console shows them (`_(status | capitalize)` in the templates)
+STATUS_LABELS = (N_("Draft"), N_("Open"), N_("Paid"), N_("Void"), N_("Uncollectible"))
+
+
 def plain_words(code: str, message: str) -> str:
-    lead = PLAIN_WORDS.get(code, "")
+    lead = _(PLAIN_WORDS[code]) if code in PLAIN_WORDS else ""
     return f"{lead} ({message})" if lead and message else (lead or message)
 
 
@@ -130,17 +153,19 @@ def parse_amount(raw: str | None, currency: str, field: str) -> int:
     """A person's amount ("1,250.50" or "1250.5") in the currency's minor units; FieldError otherwise."""
     text = (raw or "").strip().replace(",", "").replace(" ", "")
     if not text:
-        raise FieldError(field, "Enter an amount.")
+        raise FieldError(field, _("Enter an amount."))
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise FieldError(field, "Enter an amount as digits, like 1250.50.") from None
+        raise FieldError(field, _("Enter an amount as digits, like 1250.50.")) from None
     exponent = money.currency_exponent(currency)
     minor = value.scaleb(exponent)
     if not value.is_finite() or minor != minor.to_integral_value():
-        raise FieldError(field, f"{currency} amounts have at most {exponent} decimal places.")
+        raise FieldError(
+            field, _("%(currency)s amounts have at most %(places)s decimal places.", currency=currency, places=exponent)
+        )
     if minor <= 0 or minor > 10**13:
-        raise FieldError(field, "Enter an amount above zero.")
+        raise FieldError(field, _("Enter an amount above zero."))
     return int(minor)
 
 
@@ -206,15 +231,25 @@ def environment() -> Environment:
         undefined=ChainableUndefined,  # a missing error key or flag reads as empty
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],  # gettext/_ come per render from the person's language
     )
     env.globals["plain_words"] = plain_words
     env.globals["major_units"] = major_units
     return env
 
 
+def console_localization(locale: str) -> i18n.Localization:
+    """The person's language for the console's words: the catalog of their Accept-Language locale's
+    language when we ship one, else English; dates and numbers follow the locale itself."""
+    return i18n.localize(locale, seller_locale=DEFAULT_LOCALE)
+
+
 def render(template: str, **context: Any) -> str:
     locale = context.get("locale", DEFAULT_LOCALE)
     base = context.get("base", "")
+    loc = console_localization(locale)
+    context.setdefault("html_lang", loc.html_lang)
+    context.setdefault("direction", loc.direction)
     helpers = {
         "money": lambda minor, currency: fmt_money(minor, currency, locale),
         "day": lambda value: fmt_day(value, locale),
@@ -223,4 +258,4 @@ def render(template: str, **context: Any) -> str:
         "asset": lambda name: f"{base}/console/static/{asset_names()[name]}",
         "url": lambda path, **params: f"{base}/console{path}" + (f"?{query(**params)}" if query(**params) else ""),
     }
-    return environment().get_template(template).render(**helpers, **context)
+    return environment().get_template(template).render(**helpers, **loc.jinja_globals(), **context)

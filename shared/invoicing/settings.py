@@ -33,6 +33,8 @@ class Settings(BaseModel):
     seller_tax_id: str = ""
     seller_email: str = ""
     seller_logo_url: str = ""  # a data:image/png|svg+xml URL (the renderer has no network)
+    # or: a PNG/SVG in the documents bucket under branding/, checked and inlined at render (invoicing.logo)
+    seller_logo_key: str = Field(default="", pattern=r"^(branding/[A-Za-z0-9._-]{1,100})?$")
     # the seller's language and formats where a customer's locale has none we ship (i18n.localize)
     seller_locale: str = "en_US"
     seller_accent_color: str = Field(default="#243b53", pattern="^#[0-9a-fA-F]{6}$")

@@ -282,3 +282,59 @@ def test_a_session_cookie_from_another_user_pool_is_refused(browser, site):
     page.goto(f"{site['url']}/invoices")
     assert page.url.endswith("/console/invoices")
     context.close()
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        (
+            "de-DE",
+            {
+                "sign_in": "Anmelden",
+                "email": "E-Mail",
+                "password": "Passwort",
+                "heading": "Rechnungen",
+                "nav": ("Kunden", "Berichte", "Einstellungen"),
+                "sign_out": "Abmelden",
+                "filter": "Anwenden",
+            },
+        ),
+        (
+            "ja-JP",
+            {
+                "sign_in": "サインイン",
+                "email": "メールアドレス",
+                "password": "パスワード",
+                "heading": "請求書",
+                "nav": ("顧客", "レポート", "設定"),
+                "sign_out": "サインアウト",
+                "filter": "適用",
+            },
+        ),
+    ],
+)
+def test_the_console_speaks_the_browsers_language(browser, site, tmp_path, locale, words):
+    # Given a viewer whose browser asks for German or Japanese (Accept-Language)
+    context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    # When they sign in with the login page's own words and land on the invoices
+    page.goto(f"{site['url']}/invoices")
+    assert page.locator("html").get_attribute("lang") == locale
+    page.get_by_label(words["email"]).fill(site["people"]["viewer"])
+    page.get_by_label(words["password"]).fill(support.PASSWORD)
+    page.get_by_role("button", name=words["sign_in"]).click()
+    page.wait_for_url(re.compile(r"/console/invoices"))
+    # Then the heading, navigation, filters and sign-out are in that language, and no English remains
+    assert page.get_by_role("heading", name=words["heading"], exact=True).count() == 1
+    for label in words["nav"]:
+        assert page.get_by_role("navigation").get_by_role("link", name=label, exact=True).count() == 1
+    assert page.get_by_role("button", name=words["filter"]).count() == 1
+    assert page.get_by_role("button", name=words["sign_out"]).count() == 1
+    shown = page.locator("body").inner_text()
+    for english in ("Invoices", "Customers", "Sign out", "Apply", "Overdue only", "Newest first"):
+        assert english not in shown, english
+    # (a screenshot to look at; make console-screenshots keeps them in docs/img)
+    page.screenshot(path=str(tmp_path / f"console-invoices-{locale}.png"), full_page=True)
+    assert (tmp_path / f"console-invoices-{locale}.png").stat().st_size > 10_000
+    context.close()

@@ -130,7 +130,11 @@ def test_a_clerk_finalizes_pays_and_credits_and_the_audit_trail_names_the_person
     assert actors["invoice.finalized"] == "console:clerk@acme.example"
     assert actors["invoice.payment_recorded"] == "console:clerk@acme.example"
     _, page, _ = b.get(f"/console/invoices/{draft.id}")
+    assert "$120.00" in page, "amounts in the person's locale (en-US)"
+    b.accept_language = "de-DE,de;q=0.9"
+    _, page, _ = b.get(f"/console/invoices/{draft.id}")
     assert "120,00\xa0$" in page, "amounts in the person's locale (de-DE)"
+    assert '<html lang="de-DE"' in page and ">Rechnungen</a>" in page and ">Abmelden</button>" in page
 
 
 def test_bad_input_is_a_4xx_next_to_the_field_and_nothing_is_written(console):

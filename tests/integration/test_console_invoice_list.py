@@ -83,7 +83,7 @@ def test_the_totals_say_they_are_those_of_the_page(ledger):
     status, page, _ = b.get("/console/invoices", overdue="1")
     assert status == 200 and "Totals of the 2 invoices on this page:" in page
     totals = page.split("Totals of the 2 invoices on this page:")[1].split("</div>\n  </div>")[0]
-    assert "total 50" in totals and "due 50" in totals, "late (20.00) + recent (30.00), nothing else"
+    assert "total $50.00" in totals and "due $50.00" in totals, "late (20.00) + recent (30.00), nothing else"
 
 
 def test_a_rare_match_ends_a_page_at_the_read_bound_and_the_search_goes_on_from_there(ledger, monkeypatch):

@@ -181,6 +181,28 @@ def test_pdfs_mail_and_pay_page_speak_the_customers_language(language, browser_r
     assert html_dir(page) == ("rtl" if rtl else "ltr")
 
 
+def test_traditional_chinese_is_tagged_as_such_and_printed_in_other_glyphs_than_simplified(browser_ready, tmp_path):
+    # Given a Taiwanese customer's invoice: the zh_Hant catalog, and lang="zh-TW" on the document
+    sample = SAMPLES["zh_Hant"]
+    markup = render_document_html(invoice_document(sample))
+    assert '<html lang="zh-TW"' in markup or '<html lang="zh-Hant' in markup, markup[:120]
+    # When it is printed as it is, and once more with the very same text tagged Simplified (zh-CN)
+    simplified = markup.replace('<html lang="zh-Hant-TW"', '<html lang="zh-CN"').replace(
+        '<html lang="zh-TW"', '<html lang="zh-CN"'
+    )
+    assert simplified != markup
+    pages = []
+    for name, html in (("hant", markup), ("hans", simplified)):
+        (tmp_path / f"{name}.pdf").write_bytes(render_pdf(html))
+        subprocess.run(
+            ["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(tmp_path / f"{name}.pdf"), str(tmp_path / name)],
+            check=True,
+        )
+        pages.append(next(tmp_path.glob(f"{name}*.png")).read_bytes())
+    # Then the glyphs differ: the lang attribute chose the Traditional face (Noto Sans CJK TC), not SC
+    assert pages[0] != pages[1]
+
+
 def test_a_german_customer_reads_rechnung_and_euro_amounts_the_german_way(browser_ready, tmp_path):
     # Given a German customer's invoice of 1.234,56 € + 450,00 €
     sample = SAMPLES["de"]

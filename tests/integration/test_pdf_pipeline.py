@@ -277,3 +277,28 @@ def test_an_einvoice_customer_s_xml_is_stored_beside_the_pdf_which_becomes_factu
     assert_valid(embedded, "cii")
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert invoice["invoice_number"] in text  # still the same printed invoice
+
+
+@pytest.mark.parametrize(("content_type", "printed"), [("image/png", True), ("text/html", False)])
+def test_the_sellers_logo_from_s3_is_printed_and_a_refused_one_is_left_out(
+    api, aws, worker, open_invoice, monkeypatch, content_type, printed
+):
+    from invoicing import root
+    from tests.unit.test_logo import tiny_png
+
+    # Given the seller's logo in the documents bucket, named by the SellerLogoKey parameter
+    boto3.client("s3").put_object(
+        Bucket=aws.bucket_name, Key="branding/logo.png", Body=tiny_png(), ContentType=content_type
+    )
+    monkeypatch.setenv("SELLER_LOGO_KEY", "branding/logo.png")
+    root.reset()
+    # When the worker renders the invoice
+    assert worker(sqs_event(receive_jobs(aws)), LambdaContext("RenderPdfFunction", 60)) == {"batchItemFailures": []}
+    # Then the PDF holds the PNG as an image, or (stored as HTML: refused) prints without one
+    key = f"invoices/{open_invoice['customer_id']}/{open_invoice['invoice_number']}.pdf"
+    import io
+
+    reader = PdfReader(io.BytesIO(boto3.client("s3").get_object(Bucket=aws.bucket_name, Key=key)["Body"].read()))
+    images = [image for page in reader.pages for image in page.images]
+    assert len(images) == (1 if printed else 0)
+    assert open_invoice["invoice_number"] in reader.pages[0].extract_text()

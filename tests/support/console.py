@@ -61,6 +61,8 @@ class Browser:
     def __init__(self, handler: Any) -> None:
         self.handler = handler
         self.cookies: dict[str, str] = {}
+        # the console's language and formats follow Accept-Language; a test may set another
+        self.accept_language = "en-US,en;q=0.9"
 
     def request(
         self,
@@ -71,7 +73,7 @@ class Browser:
         query: dict[str, str] | None = None,
         csrf: bool = True,
     ) -> tuple[int, str, dict[str, Any]]:
-        headers = {"Accept-Language": "de-DE,de;q=0.9", "X-Forwarded-Proto": "https"}
+        headers = {"Accept-Language": self.accept_language, "X-Forwarded-Proto": "https"}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         body = None

@@ -126,6 +126,16 @@ SAMPLES: dict[str, Sample] = {
             "发票",
             "贷项通知单",
         ),
+        Sample(  # Traditional Chinese (zh_TW, zh_HK, zh_Hant): its own catalog and a Traditional face
+            "zh_Hant",
+            "zh_TW",
+            "TWD",
+            "臺北範例資訊股份有限公司",
+            ("臺北市信義區松高路11號", "110"),
+            ("年度維護服務", "技術諮詢（十一月）"),
+            "發票",
+            "貸項通知單",
+        ),
         Sample(
             "ar",
             "ar_EG",

@@ -23,6 +23,13 @@ from tests.support.documents import SAMPLES, invoice_document, open_invoice
         ("sv_SE", "sv_SE", "en", "sv_SE"),  # neither: English words
         ("", "de_DE", "de", "de_DE"),
         ("xx_NOT_A_LOCALE", "ja_JP", "ja", "ja_JP"),
+        # Chinese: the script decides the catalog; a territory without a script implies one
+        ("zh_TW", "en_US", "zh_Hant", "zh_Hant_TW"),
+        ("zh-HK", "en_US", "zh_Hant", "zh_Hant_HK"),
+        ("zh_Hant", "en_US", "zh_Hant", "zh_Hant"),
+        ("zh_CN", "en_US", "zh", "zh_Hans_CN"),
+        ("zh", "en_US", "zh", "zh"),
+        ("zh_Hans_HK", "en_US", "zh", "zh_Hans_HK"),
     ],
 )
 def test_the_customers_locale_picks_language_and_formats_the_seller_is_the_fallback(

@@ -50,6 +50,14 @@ class DocumentStore:
             ServerSideEncryption="AES256",
         )
 
+    def get_small(self, key: str, max_bytes: int) -> tuple[bytes, str]:
+        """(body, content type) of a small object (the seller's logo); ValueError when it is larger."""
+        answer = aws_client("s3", self.region).get_object(Bucket=self.bucket, Key=key)
+        if int(answer.get("ContentLength") or 0) > max_bytes:
+            answer["Body"].close()
+            raise ValueError(f"{key} is larger than {max_bytes} bytes")
+        return answer["Body"].read(max_bytes + 1), str(answer.get("ContentType") or "")
+
     def presigned_get(self, key: str, expires_in: int) -> str:
         return aws_client("s3", self.region).generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in

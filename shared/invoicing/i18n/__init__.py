@@ -27,9 +27,15 @@ from markupsafe import Markup
 CATALOG_DIR = Path(__file__).resolve().parent
 DOMAIN = "messages"
 SOURCE_LANGUAGE = "en"
-# every language a customer may read its documents in; ar is written right to left
-LANGUAGES: tuple[str, ...] = ("en", "de", "fr", "es", "it", "nl", "pt", "ja", "zh", "ar")
+# every language a customer may read its documents in; ar is written right to left. Chinese has two
+# catalogs: "zh" (Simplified: zh, zh_CN, zh_SG, zh_Hans_*) and "zh_Hant" (Traditional: zh_TW, zh_HK,
+# zh_MO, zh_Hant_*), chosen by the locale's script, or by its territory when it names no script.
+LANGUAGES: tuple[str, ...] = ("en", "de", "fr", "es", "it", "nl", "pt", "ja", "zh", "zh_Hant", "ar")
+TRADITIONAL_CHINESE_TERRITORIES = frozenset({"TW", "HK", "MO"})
 RTL_LANGUAGES = frozenset({"ar"})
+# the finance console's words are fully translated in these; the other languages may leave a console
+# message empty and show it in English (scripts/i18n.py check)
+CONSOLE_LANGUAGES: tuple[str, ...] = ("de", "fr", "ja")
 DEFAULT_LOCALE = "en_US"
 
 
@@ -78,10 +84,14 @@ class Localization:
 
     @property
     def html_lang(self) -> str:
-        """The BCP 47 tag of the text: the locale when its language is the text's, else the language."""
-        if self.locale.split("_")[0] == self.language:
+        """The BCP 47 tag of the text: the locale when its language is the text's, else the language.
+
+        zh_Hant text with a zh_TW locale is "zh-TW"; with an en_US locale it is "zh-Hant": either way
+        the documents' `:lang()` rules pick a Traditional Chinese face.
+        """
+        if language_of(parse_locale(self.locale)) == self.language:
             return self.locale.replace("_", "-")
-        return self.language
+        return self.language.replace("_", "-")
 
     def gettext(self, message: str, **variables: Any) -> str:
         text = self.catalog.gettext(message)
@@ -119,7 +129,12 @@ class Localization:
 
 
 def language_of(locale: Locale | None) -> str | None:
-    return locale.language if locale is not None and locale.language in LANGUAGES else None
+    if locale is None:
+        return None
+    if locale.language == "zh":
+        script = locale.script or ("Hant" if locale.territory in TRADITIONAL_CHINESE_TERRITORIES else "Hans")
+        return "zh_Hant" if script == "Hant" else "zh"
+    return locale.language if locale.language in LANGUAGES else None
 
 
 def localize(customer_locale: str | None, seller_locale: str | None = DEFAULT_LOCALE) -> Localization:

@@ -19,6 +19,7 @@ pdf_download — GET /invoices/{id}/pdf: a pre-signed GET valid for settings.pdf
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -152,6 +153,25 @@ def _branding(settings: Any) -> Any:
     )
 
 
+def seller_logo(svc: Services) -> str | None:
+    """The logo to print: SELLER_LOGO_URL (a data: URL) if set, else the checked PNG/SVG at
+    SELLER_LOGO_KEY in the documents bucket. A missing or refused logo never fails a document: it
+    prints without one, and the log says why (the seller fixes the object, the next render shows it)."""
+    settings = svc.settings
+    if settings.seller_logo_url or not settings.seller_logo_key:
+        return settings.seller_logo_url or None
+    from botocore.exceptions import ClientError
+
+    from invoicing.logo import MAX_LOGO_BYTES, LogoRejected, logo_data_url
+
+    try:
+        body, content_type = svc.documents.get_small(settings.seller_logo_key, MAX_LOGO_BYTES)
+        return logo_data_url(body, content_type)
+    except (LogoRejected, ValueError, ClientError) as exc:
+        logger.warning("seller logo not printed", extra={"key": settings.seller_logo_key, "reason": str(exc)})
+        return None
+
+
 def invoice_document(invoice: Invoice, settings: Settings, payment_url: str | None = None) -> InvoiceDocument:
     from invoicing.documents import CustomField, DocumentLine, InvoiceDocument
 
@@ -232,7 +252,7 @@ def render_invoice_pdf(svc: Services, job: dict[str, Any], *, render: Any = None
     if invoice.is_draft:
         logger.warning("render job for a draft dropped", extra={"invoice_id": invoice.id})
         return "skipped_draft"
-    doc = invoice_document(invoice, svc.settings)
+    doc = replace(invoice_document(invoice, svc.settings), logo_url=seller_logo(svc))
     pdf = render(render_document_html(doc), footer_text=document_footer_text(doc))
     pdf = _with_einvoice(svc, invoice, pdf)
     key = pdf_key(invoice)
@@ -374,7 +394,7 @@ def render_credit_note_pdf(svc: Services, job: dict[str, Any], *, render: Any = 
     store = svc.credit_note_store
     note = store.get(job["credit_note_id"])
     invoice = svc.repo.get_invoice(note.invoice_id)
-    doc = credit_note_document(note, invoice, svc.settings)
+    doc = replace(credit_note_document(note, invoice, svc.settings), logo_url=seller_logo(svc))
     pdf = render(render_document_html(doc), footer_text=document_footer_text(doc))
     key = credit_note_pdf_key(note)
     svc.documents.put_pdf(key, pdf, f"{note.number}.pdf")
