@@ -86,11 +86,23 @@ def test_the_totals_say_they_are_those_of_the_page(ledger):
     assert "total $50.00" in totals and "due $50.00" in totals, "late (20.00) + recent (30.00), nothing else"
 
 
-def test_a_rare_match_ends_a_page_at_the_read_bound_and_the_search_goes_on_from_there(ledger, monkeypatch):
+@pytest.fixture
+def one_shard(console, monkeypatch):  # type: ignore[no-untyped-def]
+    """One status shard, so a page's read bound is one Query of SEARCH_READ_SIZE (with N shards it is N
+    Queries of it, merged: tests/integration/test_sharded_listing.py pages across shards)."""
+    from invoicing import root
+    from invoicing.store import keys
+
+    monkeypatch.setenv("INDEX_SHARDS", "1")
+    root.reset()
+    yield
+    keys.configure_index_shards(keys.DEFAULT_INDEX_SHARDS)
+
+
+def test_a_rare_match_ends_a_page_at_the_read_bound_and_the_search_goes_on_from_there(one_shard, ledger, monkeypatch):
     from invoicing.use_cases import invoices
 
-    monkeypatch.setattr(invoices, "SEARCH_READ_SIZE", 1)
-    monkeypatch.setattr(invoices, "SEARCH_MAX_READS", 2)
+    monkeypatch.setattr(invoices, "SEARCH_READ_SIZE", 2)
     b = browser(ledger["console"], "viewer@acme.example")
     query: dict[str, str] = {"number": "00002"}
     pages = []

@@ -53,12 +53,14 @@ EXPECTED_ACCESS: dict[str, set[tuple[str, str]]] = {
     | _grant("s3:GetObject", "DocumentsBucket/invoices/*", "DocumentsBucket/credit-notes/*")
     | _grant("ses:SendEmail", SES),
     # the PDF worker: reads the invoice (GetItem, Query), a credit note by its id (gsi1), records the
-    # PDF + its event in a transaction (UpdateItem + PutItem), writes under invoices/ or credit-notes/
+    # PDF + its event in a transaction (UpdateItem + PutItem), writes under invoices/ or credit-notes/,
+    # reads the seller's logo under branding/ (SellerLogoKey)
     "RenderPdfFunction": _grant(
         "dynamodb:GetItem dynamodb:Query dynamodb:UpdateItem dynamodb:PutItem dynamodb:BatchGetItem", T
     )
     | _grant("dynamodb:Query", f"{T}/index/gsi1")
-    | _grant("s3:PutObject", "DocumentsBucket/invoices/*", "DocumentsBucket/credit-notes/*"),
+    | _grant("s3:PutObject", "DocumentsBucket/invoices/*", "DocumentsBucket/credit-notes/*")
+    | _grant("s3:GetObject", "DocumentsBucket/branding/*"),
     # the repair job: the sparse pending-PDF index, each header, re-enqueue
     "RepairPdfsFunction": _grant("dynamodb:Query", f"{T}/index/pdf_pending")
     | _grant("dynamodb:GetItem", T)

@@ -103,8 +103,17 @@ class Repository(PdfRecords, ApiKeyRecords):
 
     @property
     def connection(self) -> Connection:
+        """The transactions' connection, bound like the models (TableItem.Meta: region, and the endpoint
+        and credentials a script may set there, e.g. scripts/create_api_key.py against a local table)."""
         if self._connection is None:
-            self._connection = Connection(region=self.region)
+            meta = TableItem.Meta
+            self._connection = Connection(
+                region=self.region,
+                host=getattr(meta, "host", None),
+                aws_access_key_id=getattr(meta, "aws_access_key_id", None),
+                aws_secret_access_key=getattr(meta, "aws_secret_access_key", None),
+                aws_session_token=getattr(meta, "aws_session_token", None),
+            )
         return self._connection
 
     def transaction(self) -> Transaction:
