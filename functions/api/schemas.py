@@ -347,7 +347,7 @@ class BillingRunDraft(InvoiceCreate):
 
 
 class BillingRunCreate(Strict):
-    invoices: Annotated[list[BillingRunDraft], Field(min_length=1, max_length=1000)]
+    invoices: Annotated[list[BillingRunDraft], Field(min_length=1, max_length=250)]
     finalize: StrictBool = Field(default=False, description="Finalize each invoice once created")
 
 

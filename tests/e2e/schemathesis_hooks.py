@@ -6,7 +6,8 @@ server rightly refuses with a 422; with them it sends the nearest valid request 
 
 - `paid_at` (record a payment, complete a refund) must not be in the future: a later timestamp is moved
   back to a fixed past one;
-- `period_end` (create a billing-run invoice) must not be before `period_start`: the two are swapped.
+- `period_end` (a billing-run invoice, alone or in a bulk run) must not be before `period_start`: the two
+  are swapped.
 
 Every other rule of the server is in the document itself (enums, patterns, bounds, oneOf,
 dependentRequired, required parameters); this file is the complete list of exceptions.
@@ -42,7 +43,14 @@ def map_body(ctx: Any, body: Any) -> Any:
         if paid_at is not None and paid_at > datetime.now(UTC):
             body = {**body, "paid_at": PAST}
     if path == "/invoices" and ctx.operation.method.upper() == "POST":
-        start, end = body.get("period_start"), body.get("period_end")
-        if isinstance(start, str) and isinstance(end, str) and end < start:
-            body = {**body, "period_start": end, "period_end": start}
+        body = _period_in_order(body)
+    if path == "/billing-runs" and ctx.operation.method.upper() == "POST" and isinstance(body.get("invoices"), list):
+        body = {**body, "invoices": [_period_in_order(d) if isinstance(d, dict) else d for d in body["invoices"]]}
+    return body
+
+
+def _period_in_order(body: dict[str, Any]) -> dict[str, Any]:
+    start, end = body.get("period_start"), body.get("period_end")
+    if isinstance(start, str) and isinstance(end, str) and end < start:
+        return {**body, "period_start": end, "period_end": start}
     return body
