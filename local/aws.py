@@ -237,6 +237,54 @@ def copy_each_table_once_per_transaction() -> None:
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
+def count_queue_messages_in_one_pass() -> None:
+    """moto builds a queue's whole attribute map, with its three ApproximateNumberOfMessages* counts,
+    each time it looks up one attribute (ContentBasedDeduplication, 4-6 times per message sent), and
+    each count scans every message, reading the clock twice per message. Sends therefore slow down with
+    the queue's depth: 100 SendMessageBatch calls of 10 took 43 s, against 0.85 s with this patch. A
+    fuzzer's 250-draft billing runs queued thousands, and the local AWS's lock was held for seconds per
+    call (one request waited 42 s). Patched here, once: the same map, with the three counts taken in
+    one pass over the messages and one clock reading (tests/unit/test_local_aws.py compares the two)."""
+    from moto.core.utils import camelcase_to_underscores, unix_time_millis
+    from moto.sqs.models import Queue
+
+    if getattr(Queue, "_counts_in_one_pass", False):
+        return
+
+    def attributes(self: Any) -> dict[str, Any]:
+        now = unix_time_millis()
+        ready = delayed = in_flight = 0
+        for message in self._messages:
+            is_delayed = now < message.delayed_until
+            delayed += is_delayed
+            if now > message.visible_at:
+                ready += not is_delayed
+            else:
+                in_flight += 1
+        counts = {
+            "ApproximateNumberOfMessages": ready,
+            "ApproximateNumberOfMessagesDelayed": delayed,
+            "ApproximateNumberOfMessagesNotVisible": in_flight,
+        }
+        names = [
+            *self.BASE_ATTRIBUTES,
+            *(self.FIFO_ATTRIBUTES if self.fifo_queue else ()),
+            *(self.KMS_ATTRIBUTES if self.kms_master_key_id else ()),
+        ]
+        result = {
+            name: counts[name] if name in counts else getattr(self, camelcase_to_underscores(name)) for name in names
+        }
+        if self.policy:
+            result["Policy"] = self.policy
+        if self.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy)
+        return {name: str(value).lower() if isinstance(value, bool) else value for name, value in result.items()}
+
+    Queue._original_attributes = Queue.attributes  # type: ignore[attr-defined]
+    Queue.attributes = property(attributes)  # type: ignore[method-assign,assignment]
+    Queue._counts_in_one_pass = True  # type: ignore[attr-defined]
+
+
 class EmbeddedAWS:
     """moto's ThreadedMotoServer on 127.0.0.1 (a free port unless given), requests serialized."""
 
@@ -265,6 +313,7 @@ class EmbeddedAWS:
 
     def start(self) -> EmbeddedAWS:
         copy_each_table_once_per_transaction()
+        count_queue_messages_in_one_pass()
         outer = self
 
         class _Server(ThreadedMotoServer):

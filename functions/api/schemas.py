@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from invoicing.domain import money
+from invoicing.domain.billing_runs import MAX_INLINE_DRAFTS
 from invoicing.domain.events import InvoiceEvent
 from invoicing.einvoice.codes import EAS_SCHEMES as _EAS
 from invoicing.einvoice.codes import UNIT_CODES as _UNITS
@@ -347,7 +348,7 @@ class BillingRunDraft(InvoiceCreate):
 
 
 class BillingRunCreate(Strict):
-    invoices: Annotated[list[BillingRunDraft], Field(min_length=1, max_length=250)]
+    invoices: Annotated[list[BillingRunDraft], Field(min_length=1, max_length=MAX_INLINE_DRAFTS)]
     finalize: StrictBool = Field(default=False, description="Finalize each invoice once created")
 
 

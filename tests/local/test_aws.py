@@ -190,3 +190,34 @@ def test_a_failed_transaction_still_rolls_back_with_one_table_copy_per_call(aws:
     assert ddb.scan(TableName="tx", Select="COUNT")["Count"] == 50
     # and the 5-item transaction copied the table once, not once per item
     assert copies == ["tx"]
+
+
+def test_queue_attributes_are_moto_s_own_counted_in_one_pass(aws: EmbeddedAWS) -> None:
+    from moto.sqs.models import Queue, sqs_backends
+
+    # Given queues whose messages are ready, in flight and delayed (a FIFO one, a KMS one with a redrive)
+    sqs = aws.client("sqs")
+    dlq = sqs.create_queue(QueueName="counted-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": 3}}'
+    plain = sqs.create_queue(
+        QueueName="counted", Attributes={"KmsMasterKeyId": "alias/aws/sqs", "RedrivePolicy": redrive}
+    )["QueueUrl"]
+    fifo = sqs.create_queue(QueueName="counted.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    for i in range(7):
+        sqs.send_message(QueueUrl=plain, MessageBody=f"m{i}", DelaySeconds=60 if i < 2 else 0)
+        sqs.send_message(QueueUrl=fifo, MessageBody=f"m{i}", MessageGroupId=str(i % 2), MessageDeduplicationId=str(i))
+    sqs.receive_message(QueueUrl=plain, MaxNumberOfMessages=3, VisibilityTimeout=60)
+    sqs.receive_message(QueueUrl=fifo, MaxNumberOfMessages=2, VisibilityTimeout=60)
+    backend = sqs_backends[aws.account_id][aws.region]
+    with aws.app.lock:  # type: ignore[union-attr]
+        for name in ("counted", "counted.fifo"):
+            queue = backend.get_queue(name)
+            # When the patched map is read beside moto's own
+            patched, original = queue.attributes, Queue._original_attributes.fget(queue)  # type: ignore[attr-defined]
+            # Then they are the same map, counts included
+            assert patched == original
+            assert list(patched) == list(original)
+    counts = sqs.get_queue_attributes(QueueUrl=plain, AttributeNames=["All"])["Attributes"]
+    assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]) == ("2", "3")
+    assert counts["ApproximateNumberOfMessagesDelayed"] == "2"

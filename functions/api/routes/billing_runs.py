@@ -63,7 +63,7 @@ def parse_line(line: str) -> CreateInvoice:
 
 @router.post(
     "/billing-runs",
-    summary="Submit a billing run of up to 250 invoices (queued; processed asynchronously; larger runs: uploads)",
+    summary="Submit a billing run of up to 1,000 invoices (queued; processed asynchronously; larger runs: uploads)",
     responses=error_responses(422, success=202),
 )
 def handle_create_billing_run(body: Annotated[BillingRunCreate, Body()]) -> Response[BillingRunOut]:

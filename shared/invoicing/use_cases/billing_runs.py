@@ -4,7 +4,7 @@ draft on the FIFO queue, read a run's progress and results.
 Who: submitting and starting need the `billing_runs:write` scope (checked by the API), reading
 `invoices:read`.
 
-Submit (inline, at most 250 drafts, validated whole by the API before anything is written): the
+Submit (inline, at most 1,000 drafts, validated whole by the API before anything is written): the
 normalized drafts go to S3 (billing-runs/{id}/input.jsonl, the run's record of its input), the run
 item and its listing row are written in one unit of work, then every draft is sent to the FIFO queue
 with MessageGroupId = customer id (one customer's drafts in order, customers in parallel) and
