@@ -226,6 +226,10 @@ class LocalFunction:
                 worker.start()
                 worker.join(self.spec.timeout)
                 if worker.is_alive():
+                    # Lambda replaces a timed-out environment; here the thread cannot be stopped, so the
+                    # next call loads a fresh copy of the function's modules and never shares the
+                    # abandoned call's state (its resolver's current event) while that call runs on
+                    self._handler = None
                     raise FunctionError("Sandbox.Timedout", f"Task timed out after {self.spec.timeout:.2f} seconds")
             else:
                 run()

@@ -146,6 +146,40 @@ def test_errors_timeouts_and_unserializable_results(tmp_path: Path) -> None:
     sys.modules["_localfn_Fn__app"].release.set()
 
 
+def test_a_call_after_a_timeout_runs_in_a_fresh_environment(tmp_path: Path) -> None:
+    # Given a function whose module keeps state, and a call that hangs past the timeout
+    folder = tmp_path / "stateful"
+    folder.mkdir()
+    (folder / "app.py").write_text(
+        textwrap.dedent(
+            """
+            import threading
+
+            release = threading.Event()
+            seen = []
+
+            def handler(event, context):
+                seen.append(event["n"])
+                if event.get("hang"):
+                    release.wait(30)
+                return list(seen)
+            """
+        )
+    )
+    function = LocalFunction(_spec(folder, timeout=1))
+    assert function.invoke({"n": 1}) == [1]
+    with pytest.raises(FunctionError) as info:
+        function.invoke({"n": 2, "hang": True})
+    assert info.value.error_type == "Sandbox.Timedout"
+    abandoned = sys.modules["_localfn_Fn__app"]
+    # When the next call comes while the abandoned one still runs
+    answer = function.invoke({"n": 3})
+    # Then it ran in a fresh copy of the module, as Lambda starts a new environment after a timeout
+    assert answer == [3]
+    assert sys.modules["_localfn_Fn__app"] is not abandoned and abandoned.seen == [1, 2]
+    abandoned.release.set()
+
+
 def test_unserializable_event_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "ok"
     folder.mkdir()
