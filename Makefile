@@ -165,8 +165,7 @@ test-fast: venv console-assets $(I18N_MO) ## unit + integration only, no build
 	$(PY) -m pytest -q tests/unit tests/integration $(PYTEST_ARGS)
 
 test-slow: venv tools chromium dynamodb-local console-assets $(I18N_MO) ## long reliability runs: 3,000 fuzzed requests, schemathesis run on the local stack, the big state machine, 200 finalizations over HTTP (CI runs it)
-	RUN_SLOW=1 $(PY) -m pytest -q -p no:cacheprovider -n 3 -m slow $(PYTEST_ARGS)
-	RUN_SLOW=1 $(PY) -m pytest -q -p no:cacheprovider -n 2 tests/integration/test_concurrency.py tests/integration/test_fuzz_public.py tests/e2e/test_concurrency_e2e.py
+	RUN_SLOW=1 $(PY) -m pytest -q -p no:cacheprovider -n 3 -m "slow or soak" $(PYTEST_ARGS)
 
 $(VENV)/.bench-stamp: bench/requirements.txt | $(VENV)/.stamp
 	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt

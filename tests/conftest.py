@@ -29,6 +29,9 @@ def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def
     """Long reliability runs (`@pytest.mark.slow`) run only with RUN_SLOW=1 (`make test-slow`): the
     default `make test` skips them, and so does `pytest -m slow` without RUN_SLOW."""
     if os.environ.get("RUN_SLOW"):
+        # the long runs first: pytest-xdist hands tests out in this order, so the longest (schemathesis)
+        # starts at once and the shorter ones fill the other workers beside it
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
         return
     import pytest
 

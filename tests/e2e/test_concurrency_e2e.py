@@ -32,7 +32,7 @@ from local.dynamodb_local import DynamoDBLocal
 from local.testing import REPO_ROOT, LocalStack, free_port, start_local_stack
 from tests.support.stripe_events import WEBHOOK_SECRET, session_event, sign
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.soak]
 
 SLOW = bool(os.environ.get("RUN_SLOW"))
 CUSTOMERS, PER_CUSTOMER = 5, (40 if SLOW else 8)

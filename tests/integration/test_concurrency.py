@@ -11,7 +11,11 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from tests.support.builders import draft_of
+
+pytestmark = pytest.mark.soak  # make test-slow repeats it at full size
 
 # make test: 3 customers x 12; make test-slow (RUN_SLOW=1): 5 customers x 40 = 200 finalizations
 SLOW = bool(os.environ.get("RUN_SLOW"))

@@ -32,6 +32,8 @@ from tests.support.hypothesis import EXPLORE
 from tests.support.payments import open_invoice, token_of, without_nonce
 from tests.support.stripe_events import WEBHOOK_SECRET, session_event, sign
 
+pytestmark = pytest.mark.soak  # make test-slow repeats it at full size
+
 pay = support.pay
 settings_env = support.settings_env
 
