@@ -231,9 +231,9 @@ class WebhookStore:
             scan_index_forward=False,
             limit=limit + 1,
         )
-        events = [
-            outbox_from_item(i) for i in results if isinstance(i, WebhookEventItem) and _live(i, now_epoch)
-        ][: limit + 1]
+        events = [outbox_from_item(i) for i in results if isinstance(i, WebhookEventItem) and _live(i, now_epoch)][
+            : limit + 1
+        ]
         next_cursor = None
         if len(events) > limit:
             events = events[:limit]
@@ -265,7 +265,7 @@ class WebhookStore:
                 return EventPage(events[:limit], _after(events[limit - 1]))
             created_at, _, event_id = merged.last_position.rpartition("#")
             position = (created_at, event_id)
-        return EventPage(events, position_cursor(*position))
+        return EventPage(events, position_cursor(*position) if position else None)
 
     @staticmethod
     def _feed_shard_keys(shard: int, position: tuple[str, str] | None, limit: int) -> ShardRead[tuple[str, str]]:
