@@ -112,10 +112,11 @@ def test_the_event_feed_pages_across_its_shards_in_order(three_shards, api, cust
 def test_a_rare_type_ends_feed_pages_at_the_read_bound(three_shards, api, customer, monkeypatch):  # type: ignore[no-untyped-def]
     from invoicing.store import webhooks
 
-    # Given 5 invoices' events, the one customer.created the oldest of all, and one key round a page
+    # Given 5 invoices' events, the one customer.created the oldest of all, and one round of 2 keys a page
     for _ in range(5):
         open_invoice(api, customer)
     monkeypatch.setattr(webhooks, "FEED_ROUNDS", 1)
+    monkeypatch.setattr(webhooks, "FEED_ROUND_KEYS", 2)
     # When a client pages by that type one at a time
     seen, pages = event_pages(api, {"limit": "1", "type": "customer.created"})
     # Then the short pages carry cursors on until the match, found once

@@ -151,6 +151,7 @@ class Delivery:
 
 
 FEED_ROUNDS = 5  # key pages a type-filtered feed page reads at most before it ends short, with a cursor
+FEED_ROUND_KEYS = 100  # keys a type-filtered round reads (one BatchGetItem holds at most 100)
 BATCH_GET_ATTEMPTS = 8
 
 
@@ -243,15 +244,17 @@ class WebhookStore:
     def _feed_page(
         self, event_type: str | None, position: tuple[str, str] | None, limit: int, now_epoch: int
     ) -> EventPage:
-        """One page of the feed. A round reads `limit` keys: every shard's Query of `limit` + 1 keys
-        from the position on, merged (store/shards.py), then ONE BatchGetItem of those records, kept
-        in feed order. The index holds keys only, so the type (and the 30 days' expiry) can only be
-        told from the records: a filtered round that matched fewer than `limit` reads on, up to
-        FEED_ROUNDS rounds, and a page still short then ends with a cursor after the last key read."""
+        """One page of the feed (`limit` <= 100, the API's bound and BatchGetItem's). A round reads
+        `limit` keys: every shard's Query of `limit` + 1 keys from the position on, merged
+        (store/shards.py), then ONE BatchGetItem of those records, kept in feed order. The index holds
+        keys only, so the type (and the 30 days' expiry) can only be told from the records: a
+        type-filtered round reads FEED_ROUND_KEYS keys, and one that matched fewer than `limit` reads
+        on, up to FEED_ROUNDS rounds; a page still short then ends with a cursor after the last key read."""
         events: list[OutboxEvent] = []
+        size = max(limit, FEED_ROUND_KEYS) if event_type else limit
         for _ in range(FEED_ROUNDS if event_type else 1):
-            reads = [self._feed_shard_keys(shard, position, limit + 1) for shard in range(keys.index_shards())]
-            merged = merge_shards(reads, sort_key=lambda k: k[1], limit=limit)
+            reads = [self._feed_shard_keys(shard, position, size + 1) for shard in range(keys.index_shards())]
+            merged = merge_shards(reads, sort_key=lambda k: k[1], limit=size)
             records = get_event_records([pk for pk, _ in merged.items])
             for pk, _ in merged.items:
                 item = records.get(pk)  # absent: expired and deleted since the index was read
