@@ -1,13 +1,16 @@
 """Move invoice headers written before the sharded index keys (or under another IndexShards) to the
-keys store/keys.py writes today: `STATUS#{status}#{shard}` (gsi2) and `DUE#{date}#{shard}` (due).
+keys store/keys.py writes today: `STATUS#{status}#{shard}` (gsi2) and `DUE#{date}#{shard}` (due); and
+move webhook outbox records (the event feed) from gsi2's `EVENTS#{0..3}` to the keys-only `feed`
+index's `EVENTS#{shard}` (feed_pk/feed_sk), taking them off gsi2.
 
     python -m tools.reshard --table invoices-prod-InvoicesTable-XYZ [--shards 8] [--segments 4]
         [--checkpoint reshard.json] [--region eu-central-1]
 
-A parallel segmented Scan (one thread per segment) reads the headers (`type = Invoice`, only the
-attributes the keys need), and each header whose index key differs is updated with a condition on
-the key it was read with: a concurrent write (a payment, a void) that moved it meanwhile wrote the new
-key itself and is never clobbered. Progress is printed per page, and a checkpoint file keeps each
+A parallel segmented Scan (one thread per segment) reads the headers and outbox records (`type =
+Invoice` or `WebhookEvent`, only the attributes the keys need), and each whose index key differs is
+updated with a condition on the key it was read with: a concurrent write (a payment, a void) that
+moved it meanwhile wrote the new key itself and is never clobbered, and an outbox record that expired
+and was deleted meanwhile is not written back as a fragment. Progress is printed per page, and a checkpoint file keeps each
 segment's LastEvaluatedKey, so a stopped run resumes where it stopped. Running it again is a no-op.
 docs/deploy.md, "Upgrading an existing table".
 """
@@ -28,6 +31,62 @@ if str(ROOT / "shared") not in sys.path:
     sys.path.insert(0, str(ROOT / "shared"))
 
 from invoicing.store import keys  # noqa: E402
+
+
+def new_event_keys(item: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """An outbox record's feed keys as today's writer sets them (those that differ), and the gsi2
+    keys of the old feed to remove."""
+    event_id = item["event_id"]["S"]
+    wanted = {
+        "feed_pk": keys.event_feed_pk(event_id),
+        "feed_sk": keys.event_position_sk(item["created_at"]["S"], event_id),
+    }
+    changed = {k: v for k, v in wanted.items() if item.get(k, {}).get("S") != v}
+    removed = ["gsi2pk", "gsi2sk"] if "gsi2pk" in item else []
+    return changed, removed
+
+
+def event_update(item: dict[str, Any]) -> dict[str, Any] | None:
+    """The UpdateItem arguments that move one outbox record onto the feed (None: nothing to move)."""
+    changed, removed = new_event_keys(item)
+    if not changed and not removed:
+        return None
+    names = {f"#{k}": k for k in [*changed, *removed]}
+    values = {f":new_{k}": {"S": v} for k, v in changed.items()}
+    update = "SET " + ", ".join(f"#{k} = :new_{k}" for k in changed) if changed else ""
+    if removed:
+        update += (" " if update else "") + "REMOVE " + ", ".join(f"#{k}" for k in removed)
+    # as read: the record still exists (not expired and deleted since), its feed key unchanged
+    condition = ["attribute_exists(pk)"]
+    if "feed_pk" in item:
+        condition.append("#feed_pk = :old_feed_pk")
+        names["#feed_pk"] = "feed_pk"
+        values[":old_feed_pk"] = item["feed_pk"]
+    else:
+        condition.append("attribute_not_exists(#feed_pk)")
+        names["#feed_pk"] = "feed_pk"
+    args: dict[str, Any] = {
+        "UpdateExpression": update,
+        "ConditionExpression": " AND ".join(condition),
+        "ExpressionAttributeNames": names,
+    }
+    if values:
+        args["ExpressionAttributeValues"] = values
+    return args
+
+
+def header_update(item: dict[str, Any]) -> dict[str, Any] | None:
+    """The UpdateItem arguments that move one invoice header to today's index keys (None: nothing to move)."""
+    wanted = new_keys(item)
+    if not wanted:
+        return None
+    return {
+        "UpdateExpression": "SET " + ", ".join(f"#{k} = :new_{k}" for k in wanted),
+        "ConditionExpression": " AND ".join(f"#{k} = :old_{k}" for k in wanted),
+        "ExpressionAttributeNames": {f"#{k}": k for k in wanted},
+        "ExpressionAttributeValues": {f":new_{k}": {"S": v} for k, v in wanted.items()}
+        | {f":old_{k}": item[k] for k in wanted},
+    }
 
 
 def new_keys(item: dict[str, Any]) -> dict[str, str]:
@@ -77,36 +136,30 @@ def reshard_segment(client: Any, table: str, segment: int, segments: int, checkp
             "TableName": table,
             "Segment": segment,
             "TotalSegments": segments,
-            "FilterExpression": "#t = :invoice",
-            "ProjectionExpression": "pk, sk, #s, due_date, gsi2pk, due_pk",
+            "FilterExpression": "#t IN (:invoice, :event)",
+            "ProjectionExpression": "pk, sk, #t, #s, due_date, gsi2pk, due_pk, event_id, created_at, feed_pk, feed_sk",
             "ExpressionAttributeNames": {"#t": "type", "#s": "status"},
-            "ExpressionAttributeValues": {":invoice": {"S": "Invoice"}},
+            "ExpressionAttributeValues": {":invoice": {"S": "Invoice"}, ":event": {"S": "WebhookEvent"}},
         }
         if last_key:
             request["ExclusiveStartKey"] = last_key
         page = client.scan(**request)
         counts = {"scanned": page.get("ScannedCount", 0), "updated": 0, "skipped": 0}
         for item in page.get("Items", []):
-            if item.get("sk", {}).get("S") != keys.INVOICE_SK:
+            kind, sk = item.get("type", {}).get("S"), item.get("sk", {}).get("S")
+            if kind == "Invoice" and sk == keys.INVOICE_SK:
+                update = header_update(item)
+            elif kind == "WebhookEvent" and sk == keys.WEBHOOK_EVENT_SK and "event_id" in item:
+                update = event_update(item)
+            else:
                 continue
-            wanted = new_keys(item)
-            if not wanted:
+            if update is None:
                 continue
-            names = {f"#{k}": k for k in wanted}
-            values = {f":new_{k}": {"S": v} for k, v in wanted.items()}
-            values |= {f":old_{k}": item[k] for k in wanted}
             try:
-                client.update_item(
-                    TableName=table,
-                    Key={"pk": item["pk"], "sk": item["sk"]},
-                    UpdateExpression="SET " + ", ".join(f"#{k} = :new_{k}" for k in wanted),
-                    ConditionExpression=" AND ".join(f"#{k} = :old_{k}" for k in wanted),
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
-                )
+                client.update_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]}, **update)
                 counts["updated"] += 1
             except client.exceptions.ConditionalCheckFailedException:
-                counts["skipped"] += 1  # written meanwhile, with the current keys
+                counts["skipped"] += 1  # written meanwhile with the current keys, or expired and deleted
         last_key = page.get("LastEvaluatedKey")
         checkpoint.save(segment, last_key, counts)
         for name, n in counts.items():

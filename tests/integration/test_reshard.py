@@ -73,3 +73,71 @@ def test_a_run_resumes_after_its_last_page(aws, tmp_path):  # type: ignore[no-un
         if table.get_item(Key={"pk": f"INVOICE#in_res{i:03d}", "sk": "INVOICE"})["Item"]["gsi2pk"] != "STATUS#open"
     ]
     assert len(moved) == 3
+
+
+def old_outbox_record(table, event_id: str, created_at: str) -> None:  # type: ignore[no-untyped-def]
+    table.put_item(
+        Item={
+            "pk": f"WHEVENT#{event_id}",
+            "sk": "WHEVENT",
+            "type": "WebhookEvent",
+            "event_id": event_id,
+            "event_type": "invoice.created",
+            "created_at": created_at,
+            "gsi2pk": f"EVENTS#{len(event_id) % 4}",  # the feed before its own index: gsi2, 4 shards
+            "gsi2sk": f"{created_at}#{event_id}",
+        }
+    )
+
+
+def test_outbox_records_move_to_the_feed_index_and_off_gsi2(aws, tmp_path):  # type: ignore[no-untyped-def]
+    # Given outbox records written on the old gsi2 feed
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table(aws.table_name)
+    events = {f"evt_old{i:03d}": f"2026-01-01T00:00:{i:02d}.000Z" for i in range(9)}
+    for event_id, at in events.items():
+        old_outbox_record(table, event_id, at)
+    args = ["--table", aws.table_name, "--shards", "3", "--segments", "2", "--checkpoint", str(tmp_path / "cp.json")]
+    # When the backfill runs
+    assert reshard.main(args, client=boto3.client("dynamodb", region_name="us-east-1"))["updated"] == 9
+    # Then each record is on its feed shard of IndexShards, and no longer on gsi2
+    for event_id, at in events.items():
+        item = table.get_item(Key={"pk": f"WHEVENT#{event_id}", "sk": "WHEVENT"})["Item"]
+        assert item["feed_pk"] == keys.event_feed_shard(keys.index_shard(event_id, 3))
+        assert item["feed_sk"] == f"{at}#{event_id}"
+        assert "gsi2pk" not in item and "gsi2sk" not in item
+    # and the feed reads them back, newest first, across its shards
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    on_feed = [
+        row["pk"]["S"]
+        for shard in range(3)
+        for row in client.query(
+            TableName=aws.table_name,
+            IndexName="feed",
+            KeyConditionExpression="feed_pk = :p",
+            ExpressionAttributeValues={":p": {"S": keys.event_feed_shard(shard)}},
+        )["Items"]
+    ]
+    assert sorted(on_feed) == sorted(f"WHEVENT#{e}" for e in events)
+    # and a second run finds nothing left to move
+    fresh = [*args[:-1], str(tmp_path / "fresh.json")]
+    assert reshard.main(fresh, client=client)["updated"] == 0
+
+
+def test_an_outbox_record_deleted_meanwhile_is_not_written_back(aws):  # type: ignore[no-untyped-def]
+    # Given a record read by the scan, then expired and deleted by DynamoDB's TTL before the update
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table(aws.table_name)
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    old_outbox_record(table, "evt_gone001", "2026-01-01T00:00:00.000Z")
+    read = client.get_item(TableName=aws.table_name, Key={"pk": {"S": "WHEVENT#evt_gone001"}, "sk": {"S": "WHEVENT"}})
+    table.delete_item(Key={"pk": "WHEVENT#evt_gone001", "sk": "WHEVENT"})
+    update = reshard.event_update(read["Item"])
+    assert update is not None
+    # When its update is sent, Then the condition refuses it and no fragment appears
+    try:
+        client.update_item(TableName=aws.table_name, Key={"pk": read["Item"]["pk"], "sk": read["Item"]["sk"]}, **update)
+        raise AssertionError("the update should have been refused")
+    except client.exceptions.ConditionalCheckFailedException:
+        pass
+    assert "Item" not in client.get_item(
+        TableName=aws.table_name, Key={"pk": {"S": "WHEVENT#evt_gone001"}, "sk": {"S": "WHEVENT"}}
+    )

@@ -34,3 +34,17 @@ def test_sharding_divides_the_status_keys_heat() -> None:
     assert set(one.writes["due"]) == {next(iter(one.writes["due"]))} and len(eight.writes["due"]) > 1
     rows = {r["where"]: r for r in summarize({"heat": one, "invoices": 40})}
     assert rows["due"]["share"] == 1.0 and rows["due"]["ceiling"] == 40 * 1000 / one.wcu["due"].most_common(1)[0][1]
+
+
+def test_the_event_feed_is_keys_only_and_sharded_off_gsi2() -> None:
+    # Given the template's own projections and N=8
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            heat = simulate(40, 4, 2, Scenario("template", 8, None))["heat"]
+    finally:
+        keys.configure_index_shards(keys.DEFAULT_INDEX_SHARDS)
+    # Then each invoice's 2 outbox records cost the feed 1 WCU each (keys only), over several shards,
+    assert sum(heat.wcu["feed"].values()) == sum(heat.writes["feed"].values()) == 80
+    assert set(heat.writes["feed"]) <= {keys.event_feed_shard(s) for s in range(8)} and len(heat.writes["feed"]) > 1
+    # and nothing of the feed is written to gsi2 any more
+    assert not [k for k in heat.writes["gsi2"] if k.startswith("EVENTS#")]

@@ -229,12 +229,16 @@ WEBHOOK_EVENT_SK = "WHEVENT"
 WEBHOOK_ENDPOINT_SK = "WHENDPOINT"
 WEBHOOK_ENDPOINTS_LIST = "WHENDPOINTS"  # gsi1: every endpoint (a handful per account)
 DELIVERY_PREFIX = "DELIVERY#"
-EVENT_FEED_SHARDS = 4
 
 
 def webhook_event_key(event_id: str) -> Key:
     """The outbox record of a public event (GET /events/{id}); the table's stream carries it out."""
     return (f"WHEVENT#{event_id}", WEBHOOK_EVENT_SK)
+
+
+def webhook_event_id_of(pk: str) -> str:
+    """The event id an outbox record's partition key holds (the inverse of webhook_event_key)."""
+    return pk.removeprefix("WHEVENT#")
 
 
 def object_events_pk(object_id: str) -> str:
@@ -243,8 +247,10 @@ def object_events_pk(object_id: str) -> str:
 
 
 def event_feed_pk(event_id: str) -> str:
-    """gsi2: every public event, newest first, spread over a few partitions (GET /events)."""
-    return event_feed_shard(zlib.crc32(event_id.encode()) % EVENT_FEED_SHARDS)
+    """The KEYS_ONLY `feed` index: every public event, newest first, in the event's shard of
+    `index_shards()` (GET /events). Every outbox record of a billing run lands here, so it is sharded
+    like STATUS#/DUE#, and its index entry is keys only (1 WCU) while the record carries the object."""
+    return event_feed_shard(index_shard(event_id))
 
 
 def event_feed_shard(shard: int) -> str:
@@ -252,6 +258,7 @@ def event_feed_shard(shard: int) -> str:
 
 
 def event_position_sk(created_at: str, event_id: str) -> str:
+    """The feed's sort key (and gsi1's under OBJEVENTS#): newest first, unique, one order every shard shares."""
     return f"{created_at}#{event_id}"
 
 

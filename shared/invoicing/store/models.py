@@ -15,7 +15,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 
@@ -55,6 +55,18 @@ class PdfPendingIndex(GlobalSecondaryIndex["TableItem"]):
     pdf_sk = UnicodeAttribute(range_key=True)
 
 
+class FeedIndex(GlobalSecondaryIndex["TableItem"]):
+    """The webhook event feed (GET /events): keys only, so each outbox record costs its shard 1 WCU;
+    readers take the keys of a page and BatchGet the records (store/webhooks.py)."""
+
+    class Meta:
+        index_name = "feed"
+        projection = KeysOnlyProjection()
+
+    feed_pk = UnicodeAttribute(hash_key=True)
+    feed_sk = UnicodeAttribute(range_key=True)
+
+
 class TableItem(Model):
     class Meta:
         table_name = "invoices"
@@ -71,12 +83,15 @@ class TableItem(Model):
     due_sk = UnicodeAttribute(null=True)
     pdf_pk = UnicodeAttribute(null=True)
     pdf_sk = UnicodeAttribute(null=True)
+    feed_pk = UnicodeAttribute(null=True)
+    feed_sk = UnicodeAttribute(null=True)
     ttl = NumberAttribute(null=True)
 
     gsi1 = Gsi1()
     gsi2 = Gsi2()
     due = DueIndex()
     pdf_pending = PdfPendingIndex()
+    feed = FeedIndex()
 
 
 class CustomerItem(TableItem, discriminator="Customer"):

@@ -8,7 +8,6 @@ state, not a change anyone made.
 
 from __future__ import annotations
 
-import heapq
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,11 +21,13 @@ from invoicing.domain.events import InvoiceEvent
 from invoicing.domain.invoice import Invoice
 from invoicing.domain.refunds import Refund
 from invoicing.domain.webhooks import OutboxEvent, expires_at, outbox_events
-from invoicing.errors import NotFound
+from invoicing.errors import NotFound, ServiceUnavailable
 from invoicing.schemas.objects import credit_note_out, customer_out, invoice_out, refund_out
 from invoicing.store import keys
 from invoicing.store.cursor import parse_position, position_cursor
 from invoicing.store.models import TableItem, WebhookDeliveryItem, WebhookEndpointItem, WebhookEventItem
+from invoicing.store.retry import SHORT, retry
+from invoicing.store.shards import ShardRead, merge_shards
 from invoicing.store.transaction import is_condition_failure
 
 
@@ -86,8 +87,8 @@ def outbox_to_item(event: OutboxEvent) -> WebhookEventItem:
         payload=json.dumps(event.payload(), separators=(",", ":"), sort_keys=True),
         gsi1pk=keys.object_events_pk(event.object_id),
         gsi1sk=position,
-        gsi2pk=keys.event_feed_pk(event.id),
-        gsi2sk=position,
+        feed_pk=keys.event_feed_pk(event.id),
+        feed_sk=position,
         ttl=expires_at(created),
     )
 
@@ -149,6 +150,48 @@ class Delivery:
     updated_at: str
 
 
+FEED_ROUNDS = 5  # key pages a type-filtered feed page reads at most before it ends short, with a cursor
+FEED_ROUND_KEYS = 100  # keys a type-filtered round reads (one BatchGetItem holds at most 100)
+BATCH_GET_ATTEMPTS = 8
+
+
+def _after(event: OutboxEvent) -> str:
+    return position_cursor(event.created_at, event.id)
+
+
+class UnprocessedKeys(Exception):
+    """DynamoDB returned some keys of a BatchGetItem unread (throttled): read those again."""
+
+
+def get_event_records(pks: list[str]) -> dict[str, WebhookEventItem]:
+    """The outbox records of these partition keys (at most 100: one page of the feed), by pk: one
+    BatchGetItem, and its UnprocessedKeys read again with jittered backoff (store/retry.py)."""
+    wanted = [{"pk": {"S": pk}, "sk": {"S": keys.WEBHOOK_EVENT_SK}} for pk in dict.fromkeys(pks)]
+    found: dict[str, WebhookEventItem] = {}
+
+    def attempt() -> None:
+        nonlocal wanted
+        if not wanted:
+            return
+        page, unprocessed = TableItem._batch_get_page(wanted, consistent_read=False, attributes_to_get=None)
+        for raw in page:
+            item = TableItem.from_raw_data(raw)
+            if isinstance(item, WebhookEventItem):
+                found[item.pk] = item
+        wanted = list(unprocessed or [])
+        if wanted:
+            raise UnprocessedKeys()
+
+    retry(
+        attempt,
+        on=(UnprocessedKeys,),
+        attempts=BATCH_GET_ATTEMPTS,
+        exhausted=lambda: ServiceUnavailable("the event log is busy; retry"),
+        backoff=SHORT,
+    )
+    return found
+
+
 def _live(item: WebhookEventItem, now_epoch: int) -> bool:
     # DynamoDB deletes expired items within days, not at once: the log reads as 30 days exactly
     return item.ttl is None or int(item.ttl) > now_epoch
@@ -174,38 +217,91 @@ class WebhookStore:
         cursor: str | None,
         now_epoch: int,
     ) -> EventPage:
-        """Newest first. By object: that object's partition of gsi1. Otherwise the feed's shards of
-        gsi2, each read from the cursor on and merged. The type is a filter (it reads past other
-        types; the feed holds 30 days)."""
+        """Newest first. By object: that object's partition of gsi1 (ALL), the type a filter there.
+        Otherwise the `feed` index (keys only), read a page of keys across its shards, then the
+        records themselves in one BatchGetItem (`_feed_page`)."""
         position = parse_position(cursor)
+        if not object_id:
+            return self._feed_page(event_type, position, limit, now_epoch)
         type_filter = (WebhookEventItem.event_type == event_type) if event_type else None
-        sources: list[tuple[Any, str, Any]]
-        if object_id:
-            sources = [(TableItem.gsi1, keys.object_events_pk(object_id), TableItem.gsi1sk)]
-        else:
-            sources = [
-                (TableItem.gsi2, keys.event_feed_shard(s), TableItem.gsi2sk) for s in range(keys.EVENT_FEED_SHARDS)
-            ]
-        streams = []
-        for index, pk, sk_attr in sources:
-            range_condition = sk_attr < keys.event_position_sk(*position) if position else None
-            results = index.query(
-                pk,
-                range_condition,
-                filter_condition=type_filter,
-                scan_index_forward=False,
-                limit=limit + 1,
-            )
-            streams.append(
-                [item for item in results if isinstance(item, WebhookEventItem) and _live(item, now_epoch)][: limit + 1]
-            )
-        merged = list(heapq.merge(*streams, key=lambda i: (i.created_at, i.event_id), reverse=True))
-        events = [outbox_from_item(i) for i in merged[: limit + 1]]
+        range_condition = TableItem.gsi1sk < keys.event_position_sk(*position) if position else None
+        results = TableItem.gsi1.query(
+            keys.object_events_pk(object_id),
+            range_condition,
+            filter_condition=type_filter,
+            scan_index_forward=False,
+            limit=limit + 1,
+        )
+        events = [outbox_from_item(i) for i in results if isinstance(i, WebhookEventItem) and _live(i, now_epoch)][
+            : limit + 1
+        ]
         next_cursor = None
         if len(events) > limit:
             events = events[:limit]
             next_cursor = position_cursor(events[-1].created_at, events[-1].id)
         return EventPage(events, next_cursor)
+
+    def _feed_page(
+        self, event_type: str | None, position: tuple[str, str] | None, limit: int, now_epoch: int
+    ) -> EventPage:
+        """One page of the feed (`limit` <= 100, the API's bound and BatchGetItem's). A round reads
+        `limit` keys: every shard's Query of `limit` + 1 keys from the position on, merged
+        (store/shards.py), then ONE BatchGetItem of those records, kept in feed order. The index holds
+        keys only, so the type (and the 30 days' expiry) can only be told from the records: a
+        type-filtered round reads FEED_ROUND_KEYS keys, and one that matched fewer than `limit` reads
+        on, up to FEED_ROUNDS rounds; a page still short then ends with a cursor after the last key read."""
+        events: list[OutboxEvent] = []
+        size = max(limit, FEED_ROUND_KEYS) if event_type else limit
+        for _ in range(FEED_ROUNDS if event_type else 1):
+            reads = [self._feed_shard_keys(shard, position, size + 1) for shard in range(keys.index_shards())]
+            merged = merge_shards(reads, sort_key=lambda k: k[1], limit=size)
+            records = get_event_records([pk for pk, _ in merged.items])
+            for pk, _ in merged.items:
+                item = records.get(pk)  # absent: expired and deleted since the index was read
+                if item is None or not _live(item, now_epoch):
+                    continue
+                if event_type is None or item.event_type == event_type:
+                    events.append(outbox_from_item(item))
+            if not merged.more or merged.last_position is None:
+                return EventPage(events[:limit], _after(events[limit - 1]) if len(events) > limit else None)
+            if len(events) >= limit:
+                return EventPage(events[:limit], _after(events[limit - 1]))
+            created_at, _, event_id = merged.last_position.rpartition("#")
+            position = (created_at, event_id)
+        return EventPage(events, position_cursor(*position) if position else None)
+
+    @staticmethod
+    def _feed_shard_keys(shard: int, position: tuple[str, str] | None, limit: int) -> ShardRead[tuple[str, str]]:
+        """(record pk, feed sort key) of one shard, newest first after the position: the index entry
+        is keys only, read raw (it has no `type` to build a model from)."""
+        last_key = None
+        if position:
+            created_at, event_id = position
+            pk, sk = keys.webhook_event_key(event_id)
+            last_key = {
+                "pk": {"S": pk},
+                "sk": {"S": sk},
+                "feed_pk": {"S": keys.event_feed_shard(shard)},
+                "feed_sk": {"S": keys.event_position_sk(created_at, event_id)},
+            }
+        # not TableItem.feed.query: PynamoDB would filter on the `type` discriminator, which a
+        # keys-only entry does not carry (and so match nothing)
+        connection = TableItem._get_connection()
+        found: list[tuple[str, str]] = []
+        while len(found) < limit:
+            page = connection.query(
+                keys.event_feed_shard(shard),
+                index_name=TableItem.feed.Meta.index_name,
+                scan_index_forward=False,
+                limit=limit - len(found),
+                exclusive_start_key=last_key,
+            )
+            found += [(raw["pk"]["S"], raw["feed_sk"]["S"]) for raw in page.get("Items", [])]
+            last_key = page.get("LastEvaluatedKey")
+            if not last_key:
+                break
+        found = found[:limit]
+        return ShardRead(found, found[-1][1] if len(found) >= limit else None)
 
     # -- endpoints
     def get_endpoint(self, endpoint_id: str) -> Endpoint:
