@@ -337,7 +337,8 @@ def test_resources_and_direct_invoke(fixture_stack: LocalStack) -> None:
     described = requests.get(fixture_stack.api_url + "/_local/resources", timeout=30).json()
     assert set(described["resources"]) == {"DataTable", "FilesBucket", "JobsDLQ", "JobsQueue"}
     assert described["resources"]["FilesBucket"]["name"] == "local-filesbucket"
-    assert all(f["loaded"] for f in described["functions"].values())
+    # loaded at start; SlowFunction only until a call of it times out (the next call loads it afresh)
+    assert {name for name, f in described["functions"].items() if not f["loaded"]} <= {"SlowFunction"}
     table = fixture_stack.client("dynamodb").describe_table(TableName="local-DataTable")["Table"]
     assert table["GlobalSecondaryIndexes"][0]["IndexName"] == "gsi1"
     assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"

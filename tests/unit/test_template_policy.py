@@ -38,14 +38,15 @@ EXPECTED_ACCESS: dict[str, set[tuple[str, str]]] = {
     "AuthorizerFunction": _grant("dynamodb:GetItem", T),
     # the admin API: invoices, lines and events (reads, queries, transactions of Put/Update/Delete/
     # ConditionCheck, BatchWriteItem for a deleted draft's items), tax rates (BatchGetItem), lists on
-    # gsi1 (a customer's invoices) and gsi2 (by status, tax rates); Powertools idempotency records;
+    # gsi1 (a customer's invoices), gsi2 (by status, tax rates) and the event feed (feed, keys only,
+    # then BatchGetItem); Powertools idempotency records;
     # render jobs; pre-signed PDF links (invoices/ and credit-notes/); manual reminders through SES
     "ApiFunction": _grant(
         "dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:DeleteItem dynamodb:Query "
         "dynamodb:BatchGetItem dynamodb:BatchWriteItem dynamodb:ConditionCheckItem",
         T,
     )
-    | _grant("dynamodb:Query", f"{T}/index/gsi1", f"{T}/index/gsi2")
+    | _grant("dynamodb:Query", f"{T}/index/gsi1", f"{T}/index/gsi2", f"{T}/index/feed")
     | _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:DeleteItem", IDEM)
     | _grant("sqs:SendMessage", "RenderQueue", "WebhookQueue", "BillingRunQueue")
     | _grant("s3:PutObject s3:GetObject", "DocumentsBucket/billing-runs/*")
