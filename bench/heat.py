@@ -19,7 +19,7 @@ From 1,000 WCU/s and 3,000 RCU/s per partition key, the system-wide ceiling is t
 divided by the time the hottest key needs for its share: ceiling = invoices * 1000 / WCU(hottest).
 
     python -m bench heat                      # a 1,500-invoice sample of the run's shape (~40 s)
-    HEAT_INVOICES=100000 python -m bench heat  # the full 100,000 over 10,000 customers (~25 min)
+    HEAT_INVOICES=100000 python -m bench heat  # the full 100,000 over 10,000 customers (~18 min)
 """
 
 from __future__ import annotations

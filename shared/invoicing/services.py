@@ -52,6 +52,15 @@ class Services:
             )
         return queue  # type: ignore[no-any-return]
 
+    def billing_run_starts(self) -> JobQueue:
+        """The starter's queue: one message per uploaded run (and per continuation of a long read)."""
+        queue = self.adapters.get("billing_run_starts")
+        if queue is None:
+            queue = self.adapters.setdefault(
+                "billing_run_starts", JobQueue(self.settings.billing_run_start_queue_url, self.settings.region)
+            )
+        return queue  # type: ignore[no-any-return]
+
     def run_inputs(self) -> RunInputs:
         inputs = self.adapters.get("run_inputs")
         if inputs is None:

@@ -96,6 +96,7 @@ class Settings(BaseModel):
     webhook_retry_compression: float = Field(default=1.0, ge=1.0, le=100_000.0)
     # bulk billing runs (docs/billing-runs in README): the FIFO queue the drafts go through
     billing_run_queue_url: str = ""
+    billing_run_start_queue_url: str = ""  # uploaded runs: the starter reads them (functions/api/starter.py)
     billing_run_upload_ttl_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
 
     @field_validator("reminder_steps")

@@ -95,7 +95,9 @@ def test_an_upload_goes_through_the_presigned_put(local_stack) -> None:
     assert put.status_code == 200, put.text
     status, started = _call(local_stack, "POST", f"/billing-runs/{run['id']}/start")
     assert status == 202, started
+    assert started["status"] == "starting"  # the starter function reads it, not the request
     done = _wait_done(local_stack, run["id"])
     # Then the 5 drafts exist and the bad line is a failure with its index
+    assert done["counts"]["total"] == 6 and done["counts"]["queued"] == 5
     assert done["counts"]["created"] == 5 and done["counts"]["failed"] == 1
     assert [(f["index"], f["code"]) for f in done["failures"]] == [(5, "validation_error")]

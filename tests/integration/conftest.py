@@ -47,6 +47,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
             "WEBHOOK_SECRETS_KEY_ID": physical["WebhookSecretsKey"],
             "WEBHOOK_QUEUE_URL": physical["WebhookQueue"],
             "BILLING_RUN_QUEUE_URL": physical["BillingRunQueue"],
+            "BILLING_RUN_START_QUEUE_URL": physical["BillingRunStartQueue"],
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)

@@ -17,10 +17,21 @@ def worker(aws):  # type: ignore[no-untyped-def]
     return load_function("billing_run_worker")
 
 
+@pytest.fixture
+def starter(aws):  # type: ignore[no-untyped-def]
+    return load_function("api", "starter")
+
+
 def _queue_url() -> str:
     import os
 
     return os.environ["BILLING_RUN_QUEUE_URL"]
+
+
+def _start_queue_url() -> str:
+    import os
+
+    return os.environ["BILLING_RUN_START_QUEUE_URL"]
 
 
 def _results(api: Any, run_id: str) -> list[dict[str, Any]]:
@@ -150,7 +161,7 @@ def test_submitting_needs_the_billing_runs_scope(api) -> None:
     assert status == 403 and error["error"]["code"] == "insufficient_scope"
 
 
-def test_an_uploaded_run_streams_its_lines_and_bad_lines_become_failures(api, worker) -> None:
+def test_an_uploaded_run_streams_its_lines_and_bad_lines_become_failures(api, worker, starter) -> None:
     import json
     from urllib.parse import urlparse
 
@@ -171,7 +182,20 @@ def test_an_uploaded_run_streams_its_lines_and_bad_lines_become_failures(api, wo
     boto3.client("s3", region_name="us-east-1").put_object(Bucket=bucket, Key=key, Body="\n".join(lines).encode())
     status, started, _ = api("POST", f"/billing-runs/{run['id']}/start")
     assert status == 202, started
-    assert started["counts"]["total"] == 7 and started["counts"]["queued"] == 5 and started["counts"]["failed"] == 2
+    # the request only starts it: the starter function reads the lines, from the start queue
+    assert started["status"] == "starting" and started["counts"]["total"] == 0
+    assert (
+        drain(
+            starter,
+            _start_queue_url(),
+            LambdaContext("BillingRunStarterFunction", 900),
+            handler="handle_billing_run_starts",
+        )
+        == 1
+    )
+    status, read, _ = api("GET", f"/billing-runs/{run['id']}")
+    assert read["status"] == "running", read
+    assert read["counts"]["total"] == 7 and read["counts"]["queued"] == 5 and read["counts"]["failed"] == 2
     drain(worker, _queue_url(), LambdaContext("BillingRunWorkerFunction", 60))
     status, done, _ = api("GET", f"/billing-runs/{run['id']}")
     assert done["status"] == "completed_with_failures"

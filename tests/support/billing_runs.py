@@ -21,8 +21,11 @@ def run_draft(
     }
 
 
-def drain(worker: Any, queue_url: str, context: Any, *, max_batches: int = 10_000) -> int:
-    """Deliver every message of the queue to `worker.handle_billing_run_jobs`; returns the batches run."""
+def drain(
+    worker: Any, queue_url: str, context: Any, *, max_batches: int = 10_000, handler: str = "handle_billing_run_jobs"
+) -> int:
+    """Deliver every message of the queue to `worker.<handler>` (the worker's by default; the
+    starter's is `handle_billing_run_starts`); returns the batches run."""
     import boto3
 
     sqs = boto3.client("sqs", region_name="us-east-1")
@@ -36,7 +39,7 @@ def drain(worker: Any, queue_url: str, context: Any, *, max_batches: int = 10_00
             return batches
         batches += 1
         event = {"Records": [sqs_record(m, arn, "us-east-1") for m in messages]}
-        result = worker.handle_billing_run_jobs(event, context)
+        result = getattr(worker, handler)(event, context)
         failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:

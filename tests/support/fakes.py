@@ -52,6 +52,7 @@ class Memory:
     balance_changes: list[BalanceChange] = field(default_factory=list)
     payments: dict[str, Payment] = field(default_factory=dict)
     notes: dict[str, CreditNote] = field(default_factory=dict)
+    billing_runs: dict[str, Any] = field(default_factory=dict)  # run id -> BillingRun
     commits: list[list[Write]] = field(default_factory=list)
     reads: list[str] = field(default_factory=list)
     _losses: list[Exception] = field(default_factory=list)
@@ -171,8 +172,18 @@ class FakeUnitOfWork:
     def create_billing_run(self, run: Any) -> None:
         self.writes.append(("create_billing_run", run))
 
-    def start_billing_run(self, run: Any, *, total: int, queued: int, failed: list[Any]) -> None:
-        self.writes.append(("start_billing_run", (run, total, queued, failed)))
+    def begin_billing_run_start(self, run_id: str, started_at: str) -> None:
+        self.writes.append(("begin_billing_run_start", (run_id, started_at)))
+
+    def undo_billing_run_start(self, run_id: str) -> None:
+        self.writes.append(("undo_billing_run_start", run_id))
+
+    def advance_billing_run_start(
+        self, run_id: str, *, from_line: int, to_line: int, queued: int, failed: list[Any], done: bool
+    ) -> None:
+        """Applied to memory.billing_runs (when the test put the run there), on the real condition:
+        the run is being read and its checkpoint is still `from_line`."""
+        self.writes.append(("advance_billing_run_start", (run_id, from_line, to_line, queued, list(failed), done)))
 
     def record_billing_run_results(self, run_id: str, results: list[Any]) -> None:
         self.writes.append(("record_billing_run_results", (run_id, results)))
@@ -258,6 +269,25 @@ class FakeUnitOfWork:
                     raise (error or NumberTaken)(claim.customer_id)
 
     def _apply(self) -> None:
+        from invoicing.domain.billing_runs import counts_of
+        from invoicing.store.writes.billing_runs import BillingRunReadAhead
+
+        for kind, value in self.writes:
+            if kind == "advance_billing_run_start" and value[0] in self.memory.billing_runs:
+                run_id, from_line, to_line, queued, failed, done = value
+                run = self.memory.billing_runs[run_id]
+                if not run.reading or run.next_line != from_line:
+                    raise BillingRunReadAhead(f"billing run {run_id} was read past line {from_line}")
+                added = counts_of(failed).as_dict()
+                counts = type(run.counts)(**{k: v + added[k] for k, v in run.counts.as_dict().items()})
+                self.memory.billing_runs[run_id] = replace(
+                    run,
+                    next_line=to_line,
+                    total=run.total + to_line - from_line,
+                    queued=run.queued + queued,
+                    counts=counts,
+                    reading=not done,
+                )
         for kind, value in self.writes:
             if kind == "claim_number":
                 claim, _ = value

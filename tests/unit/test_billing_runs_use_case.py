@@ -3,6 +3,7 @@ sends, each draft's outcome, and one counter update per SQS batch."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -176,3 +177,123 @@ def test_the_same_draft_in_a_second_run_creates_nothing(svc) -> None:  # type: i
     assert first.outcome is Outcome.CREATED
     assert second.outcome is Outcome.SKIPPED_DUPLICATE and second.invoice_id == first.invoice_id
     assert len(svc.memory.invoices) == 1
+
+
+# ---------------------------------------------------------------- an uploaded run, read by the starter
+class UploadedLines:
+    def __init__(self, lines: list[str]) -> None:
+        self.lines_read = lines
+
+    def lines(self, key: str, max_bytes: int) -> Any:
+        return iter(self.lines_read)
+
+
+class StartQueue:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def send(self, body: dict[str, Any]) -> str:
+        self.sent.append(body)
+        return "m"
+
+
+class MemoryRuns:
+    def __init__(self, memory: Any) -> None:
+        self.memory = memory
+
+    def get(self, run_id: str) -> BillingRun:
+        return self.memory.billing_runs[run_id]  # type: ignore[no-any-return]
+
+
+def _parse(line: str) -> CreateInvoice:
+    import json
+
+    from invoicing.errors import ValidationFailed
+
+    try:
+        body = json.loads(line)
+    except ValueError:
+        raise ValidationFailed("not JSON", details={"field": "line"}) from None
+    return command(body["customer_id"], body["sub"])
+
+
+@pytest.fixture
+def upload(svc):  # type: ignore[no-untyped-def]
+    """A started upload of 25 lines (blank lines skipped): lines 3 and 17 are not JSON."""
+    import json
+
+    lines = [json.dumps({"customer_id": "cus_1", "sub": f"sub_{i}"}) for i in range(25)]
+    lines[3] = lines[17] = "{oops"
+    lines.insert(10, "   ")
+    svc.memory.billing_runs["br_u"] = BillingRun(
+        "br_u", "upload", True, 0, 0, RunCounts(), "t", started_at="t", reading=True, next_line=0
+    )
+    svc.billing_runs = MemoryRuns(svc.memory)
+    svc.adapters["run_inputs"] = UploadedLines(lines)
+    svc.adapters["billing_run_starts"] = StartQueue()
+    return svc
+
+
+def test_an_upload_is_read_in_chunks_with_a_checkpoint_each(upload) -> None:  # type: ignore[no-untyped-def]
+    # When the starter reads it in chunks of 10 lines with plenty of time
+    outcome = uc.read_upload(upload, uc.StartMessage("br_u", 0), _parse, time_left_ms=lambda: 900_000, chunk_lines=10)
+    # Then every line is counted once: 23 queued, 2 failed with their indexes, and the run is read
+    assert outcome == "done"
+    run = upload.memory.billing_runs["br_u"]
+    assert (run.total, run.queued, run.counts.failed, run.reading) == (25, 23, 2, False)
+    assert run.status is RunStatus.RUNNING  # the 2 failures are processed; the 23 drafts wait for the worker
+    sent = upload.adapters["billing_run_queue"].sent
+    assert sorted(int(dedup.split("-")[-1]) for _, dedup, _ in sent) == [i for i in range(25) if i not in (3, 17)]
+    advances = [w[1] for c in upload.memory.commits for w in c if w[0] == "advance_billing_run_start"]
+    assert [(a[1], a[2]) for a in advances] == [(0, 10), (10, 20), (20, 25)]
+    assert [[f.index for f in a[4]] for a in advances] == [[3], [17], []]
+    assert upload.adapters["billing_run_starts"].sent == []
+
+
+def test_a_read_short_of_time_hands_on_to_its_next_message(upload) -> None:  # type: ignore[no-untyped-def]
+    # When the function's time runs short after the first chunk
+    first = uc.read_upload(upload, uc.StartMessage("br_u", 0), _parse, time_left_ms=lambda: 1_000, chunk_lines=10)
+    # Then it checkpoints line 10 and sends itself the message to go on from there
+    assert first == "continued"
+    assert upload.adapters["billing_run_starts"].sent == [{"run_id": "br_u", "line": 10}]
+    assert upload.memory.billing_runs["br_u"].status is RunStatus.STARTING
+    # and the next message goes on from line 10, skipping what was read
+    again = uc.read_upload(upload, uc.StartMessage("br_u", 10), _parse, time_left_ms=lambda: 900_000, chunk_lines=10)
+    assert again == "done"
+    run = upload.memory.billing_runs["br_u"]
+    assert (run.total, run.queued, run.counts.failed) == (25, 23, 2)
+    assert len(upload.adapters["billing_run_queue"].sent) == 23
+
+
+def test_a_redelivered_start_message_counts_nothing_twice(upload) -> None:  # type: ignore[no-untyped-def]
+    uc.read_upload(upload, uc.StartMessage("br_u", 0), _parse, time_left_ms=lambda: 900_000, chunk_lines=10)
+    before = upload.memory.billing_runs["br_u"]
+    # a redelivery of the first message (behind the checkpoint), and of a continuation
+    assert uc.read_upload(upload, uc.StartMessage("br_u", 0), _parse, time_left_ms=lambda: 900_000) == "stale"
+    assert uc.read_upload(upload, uc.StartMessage("br_u", 10), _parse, time_left_ms=lambda: 900_000) == "stale"
+    assert upload.memory.billing_runs["br_u"] == before
+
+
+def test_a_second_reader_of_the_same_chunk_stops_at_the_checkpoint(upload) -> None:  # type: ignore[no-untyped-def]
+    # Given the checkpoint moved on while this delivery was reading its chunk (another delivery won)
+    real_get = upload.billing_runs.get
+    stale = real_get("br_u")
+    upload.memory.billing_runs["br_u"] = replace(stale, next_line=10, total=10)
+    upload.billing_runs.get = lambda run_id: stale  # this delivery read the run before that
+    # Then its checkpoint is refused, and it stops without counting
+    assert uc.read_upload(upload, uc.StartMessage("br_u", 0), _parse, time_left_ms=lambda: 900_000) == "stale"
+    assert upload.memory.billing_runs["br_u"].total == 10
+
+
+def test_lines_past_the_limit_end_the_read_with_one_failure(upload, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(uc, "MAX_UPLOAD_DRAFTS", 20)
+    assert uc.read_upload(upload, uc.StartMessage("br_u", 0), _parse, time_left_ms=lambda: 900_000) == "done"
+    run = upload.memory.billing_runs["br_u"]
+    assert (run.total, run.queued, run.counts.failed) == (21, 18, 3)
+    last = [w[1] for c in upload.memory.commits for w in c if w[0] == "advance_billing_run_start"][-1]
+    assert last[4][-1].error_code == "too_many_lines" and last[4][-1].index == 20
+
+
+def test_starting_status() -> None:
+    started = BillingRun("br_1", "upload", True, 0, 0, RunCounts(), "t", started_at="t", reading=True)
+    assert started.status is RunStatus.STARTING

@@ -48,7 +48,7 @@ EXPECTED_ACCESS: dict[str, set[tuple[str, str]]] = {
     )
     | _grant("dynamodb:Query", f"{T}/index/gsi1", f"{T}/index/gsi2", f"{T}/index/feed")
     | _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:DeleteItem", IDEM)
-    | _grant("sqs:SendMessage", "RenderQueue", "WebhookQueue", "BillingRunQueue")
+    | _grant("sqs:SendMessage", "RenderQueue", "WebhookQueue", "BillingRunQueue", "BillingRunStartQueue")
     | _grant("s3:PutObject s3:GetObject", "DocumentsBucket/billing-runs/*")
     | _grant("kms:Encrypt kms:Decrypt", "WebhookSecretsKey")
     | _grant("s3:GetObject", "DocumentsBucket/invoices/*", "DocumentsBucket/credit-notes/*")
@@ -92,6 +92,11 @@ EXPECTED_ACCESS: dict[str, set[tuple[str, str]]] = {
         T,
     )
     | _grant("sqs:SendMessage", "RenderQueue"),
+    # the billing-run starter: the run item's checkpoint and counts and the bad lines' results (one
+    # transaction of Update + Puts), the drafts to the worker's queue, its own next message, the upload
+    "BillingRunStarterFunction": _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem", T)
+    | _grant("sqs:SendMessage", "BillingRunQueue", "BillingRunStartQueue")
+    | _grant("s3:GetObject", "DocumentsBucket/billing-runs/*"),
     # the finance console calls the same use cases as the API in process, so the same table, index,
     # idempotency, queue, S3 and SES rights; and the HMAC key of its session cookies
     "ConsoleFunction": _grant(

@@ -86,12 +86,12 @@ def handle_create_billing_run_upload(body: Annotated[BillingRunUploadCreate, Bod
 
 @router.post(
     "/billing-runs/<run_id>/start",
-    summary="Start an uploaded billing run: each line is validated (bad lines become failures) and queued",
+    summary="Start an uploaded billing run: it is read in the background (status `starting`); each line is validated (bad lines become failures) and queued",
     responses=error_responses(404, 409, 422, success=202),
 )
 def handle_start_billing_run(run_id: Annotated[Id, Path()]) -> Response[BillingRunOut]:
     require_scope(router, SCOPE)
-    run = uc.start_uploaded_run(get_services(), current_actor(router), run_id, parse_line)
+    run = uc.start_uploaded_run(get_services(), current_actor(router), run_id)
     return Response(status_code=202, body=billing_run_out(run), content_type="application/json")
 
 

@@ -129,6 +129,16 @@ class RunInputs:
             )
         )
 
+    def size(self, key: str) -> int | None:
+        """The object's size in bytes; None if it is absent."""
+        s3 = aws_client("s3", self.region)
+        try:
+            return int(s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+        except s3.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
     def lines(self, key: str, max_bytes: int) -> Any:
         """The object's lines, streamed (never the whole object in memory); None if it is absent.
         Raises ValueError past `max_bytes`."""

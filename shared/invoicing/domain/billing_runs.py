@@ -20,6 +20,7 @@ class Outcome(StrEnum):
 
 class RunStatus(StrEnum):
     AWAITING_UPLOAD = "awaiting_upload"
+    STARTING = "starting"  # an uploaded run being read: its lines validated and queued in chunks
     QUEUED = "queued"
     RUNNING = "running"
     COMPLETED = "completed"
@@ -84,11 +85,15 @@ class BillingRun:
     created_at: str
     started_at: str | None = None
     upload_expires_at: str | None = None
+    reading: bool = False  # an uploaded run whose lines are still being read (by the starter)
+    next_line: int = 0  # the starter's checkpoint: lines before it are counted in total and queued
 
     @property
     def status(self) -> RunStatus:
         if self.started_at is None:
             return RunStatus.AWAITING_UPLOAD
+        if self.reading:
+            return RunStatus.STARTING
         if self.counts.processed == 0 and self.total > 0:
             return RunStatus.QUEUED
         if self.counts.processed < self.total:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from invoicing.domain.billing_runs import BillingRun, DraftResult
 
-RunStatusName = Literal["awaiting_upload", "queued", "running", "completed", "completed_with_failures"]
+RunStatusName = Literal["awaiting_upload", "starting", "queued", "running", "completed", "completed_with_failures"]
 OutcomeName = Literal["created", "finalized", "skipped_duplicate", "failed"]
 
 

@@ -28,6 +28,8 @@ def run_to_item(run: BillingRun) -> BillingRunJobItem:
         created_at=run.created_at,
         started_at=run.started_at,
         upload_expires_at=run.upload_expires_at,
+        reading=run.reading or None,
+        next_line=run.next_line or None,
         processed=run.counts.processed,
         created=run.counts.created,
         finalized=run.counts.finalized,
@@ -53,6 +55,8 @@ def run_from_item(item: BillingRunJobItem) -> BillingRun:
         created_at=item.created_at,
         started_at=item.started_at,
         upload_expires_at=item.upload_expires_at,
+        reading=bool(item.reading),
+        next_line=int(item.next_line or 0),
     )
 
 

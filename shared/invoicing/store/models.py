@@ -262,6 +262,8 @@ class BillingRunJobItem(TableItem, discriminator="BillingRunJob"):
     created_at = UnicodeAttribute()
     started_at = UnicodeAttribute(null=True)  # null: an upload not started yet
     upload_expires_at = UnicodeAttribute(null=True)
+    reading = BooleanAttribute(null=True)  # true while the starter reads an uploaded run's lines
+    next_line = NumberAttribute(null=True)  # the starter's checkpoint (the next line to read)
 
 
 class BillingRunListingItem(TableItem, discriminator="BillingRunListing"):

@@ -49,6 +49,8 @@ from invoicing.store.cursor import parse_position, position_cursor
 
 MAX_UPLOAD_BYTES = 256 * 1024 * 1024
 FAILURES_PER_COMMIT = 40  # 2 items each (RESULT#, FAILURE#) + the run's update
+READ_CHUNK_LINES = 1000  # lines of an upload per checkpoint (100 SendMessageBatch calls)
+READ_MARGIN_MS = 60_000  # the starter hands on to its next message with this much time left
 
 
 class Command(Protocol):
@@ -135,54 +137,135 @@ def create_upload(svc: Services, actor: Actor, *, finalize: bool) -> tuple[Billi
     return run, url
 
 
-def start_uploaded_run(svc: Services, actor: Actor, run_id: str, parse: Callable[[str], Command]) -> BillingRun:
-    """Streams the uploaded JSONL: each non-blank line `parse`s into a draft (ValidationFailed: that
-    line becomes a failure of the run, with its index, and the run goes on), valid drafts are queued
-    ten at a time as they are read. Once only (409 `billing_run_started`); 409
-    `billing_run_upload_missing` while nothing was uploaded."""
+def start_uploaded_run(svc: Services, actor: Actor, run_id: str) -> BillingRun:
+    """Starts an uploaded run: it becomes `starting`, and ONE message asks the starter to read it
+    (`read_upload`), so the request's time never grows with the upload. Once only (409
+    `billing_run_started`); 409 `billing_run_upload_missing` while nothing was uploaded."""
     run = svc.billing_runs.get(run_id)
     if run.started_at is not None:
         raise Conflict(f"billing run {run_id} was already started", code="billing_run_started")
-    lines = svc.run_inputs().lines(keys.billing_run_input_object(run_id), MAX_UPLOAD_BYTES)
-    if lines is None:
+    size = svc.run_inputs().size(keys.billing_run_input_object(run_id))
+    if size is None:
         raise Conflict(
             "nothing was uploaded for this billing run yet; PUT the JSONL to its upload_url first",
             code="billing_run_upload_missing",
         )
-    total, queued, failed = _queue_lines(svc, run, lines, parse)
-    started = BillingRun(**{**run.__dict__, "started_at": clock.iso(clock.now())})
-    with svc.uow() as tx:  # the failures' items in chunks: one transaction holds 100 items at most
-        tx.start_billing_run(started, total=total, queued=queued, failed=failed[:FAILURES_PER_COMMIT])
-    for start in range(FAILURES_PER_COMMIT, len(failed), FAILURES_PER_COMMIT):
-        with svc.uow() as tx:
-            tx.record_billing_run_results(run_id, failed[start : start + FAILURES_PER_COMMIT])
-    logger.info("billing run started", extra={"run_id": run_id, "drafts": total, "failed": len(failed)})
+    if size > MAX_UPLOAD_BYTES:
+        raise ValidationFailed(
+            f"the uploaded object has {size} bytes; an upload has at most {MAX_UPLOAD_BYTES}",
+            details={"field": "upload"},
+        )
+    with svc.uow() as tx:
+        tx.begin_billing_run_start(run_id, clock.iso(clock.now()))
+    try:
+        svc.billing_run_starts().send(StartMessage(run_id, 0).body())
+    except Exception:
+        with svc.uow() as tx:  # the run waits for its start again
+            tx.undo_billing_run_start(run_id)
+        raise
+    logger.info("billing run starting", extra={"run_id": run_id, "bytes": size, "actor": actor.principal})
     return svc.billing_runs.get(run_id)
 
 
-def _queue_lines(
-    svc: Services, run: BillingRun, lines: Iterable[str], parse: Callable[[str], Command]
-) -> tuple[int, int, list[DraftResult]]:
-    total = queued = 0
-    failed: list[DraftResult] = []
-    pending: list[Job] = []
-    for index, line in enumerate(_numbered(lines)):
-        if index >= MAX_UPLOAD_DRAFTS:
-            raise ValidationFailed(
-                f"an uploaded run has at most {MAX_UPLOAD_DRAFTS} lines", details={"field": "upload"}
-            )
-        total += 1
+@dataclass(frozen=True)
+class StartMessage:
+    """The starter's work: read the run's upload from `line` on (a message of the start queue)."""
+
+    run_id: str
+    line: int
+
+    def body(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "line": self.line}
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> StartMessage:
+        return cls(str(body["run_id"]), int(body["line"]))
+
+
+def read_upload(
+    svc: Services,
+    message: StartMessage,
+    parse: Callable[[str], Command],
+    *,
+    time_left_ms: Callable[[], int],
+    chunk_lines: int = READ_CHUNK_LINES,
+) -> str:
+    """The starter: reads an uploaded run from its checkpoint in chunks. Each chunk's valid drafts are
+    queued (ten to a batch), then ONE transaction moves the checkpoint and adds the chunk to the run's
+    total, queued and failure counts (a bad line is a failure with its index, and the run goes on).
+    With less than `READ_MARGIN_MS` left it sends itself the next line and stops.
+
+    Returns what happened: `done`, `continued` or `stale` (the message is behind the checkpoint: a
+    redelivery, or the run is not being read). A chunk queued twice (a crash between sending and the
+    checkpoint) is harmless: the FIFO queue drops a repeated deduplication id for 5 minutes, and the
+    worker creates a draft once per billing-run key and counts each index once."""
+    run = svc.billing_runs.get(message.run_id)
+    if not run.reading or run.next_line != message.line:
+        logger.info("stale billing-run start message", extra={"run_id": run.id, "line": message.line})
+        return "stale"
+    lines = svc.run_inputs().lines(keys.billing_run_input_object(run.id), MAX_UPLOAD_BYTES)
+    numbered = enumerate(_numbered(lines or ()))
+    for _ in range(message.line):  # the lines before the checkpoint were read by an earlier message
+        next(numbered, None)
+    line = message.line
+    while True:
+        chunk = _read_chunk(run, line, numbered, parse, chunk_lines)
+        queued = _send(svc, chunk.jobs)
         try:
-            command = parse(line)
+            with svc.uow() as tx:
+                tx.advance_billing_run_start(
+                    run.id, from_line=line, to_line=chunk.end, queued=queued, failed=chunk.failed, done=chunk.last
+                )
+        except Conflict as exc:
+            if exc.code != "billing_run_read_ahead":
+                raise
+            logger.info("billing-run chunk read by another delivery", extra={"run_id": run.id, "line": line})
+            return "stale"
+        line = chunk.end
+        if chunk.last:
+            logger.info("billing run read", extra={"run_id": run.id, "lines": line})
+            return "done"
+        if time_left_ms() < READ_MARGIN_MS:
+            svc.billing_run_starts().send(StartMessage(run.id, line).body())
+            logger.info("billing run read continues", extra={"run_id": run.id, "line": line})
+            return "continued"
+
+
+@dataclass
+class _Chunk:
+    end: int  # the line after the chunk
+    jobs: list[Job]
+    failed: list[DraftResult]
+    last: bool
+
+
+def _read_chunk(
+    run: BillingRun, start: int, numbered: Iterator[tuple[int, str]], parse: Callable[[str], Command], size: int
+) -> _Chunk:
+    """Up to `size` lines (fewer once FAILURES_PER_COMMIT lines failed: their items share the
+    checkpoint's transaction). Past MAX_UPLOAD_DRAFTS lines the read ends with one failure saying so."""
+    jobs: list[Job] = []
+    failed: list[DraftResult] = []
+    end = start
+    for index, line in numbered:
+        end = index + 1
+        if index >= MAX_UPLOAD_DRAFTS:
+            failed.append(
+                DraftResult(
+                    index,
+                    Outcome.FAILED,
+                    error_code="too_many_lines",
+                    error_message=f"an uploaded run has at most {MAX_UPLOAD_DRAFTS} lines; the rest was not read",
+                )
+            )
+            return _Chunk(end, jobs, failed, last=True)
+        try:
+            jobs.append(Job(run.id, index, run.finalize, parse(line).to_message()))
         except ValidationFailed as exc:
             failed.append(DraftResult(index, Outcome.FAILED, error_code=exc.code, error_message=exc.message))
-            continue
-        pending.append(Job(run.id, index, run.finalize, command.to_message()))
-        if len(pending) == 10:
-            queued += _send(svc, pending)
-            pending = []
-    queued += _send(svc, pending)
-    return total, queued, failed
+        if len(jobs) + len(failed) >= size or len(failed) >= FAILURES_PER_COMMIT:
+            return _Chunk(end, jobs, failed, last=False)
+    return _Chunk(end, jobs, failed, last=True)
 
 
 def _numbered(lines: Iterable[str]) -> Iterator[str]:

@@ -23,6 +23,12 @@ class BillingRunNotStartable(Conflict):
     code = "billing_run_started"
 
 
+class BillingRunReadAhead(Conflict):
+    """The run's checkpoint moved on (another delivery of the same start message read this chunk)."""
+
+    code = "billing_run_read_ahead"
+
+
 class BillingRunWrites(WriteSet):
     def create_billing_run(self, run: BillingRun) -> None:
         listing = keys.billing_run_listing_key(run.created_at, run.id)
@@ -33,27 +39,68 @@ class BillingRunWrites(WriteSet):
 
         self._add(op)
 
-    def start_billing_run(self, run: BillingRun, *, total: int, queued: int, failed: list[DraftResult]) -> None:
-        """An uploaded run read: its size, what was queued, and the lines that were not drafts (each a
-        failure, counted in the same update). Only once: conditioned on the run not being started yet."""
-        key = keys.billing_run_job_key(run.id)
-        started = run.started_at or ""
-        self._put_results(run.id, failed)
+    def begin_billing_run_start(self, run_id: str, started_at: str) -> None:
+        """An uploaded run starts: the starter reads its lines from line 0. Only once: conditioned on
+        the run not being started yet (409 `billing_run_started`)."""
+        key = keys.billing_run_job_key(run_id)
+
+        def op(tx: Transaction) -> None:
+            tx.update(
+                BillingRunJobItem(*key),
+                actions=[
+                    BillingRunJobItem.started_at.set(started_at),
+                    BillingRunJobItem.reading.set(True),
+                    BillingRunJobItem.next_line.set(0),
+                ],
+                condition=TableItem.pk.exists() & BillingRunJobItem.started_at.does_not_exist(),
+            )
+
+        self._add(op, Guard(key, FIRST, lambda: BillingRunNotStartable(f"billing run {run_id} was already started")))
+
+    def undo_billing_run_start(self, run_id: str) -> None:
+        """The start message could not be sent: the run waits for its start again, if nothing was read."""
+        key = keys.billing_run_job_key(run_id)
+
+        def op(tx: Transaction) -> None:
+            tx.update(
+                BillingRunJobItem(*key),
+                actions=[
+                    BillingRunJobItem.started_at.remove(),
+                    BillingRunJobItem.reading.remove(),
+                    BillingRunJobItem.next_line.remove(),
+                ],
+                condition=(BillingRunJobItem.reading == True) & (BillingRunJobItem.next_line == 0),  # noqa: E712
+            )
+
+        self._add(op, Guard(key, FIRST, lambda: BillingRunReadAhead(f"billing run {run_id} is being read already")))
+
+    def advance_billing_run_start(
+        self, run_id: str, *, from_line: int, to_line: int, queued: int, failed: list[DraftResult], done: bool
+    ) -> None:
+        """One chunk of an uploaded run read: lines [from_line, to_line) counted in the run's total, the
+        valid ones as queued (they were sent before this commits), the bad ones recorded as failures in
+        the same transaction. Conditioned on the checkpoint still being `from_line`: a redelivered
+        start message, or a second starter, counts a chunk once (BillingRunReadAhead)."""
+        key = keys.billing_run_job_key(run_id)
+        self._put_results(run_id, failed)
         counts = counts_of(failed).as_dict()
 
         def op(tx: Transaction) -> None:
             tx.update(
                 BillingRunJobItem(*key),
                 actions=[
-                    BillingRunJobItem.started_at.set(started),
-                    BillingRunJobItem.total.set(total),
-                    BillingRunJobItem.queued.set(queued),
+                    BillingRunJobItem.next_line.set(to_line),
+                    BillingRunJobItem.total.add(to_line - from_line),
+                    BillingRunJobItem.queued.add(queued),
                     *(getattr(BillingRunJobItem, name).add(value) for name, value in counts.items()),
+                    *([BillingRunJobItem.reading.remove()] if done else []),
                 ],
-                condition=TableItem.pk.exists() & BillingRunJobItem.started_at.does_not_exist(),
+                condition=(BillingRunJobItem.reading == True) & (BillingRunJobItem.next_line == from_line),  # noqa: E712
             )
 
-        self._add(op, Guard(key, FIRST, lambda: BillingRunNotStartable(f"billing run {run.id} was already started")))
+        self._add(
+            op, Guard(key, FIRST, lambda: BillingRunReadAhead(f"billing run {run_id} was read past line {from_line}"))
+        )
 
     def record_billing_run_results(self, run_id: str, results: list[DraftResult]) -> None:
         """Each result once (conditioned on not existing; a failure also under FAILURE#), and ONE update
