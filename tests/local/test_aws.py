@@ -221,3 +221,39 @@ def test_queue_attributes_are_moto_s_own_counted_in_one_pass(aws: EmbeddedAWS) -
     counts = sqs.get_queue_attributes(QueueUrl=plain, AttributeNames=["All"])["Attributes"]
     assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]) == ("2", "3")
     assert counts["ApproximateNumberOfMessagesDelayed"] == "2"
+
+
+def test_a_send_scans_the_queue_only_for_its_deduplication(aws: EmbeddedAWS) -> None:
+    from moto.sqs.models import sqs_backends
+
+    # Given a FIFO queue with 100 messages, whose message list counts the passes over it
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName="deep.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    for start in range(0, 100, 10):
+        entries = [
+            {"Id": str(i), "MessageBody": f"m{i}", "MessageGroupId": str(i % 7), "MessageDeduplicationId": str(i)}
+            for i in range(start, start + 10)
+        ]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    queue = sqs_backends[aws.account_id][aws.region].get_queue("deep.fifo")
+
+    class Passes(list):  # type: ignore[type-arg]
+        count = 0
+
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            Passes.count += 1
+            return super().__iter__()
+
+    with aws.app.lock:  # type: ignore[union-attr]
+        queue._messages = Passes(queue._messages)
+    # When a batch of 10 more is sent
+    entries = [
+        {"Id": str(i), "MessageBody": f"n{i}", "MessageGroupId": "g", "MessageDeduplicationId": f"n{i}"}
+        for i in range(10)
+    ]
+    assert not sqs.send_message_batch(QueueUrl=url, Entries=entries).get("Failed")
+    # Then the queue was passed over once per message (moto's deduplication check), not for counts
+    assert Passes.count == 10
+    # and the counts are still there when asked for
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert counts["ApproximateNumberOfMessages"] == "110"
