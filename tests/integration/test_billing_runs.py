@@ -205,6 +205,39 @@ def test_an_uploaded_run_streams_its_lines_and_bad_lines_become_failures(api, wo
     assert status == 409 and error["error"]["code"] == "billing_run_started"
 
 
+def test_a_long_upload_is_read_over_several_starter_messages(api, starter, monkeypatch) -> None:
+    import json
+    from urllib.parse import urlparse
+
+    import boto3
+
+    # Given an upload of 21 drafts read in chunks of 10 lines (1,000 in production; moto's SQS slows
+    # with the queue's depth), and a starter whose time is always short (30 s left, under the 60 s
+    # margin), so each invocation reads one chunk and hands on to the next message
+    from invoicing.use_cases import billing_runs
+
+    monkeypatch.setattr(billing_runs, "READ_CHUNK_LINES", 10)
+    customer = create_customer(api, name="Acme", email="billing@acme.test")
+    status, run, _ = api("POST", "/billing-runs/uploads", {"finalize": False})
+    path = urlparse(run["upload_url"]).path.lstrip("/")
+    bucket, key = path.split("/", 1)
+    lines = [json.dumps(run_draft(customer["id"], f"sub_{k}")) for k in range(21)]
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.put_object(Bucket=bucket, Key=key, Body="\n".join(lines).encode())
+    status, started, _ = api("POST", f"/billing-runs/{run['id']}/start")
+    assert status == 202 and started["status"] == "starting", started
+    # When the start queue is drained
+    short = LambdaContext("BillingRunStarterFunction", 30)
+    assert drain(starter, _start_queue_url(), short, handler="handle_billing_run_starts") == 3
+    # Then every line was queued once, and the run waits for the worker
+    status, read, _ = api("GET", f"/billing-runs/{run['id']}")
+    assert read["status"] == "queued", read
+    assert read["counts"]["total"] == 21 and read["counts"]["queued"] == 21
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    attributes = sqs.get_queue_attributes(QueueUrl=_queue_url(), AttributeNames=["ApproximateNumberOfMessages"])
+    assert int(attributes["Attributes"]["ApproximateNumberOfMessages"]) == 21
+
+
 def test_unknown_runs_are_404(api) -> None:
     assert api("GET", "/billing-runs/br_missing")[0] == 404
     assert api("GET", "/billing-runs/br_missing/results")[0] == 404

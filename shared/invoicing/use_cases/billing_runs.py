@@ -188,7 +188,7 @@ def read_upload(
     parse: Callable[[str], Command],
     *,
     time_left_ms: Callable[[], int],
-    chunk_lines: int = READ_CHUNK_LINES,
+    chunk_lines: int | None = None,
 ) -> str:
     """The starter: reads an uploaded run from its checkpoint in chunks. Each chunk's valid drafts are
     queued (ten to a batch), then ONE transaction moves the checkpoint and adds the chunk to the run's
@@ -209,7 +209,7 @@ def read_upload(
         next(numbered, None)
     line = message.line
     while True:
-        chunk = _read_chunk(run, line, numbered, parse, chunk_lines)
+        chunk = _read_chunk(run, line, numbered, parse, chunk_lines or READ_CHUNK_LINES)
         queued = _send(svc, chunk.jobs)
         try:
             with svc.uow() as tx:
