@@ -68,7 +68,15 @@ def run(report: Report, svc: Any, counter: CallCounter, customer_id: str) -> Non
         return calls
 
     listing = page("/console/invoices", status="open")
-    report.add(_row("console: invoice list page (status=open)", listing, "= 1 Query", listing == Counter({"Query": 1})))
+    shards = svc.settings.index_shards  # the status listing is sharded (issue #20): one Query per shard
+    report.add(
+        _row(
+            "console: invoice list page (status=open)",
+            listing,
+            f"= 1 Query per shard ({shards})",
+            listing == Counter({"Query": shards}),
+        )
+    )
     detail_few = page(f"/console/invoices/{few.id}")
     detail_many = page(f"/console/invoices/{many.id}")
     report.add(
@@ -96,8 +104,8 @@ def run(report: Report, svc: Any, counter: CallCounter, customer_id: str) -> Non
         _row(
             "console: invoice list page (overdue, a DynamoDB filter)",
             overdue,
-            "<= 5 Query",
-            overdue["Query"] <= 5 and set(overdue) == {"Query"},
+            f"<= 5 Query per shard ({5 * shards})",
+            overdue["Query"] <= 5 * shards and set(overdue) == {"Query"},
         )
     )
     customers = page("/console/customers")

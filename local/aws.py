@@ -246,8 +246,9 @@ def count_queue_messages_in_one_pass() -> None:
     42 s). Patched here, once:
     - the map's three counts are taken in one pass over the messages with one clock reading (0.85 s
       for the same 100 batches; tests/local/test_aws.py compares the map with moto's own);
-    - inside SendMessage and SendMessageBatch nothing reads a count, so the map is built without them: with 9,000 messages queued, a POST of 1,000 billing-run drafts still
-      rescanned the queue ~5 times per message and ran past the API's 15 s (a 502)."""
+    - inside SendMessage and SendMessageBatch nothing reads a count, so the map is built without
+      them: with thousands of drafts queued, a POST of 1,000 billing-run drafts still rescanned the
+      queue ~5 times per message and ran past the API's 15 s (a 502)."""
     from moto.core.utils import camelcase_to_underscores, unix_time_millis
     from moto.sqs.models import Queue, SQSBackend
 

@@ -7,6 +7,7 @@ Without --url it starts the stack `make dev` runs (`python -m local`, DynamoDB L
 a free port. Then, in the same stack:
 1. SINGLE invoices as a client makes them one at a time: POST /invoices then POST /finalize, over 4
    client threads (each its own customer range): invoices/s;
+   (every invoice has 10 lines, the shape of issue #20's run);
 2. INVOICES invoices over CUSTOMERS customers as runs of RUN_SIZE (1,000; --run-size) (POST /billing-runs, finalize=true),
    timed from the first POST until every run is complete: invoices/s;
 3. checks: every run completed without failure; the runs' counts add up to INVOICES created and
@@ -29,6 +30,7 @@ import requests
 # drafts per POST: the API's limit (a POST of 1,000 answers in about 3 s on the local stack here)
 RUN_SIZE = 1000
 THREADS = 4
+LINES = 10
 
 
 class Api:
@@ -85,7 +87,11 @@ def _draft(customer_id: str, sub: str, month: int) -> dict[str, Any]:
         "subscription_id": sub,
         "period_start": f"2026-{month:02d}-01",
         "period_end": f"2026-{month:02d}-28",
-        "lines": [{"description": "Monthly plan", "quantity": "1", "unit_amount_cents": 2900}],
+        # 10 lines, the shape of issue #20's run (and of `python -m bench heat`)
+        "lines": [
+            {"description": f"Usage item {k + 1}", "quantity": str(k + 1), "unit_amount_cents": 250 * (k + 1)}
+            for k in range(LINES)
+        ],
     }
 
 
