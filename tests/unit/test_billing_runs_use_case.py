@@ -297,3 +297,50 @@ def test_lines_past_the_limit_end_the_read_with_one_failure(upload, monkeypatch)
 def test_starting_status() -> None:
     started = BillingRun("br_1", "upload", True, 0, 0, RunCounts(), "t", started_at="t", reading=True)
     assert started.status is RunStatus.STARTING
+
+
+# ---------------------------------------------------------------- create reads the rates once (issue #20)
+class CountingRates:
+    """A tax-rate store that counts its reads (the BatchGetItem calls)."""
+
+    def __init__(self, *rates: Any) -> None:
+        self.rates = {r.id: r for r in rates}
+        self.reads: list[list[str]] = []
+
+    def get_many(self, ids: list[str]) -> dict[str, Any]:
+        self.reads.append(list(ids))
+        return {i: self.rates[i] for i in ids if i in self.rates}
+
+
+def _rate(rate_id: str, pct: str, active: bool = True) -> Any:
+    from invoicing.store.tax_rates import TaxRate
+
+    return TaxRate(
+        id=rate_id,
+        display_name="VAT",
+        percentage=Decimal(pct),
+        inclusive=False,
+        country="DE",
+        jurisdiction=None,
+        description=None,
+        active=active,
+        used=False,
+        created_at="2026-01-01T00:00:00.000Z",
+        archived_at=None,
+    )
+
+
+def test_create_reads_the_rates_once_and_previews_the_tax_from_them(svc) -> None:  # type: ignore[no-untyped-def]
+    from invoicing.adapters.tax import TaxRateService
+
+    rates = CountingRates(_rate("txr_19", "19"), _rate("txr_7", "7"))
+    svc.tax_rates = rates
+    svc.tax = TaxRateService(rates)  # type: ignore[arg-type]
+    lines = (
+        LineInput("Plan", quantity=Decimal("1"), unit_amount_cents=10000, tax_rate_id="txr_19"),
+        LineInput("Book", quantity=Decimal("2"), unit_amount_cents=1000, tax_rate_id="txr_7"),
+    )
+    invoice, _ = create_invoice(svc, ACTOR, CreateInvoice(customer_id="cus_1", lines=lines))
+    assert rates.reads == [["txr_19", "txr_7"]]  # checked once, and the preview used what was read
+    assert [ln.tax.tax_cents for ln in invoice.lines] == [1900, 140]
+    assert invoice.tax_cents == 2040

@@ -15,6 +15,7 @@ from datetime import date
 from decimal import Decimal
 
 from invoicing import clock
+from invoicing.adapters.tax import taxes_from_rates
 from invoicing.domain import money
 from invoicing.domain.customer import Customer
 from invoicing.domain.events import Actor, InvoiceEvent, new_event
@@ -37,6 +38,7 @@ from invoicing.observability import logger
 from invoicing.services import Services
 from invoicing.store.keys import billing_run_pk
 from invoicing.store.repository import BillingRunExists, InvoiceSearch, Page, SearchPage
+from invoicing.store.tax_rates import TaxRate
 from invoicing.store.uow import TRANSACTION_LIMIT
 
 
@@ -144,11 +146,25 @@ def _new_line(data: LineInput, created_at: str) -> InvoiceLine:
     )
 
 
-def _with_previews(svc: Services, invoice: Invoice, lines: list[InvoiceLine], customer: Customer) -> list[InvoiceLine]:
+def _with_previews(
+    svc: Services,
+    invoice: Invoice,
+    lines: list[InvoiceLine],
+    customer: Customer,
+    checked: dict[str, TaxRate] | None = None,
+) -> list[InvoiceLine]:
     """A draft line carries the tax it would have today. Finalization recomputes and freezes it.
-    An unknown tax rate is a 422; an unreachable external tax service leaves the preview empty."""
+    An unknown tax rate is a 422; an unreachable external tax service leaves the preview empty.
+
+    `checked`: the rates `check_rates_assignable` just read for these lines; when they cover every
+    line's rate, the preview uses them instead of reading them again (create and add-line read the
+    rates once, issue #20)."""
     if not lines:
         return lines
+    wanted = {ln.tax_rate_id for ln in lines if ln.tax_rate_id}
+    if checked is not None and wanted <= checked.keys():
+        results = taxes_from_rates(lines, checked)
+        return [replace(line, tax=results.get(line.id, LineTax.none())) for line in lines]
     try:
         results = svc.tax.calculate(invoice, lines, customer)
     except ServiceUnavailable:
@@ -185,7 +201,7 @@ def create_invoice(svc: Services, actor: Actor, cmd: CreateInvoice) -> tuple[Inv
             return svc.repo.get_invoice(existing), False
 
     customer = svc.repo.get_customer(cmd.customer_id)
-    check_rates_assignable(svc, {f"lines.{i}.tax_rate_id": li.tax_rate_id for i, li in enumerate(cmd.lines)})
+    rates = check_rates_assignable(svc, {f"lines.{i}.tax_rate_id": li.tax_rate_id for i, li in enumerate(cmd.lines)})
     currency = _check_currency_amounts(cmd.currency or customer.currency)
     if len(cmd.lines) > MAX_LINES:
         raise ValidationFailed(f"an invoice has at most {MAX_LINES} lines", details={"field": "lines"})
@@ -207,7 +223,7 @@ def create_invoice(svc: Services, actor: Actor, cmd: CreateInvoice) -> tuple[Inv
         purchase_order=check_purchase_order(cmd.purchase_order),
         custom_fields=check_custom_fields(list(cmd.custom_fields)),
     )
-    lines = _with_previews(svc, invoice, [_new_line(li, now) for li in cmd.lines], customer)
+    lines = _with_previews(svc, invoice, [_new_line(li, now) for li in cmd.lines], customer, rates)
     totals = compute_totals(lines, {ln.id: ln.tax for ln in lines if ln.tax})
     invoice = replace(
         invoice,
@@ -387,8 +403,8 @@ def add_line(svc: Services, actor: Actor, invoice_id: str, data: LineInput) -> I
     if len(invoice.lines) >= MAX_LINES:  # the draft's state, not the request's form: 409
         raise Conflict(f"an invoice has at most {MAX_LINES} lines", code="invoice_full", details={"field": "lines"})
     customer = svc.repo.get_customer(invoice.customer_id)
-    check_rates_assignable(svc, {"tax_rate_id": data.tax_rate_id})
-    line = _with_previews(svc, invoice, [_new_line(data, clock.iso(clock.now()))], customer)[0]
+    rates = check_rates_assignable(svc, {"tax_rate_id": data.tax_rate_id})
+    line = _with_previews(svc, invoice, [_new_line(data, clock.iso(clock.now()))], customer, rates)[0]
     return _write_line(svc, actor, invoice, [*invoice.lines, line], line, None, "invoice.line_added", line.id)
 
 
@@ -411,8 +427,9 @@ def update_line(svc: Services, actor: Actor, invoice_id: str, line_id: str, chan
         unit_code=_check_unit_code(str(changes.get("unit_code", line.unit_code))),
     )
     validate_line_fields(merged.description, merged.quantity, merged.unit_amount_cents)
+    rates = None
     if merged.tax_rate_id != line.tax_rate_id:  # a line keeps a rate archived meanwhile; a new one must be active
-        check_rates_assignable(svc, {"tax_rate_id": merged.tax_rate_id})
+        rates = check_rates_assignable(svc, {"tax_rate_id": merged.tax_rate_id})
     customer = svc.repo.get_customer(invoice.customer_id)
     updated = InvoiceLine(
         id=line.id,
@@ -423,7 +440,7 @@ def update_line(svc: Services, actor: Actor, invoice_id: str, line_id: str, chan
         created_at=line.created_at,
         unit_code=merged.unit_code,
     )
-    updated = _with_previews(svc, invoice, [updated], customer)[0]
+    updated = _with_previews(svc, invoice, [updated], customer, rates)[0]
     new_lines = [updated if ln.id == line_id else ln for ln in invoice.lines]
     return _write_line(svc, actor, invoice, new_lines, updated, None, "invoice.line_updated", line_id)
 
@@ -436,7 +453,7 @@ def delete_line(svc: Services, actor: Actor, invoice_id: str, line_id: str) -> I
     return _write_line(svc, actor, invoice, new_lines, None, line_id, "invoice.line_deleted", line_id)
 
 
-def check_rates_assignable(svc: Services, rate_ids: Mapping[str, str | None]) -> None:
+def check_rates_assignable(svc: Services, rate_ids: Mapping[str, str | None]) -> dict[str, TaxRate] | None:
     """An archived or unknown rate cannot be put on a new or edited draft line (409
     `tax_rate_archived` / 404 `tax_rate_not_found`). A draft line that already carries a rate archived
     meanwhile keeps it, and finalization still uses it (as Stripe does).
@@ -444,11 +461,15 @@ def check_rates_assignable(svc: Services, rate_ids: Mapping[str, str | None]) ->
     `rate_ids` maps the request field (e.g. "lines.0.tax_rate_id") to the rate put on a line.
 
     Only with the default tax service: with TAX_SERVICE=http a line's tax_rate_id is the external
-    service's tax code, not a TaxRate record.
+    service's tax code, not a TaxRate record (returns None: the preview asks that service).
+
+    Returns the rates read (none when no line names one), for the tax preview to use.
     """
+    if svc.settings.tax_service != "rates":
+        return None
     wanted = {field: rid for field, rid in rate_ids.items() if rid}
-    if not wanted or svc.settings.tax_service != "rates":
-        return
+    if not wanted:
+        return {}
     found = svc.tax_rates.get_many(sorted(set(wanted.values())))
     for field, rid in wanted.items():
         rate = found.get(rid)
@@ -462,3 +483,4 @@ def check_rates_assignable(svc: Services, rate_ids: Mapping[str, str | None]) ->
                 code="tax_rate_archived",
                 details={"field": field},
             )
+    return found
