@@ -154,6 +154,9 @@ def _seed(svc: Any, open_invoices: int) -> list[Any]:
     today = FIRST_RUN.date()
     issued = clock.iso(FIRST_RUN - timedelta(days=30))
 
+    def link_expiry(due: date) -> str:
+        return clock.iso(datetime.combine(due + timedelta(days=30), datetime.min.time(), UTC))
+
     def invoice(i: int, customer_id: str, due: date, number: str) -> dict[str, Any]:
         iid = f"in_bench{i:07d}"
         return {
@@ -184,6 +187,24 @@ def _seed(svc: Any, open_invoices: int) -> list[Any]:
             "gsi2sk": _s(f"{issued}#{iid}"),
             "due_pk": _s(keys.due_pk(due, iid)),
             "due_sk": _s(iid),
+            # the link finalize issued, named on the header (Invoice.links_tracked)
+            "links_tracked": {"BOOL": True},
+            "link_id": _s(f"plink_bench{i:05d}"),
+            "link_expires_at": _s(link_expiry(due)),
+        }
+
+    def line(iid: str, n: int) -> dict[str, Any]:
+        return {
+            "pk": _s(f"INVOICE#{iid}"),
+            "sk": _s(keys.line_sk(f"li_bench{n}")),
+            "type": _s("InvoiceLine"),
+            "invoice_id": _s(iid),
+            "line_id": _s(f"li_bench{n}"),
+            "description": _s(f"Subscription, seat {n}"),
+            "quantity": _s("1.0000"),
+            "unit_amount_cents": _n(41667 if n < 2 else 41666),
+            "amount_cents": _n(41667 if n < 2 else 41666),
+            "created_at": _s(issued),
         }
 
     for i in range(DUE_AROUND_TODAY):
@@ -206,6 +227,8 @@ def _seed(svc: Any, open_invoices: int) -> list[Any]:
         )
         due = today + timedelta(days=i % 20 - 9)  # 10 invoices on each of today-9 ... today+10
         table.put_item(invoice(i, cid, due, f"INV-2026-{i + 1:05d}"))
+        for n in range(3):  # its line_count: the worker reads them to carry the invoice in its event
+            table.put_item(line(f"in_bench{i:07d}", n))
         link = f"plink_bench{i:05d}"
         table.put_item(
             {
@@ -216,7 +239,7 @@ def _seed(svc: Any, open_invoices: int) -> list[Any]:
                 "link_id": _s(link),
                 "token_hash": _s(f"{i:064x}"),
                 "created_at": _s(issued),
-                "expires_at": _s(clock.iso(datetime.combine(due + timedelta(days=30), datetime.min.time(), UTC))),
+                "expires_at": _s(link_expiry(due)),
                 "gsi1pk": _s(f"PAYTOKEN#{i:064x}"),
                 "gsi1sk": _s("PAYLINK"),
             }
@@ -353,8 +376,8 @@ def _measure(open_invoices: int, steady_days: int) -> list[dict[str, Any]]:
                 "n": sent,
                 "target": f"<= {TARGET:g}",
                 "met": total <= TARGET,
-                "note": f"worker reads: {_breakdown(work_items)} (payment links: a Query per mail, and "
-                "issue_payment_link re-reads the header for overdue mails)",
+                "note": f"worker reads: {_breakdown(work_items)} (a Query of the invoice, header + 3 lines, "
+                "to carry it in invoice.reminder_sent; a header GetItem when an overdue mail replaces the link)",
             }
         )
     rows.append(

@@ -9,7 +9,7 @@ from invoicing import clock
 from invoicing.adapters.public_url import pay_url
 from invoicing.domain.events import Actor, new_event
 from invoicing.domain.invoice import Invoice
-from invoicing.domain.payments import IssuedLink, PaymentLink, ensure_payable, new_link
+from invoicing.domain.payments import IssuedLink, ensure_payable, new_link
 from invoicing.errors import ConcurrentModification
 from invoicing.observability import logger
 from invoicing.services import Services
@@ -29,13 +29,12 @@ def replace_links(svc: Services, actor: Actor, invoice_id: str, *, issue: bool) 
     """Issue a new link (`issue`) and revoke every earlier active one, in one transaction with the
     audit event, conditioned on the invoice still taking payments; a lost race re-reads. Returns the
     new link and how many were revoked. Open or uncollectible invoices only (409 otherwise)."""
-    store = svc.payment_store
 
-    def attempt() -> tuple[IssuedLink | None, list[PaymentLink]]:
+    def attempt() -> tuple[IssuedLink | None, list[str]]:
         invoice = svc.repo.get_invoice_header(invoice_id)
         ensure_payable(invoice)
         now = clock.iso(clock.now())
-        revoke = [link for link in store.list_links(invoice_id) if link.revoked_at is None and link.used_at is None]
+        revoke = _revocable(svc, invoice)
         new = new_issued_link(svc, invoice, actor) if issue else None
         event = new_event(
             invoice_id,
@@ -44,7 +43,7 @@ def replace_links(svc: Services, actor: Actor, invoice_id: str, *, issue: bool) 
             now,
             data={
                 **({"link_id": new.link.id, "expires_at": new.link.expires_at} if new else {}),
-                "revoked_link_ids": [link.id for link in revoke],
+                "revoked_link_ids": revoke,
             },
         )
         with svc.uow() as tx:
@@ -63,6 +62,19 @@ def replace_links(svc: Services, actor: Actor, invoice_id: str, *, issue: bool) 
         "payment links replaced", extra={"invoice_id": invoice_id, "issued": bool(new), "revoked": len(revoked)}
     )
     return new, len(revoked)
+
+
+def _revocable(svc: Services, invoice: Invoice) -> list[str]:
+    """The ids of the links that may still be active. An invoice that tracks its links has at most
+    one (every issue revokes the others), named on its header, and an expired one is not revoked
+    (nothing to stop); an older invoice's links are read."""
+    now = clock.iso(clock.now())
+    if invoice.links_tracked:
+        active = invoice.link_active(now)
+        return [invoice.active_link_id] if active and invoice.active_link_id else []
+    return [
+        link.id for link in svc.payment_store.list_links(invoice.id) if link.revoked_at is None and link.used_at is None
+    ]
 
 
 def pdf_url_for_link(url: str) -> str:

@@ -18,7 +18,9 @@ Payment links. Only a hash of a link's token is stored, so a mail can carry a li
 is issued for it. Overdue-category steps and manual reminders always issue a fresh link, which
 revokes the older ones (invoicing.payment_links, audited `invoice.payment_link_issued`): the
 overdue notice must carry one. Upcoming and due reminders issue one only when the invoice has no
-active link (expired, used or revoked); otherwise they refer to the link sent with the invoice. A
+active link (expired, used or revoked); otherwise they refer to the link sent with the invoice. Which
+link is active is read from the header the job carries (Invoice.links_tracked; the claim checks that
+it is still the header's link), without a Query of the links. A
 token is in the mail only: never in a queue message, a ledger entry, an event or a log line.
 """
 
@@ -132,6 +134,11 @@ class MailContext:
     name: str
     locale: str
     timezone: str
+    # the invoice's payment link as its header names it (Invoice.links_tracked); jobs queued before
+    # these were kept carry none: the worker reads the links then
+    links_tracked: bool = False
+    link_id: str | None = None
+    link_expires_at: str | None = None
 
     @classmethod
     def of(cls, invoice: Invoice, customer: Customer) -> MailContext:
@@ -149,6 +156,9 @@ class MailContext:
             name=customer.name,
             locale=customer.locale,
             timezone=customer.timezone,
+            links_tracked=invoice.links_tracked,
+            link_id=invoice.active_link_id,
+            link_expires_at=invoice.active_link_expires_at,
         )
 
 
@@ -206,13 +216,20 @@ def _read_context(svc: Services, invoice_id: str) -> MailContext:
     return MailContext.of(invoice, svc.repo.get_customer(invoice.customer_id))
 
 
-def _payment_link(svc: Services, req: ReminderRequest) -> tuple[IssuedLink | None, bool]:
+def _has_active_link(svc: Services, context: MailContext, now: str) -> bool:
+    """From the header the context was read from (the claim checked it is still the header's link);
+    an invoice that does not track its links has them read."""
+    if context.links_tracked:
+        return context.link_id is not None and (context.link_expires_at or "") > now
+    return any(link.is_active(now) for link in svc.payment_store.list_links(context.invoice_id))
+
+
+def _payment_link(svc: Services, req: ReminderRequest, context: MailContext) -> tuple[IssuedLink | None, bool]:
     """(the link to put in the mail, whether it replaces earlier links). See the module docstring."""
     actor = req.actor if req.trigger == "manual" else REMINDER_ACTOR
     if req.category in ("overdue", "manual"):
         return payment_links.replace_links(svc, actor, req.invoice_id, issue=True)[0], True
-    now = clock.iso(clock.now())
-    if any(link.is_active(now) for link in svc.payment_store.list_links(req.invoice_id)):
+    if _has_active_link(svc, context, clock.iso(clock.now())):
         return None, False
     return payment_links.replace_links(svc, actor, req.invoice_id, issue=True)[0], False
 
@@ -251,6 +268,7 @@ def deliver_reminder(svc: Services, req: ReminderRequest, context: MailContext |
                         kind=req.kind,
                         allowed=req.allowed,
                         expected_version=context.version,
+                        expected_link=(context.link_id or "") if context.links_tracked else None,
                         claim_id=claim_id,
                         now=now,
                         lease_until=clock.iso(now_dt + timedelta(seconds=settings.reminder_lease_seconds)),
@@ -268,7 +286,7 @@ def deliver_reminder(svc: Services, req: ReminderRequest, context: MailContext |
     if claim is None or context is None:
         raise ConcurrentModification(f"invoice {req.invoice_id} kept changing; the reminder is retried")
     try:
-        link, replaces = _payment_link(svc, req)
+        link, replaces = _payment_link(svc, req, context)
     except (InvalidTransition, InvoiceNotOpen):
         _cancel(svc, req.invoice_id, req.key, now, claim_id=claim.claim_id)
         return Delivery("skipped_closed")

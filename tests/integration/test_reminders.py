@@ -588,3 +588,42 @@ def test_sample_events_drive_the_handlers(world):
     api = load_function("api").handle_api_request
     response = api(event("api_send_reminder.json"), LambdaContext())
     assert response["statusCode"] == 404 and json.loads(response["body"])["error"]["code"] == "invoice_not_found"
+
+
+# ---------------------------------------------------------------- the payment link, from the header
+def test_reminders_decide_on_the_link_from_the_header_without_reading_the_links(world, monkeypatch):
+    # Given an invoice finalized with its link, and the links store made to fail if it is read
+    from invoicing.store.payments import PaymentStore
+
+    with time_machine.travel(datetime(2026, 10, 1, 10, 0, tzinfo=UTC), tick=False):
+        invoice = world.invoice(world.customer("Header Reader", "UTC"), date(2026, 10, 20))
+
+    def no_read(self: Any, invoice_id: str) -> Any:
+        raise AssertionError("the reminder read the payment links")
+
+    monkeypatch.setattr(PaymentStore, "list_links", no_read)
+    # When the upcoming and the due reminders go out: they refer to the link sent with the invoice
+    world.run(at_nine_berlin(date(2026, 10, 13)))
+    world.run(at_nine_berlin(date(2026, 10, 20)))
+    # and the overdue one carries a fresh link, revoking the first: still without reading the links
+    world.run(at_nine_berlin(date(2026, 10, 23)))
+    assert [kind_of(m) for m in world.mails_of(invoice)] == ["upcoming", "due", "overdue"]
+    assert [link_in(m.html) is not None for m in world.mails_of(invoice)] == [False, False, True]
+    assert world.failures == []
+
+
+def test_a_link_revoked_between_the_run_and_the_worker_gets_the_mail_a_fresh_one(world):
+    # Given a due reminder queued while the invoice's link was active
+    with time_machine.travel(datetime(2026, 10, 1, 10, 0, tzinfo=UTC), tick=False):
+        invoice = world.invoice(world.customer("Late Revoker", "UTC"), date(2026, 10, 20))
+    when = at_nine_berlin(date(2026, 10, 20))
+    world.run(when, drain=False)
+    # When the links are revoked before the worker sends it (the invoice's version does not change)
+    with time_machine.travel(when + timedelta(seconds=5), tick=False):
+        assert world.api("DELETE", f"/invoices/{invoice['id']}/payment-link")[0] == 204
+        world.drain()
+        world.collect(when)
+    # Then the claim saw the header's link change, and the mail carries a new, working link
+    (mail,) = world.mails_of(invoice)
+    assert kind_of(mail) == "due" and link_in(mail.html) is not None
+    assert [r["status"] for r in world.reminders(invoice["id"])] == ["sent"]

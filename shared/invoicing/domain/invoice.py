@@ -202,6 +202,13 @@ class Invoice:
     metadata: dict[str, str] = field(default_factory=dict)
     purchase_order: str = ""  # the buyer's reference, printed on the documents
     custom_fields: tuple[tuple[str, str], ...] = ()  # (key, value) printed on the documents, at most 4
+    # The invoice's one payment link that may still be active (docs/data-model.md, "Payment links"),
+    # kept on the header by every write that issues, revokes or uses a link, so a reminder knows
+    # without reading the links. `links_tracked` is False on invoices finalized before it was kept:
+    # their readers query the links.
+    links_tracked: bool = False
+    active_link_id: str | None = None
+    active_link_expires_at: str | None = None
 
     @property
     def is_draft(self) -> bool:
@@ -213,6 +220,13 @@ class Invoice:
 
     def with_lines(self, lines: list[InvoiceLine]) -> Invoice:
         return replace(self, lines=tuple(lines))
+
+    def link_active(self, now: str) -> bool | None:
+        """Whether the invoice has a payment link that is active at `now` (ISO instant), from the
+        header alone; None when the header does not track its links (read them)."""
+        if not self.links_tracked:
+            return None
+        return self.active_link_id is not None and (self.active_link_expires_at or "") > now
 
     def effective_taxes(self) -> dict[str, LineTax]:
         """Frozen results once finalized; the lines' own previews while a draft."""

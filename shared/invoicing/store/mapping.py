@@ -267,6 +267,9 @@ def invoice_from_item(item: InvoiceItem, lines: list[InvoiceLine] | None = None)
         metadata={k: str(v) for k, v in (plain(item.metadata) or {}).items()},
         purchase_order=item.purchase_order or "",
         custom_fields=custom_fields_from_list(item.custom_fields),
+        links_tracked=bool(item.links_tracked),
+        active_link_id=item.link_id,
+        active_link_expires_at=item.link_expires_at,
     )
 
 

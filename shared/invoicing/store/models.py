@@ -170,6 +170,10 @@ class InvoiceItem(TableItem, discriminator="Invoice"):
     metadata = MapAttribute(null=True)  # type: ignore[var-annotated]
     purchase_order = UnicodeAttribute(null=True)
     custom_fields = ListAttribute(null=True)  # type: ignore[var-annotated]  # [{"key", "value"}], at most 4
+    # the payment link that may be active (domain Invoice.links_tracked); absent on older items
+    links_tracked = BooleanAttribute(null=True)
+    link_id = UnicodeAttribute(null=True)
+    link_expires_at = UnicodeAttribute(null=True)
 
 
 class LineItem(TableItem, discriminator="InvoiceLine"):

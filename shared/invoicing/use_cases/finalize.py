@@ -31,7 +31,7 @@ returned once and never stored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from invoicing import clock
@@ -160,20 +160,21 @@ def _commit(svc: Services, actor: Actor, p: FinalizePlan, used: list[TaxRate]) -
     """The plan's one transaction; returns the invoice as committed (the plan's own, exactly what the
     transaction wrote), so the response needs no read after the write."""
     issued = None
+    invoice = p.invoice
+    if p.needs_link:
+        link, token = new_link(invoice, actor.principal, svc.settings.payment_link_ttl_days_after_due, clock.now())
+        issued = IssuedLink(link, pay_url(svc.settings.public_base_url, svc.settings.public_base_url_param, token))
+        invoice = replace(invoice, active_link_id=link.id, active_link_expires_at=link.expires_at)
     with svc.uow() as tx:
         tx.claim_number(p.claim)
-        tx.finalize(p.draft, p.invoice)
+        tx.finalize(p.draft, invoice)
         tx.use_rates(used)
         tx.add_events(*p.events)
         if p.balance_change is not None:
             tx.change_balance(p.balance_change)
-        if p.needs_link:
-            link, token = new_link(
-                p.invoice, actor.principal, svc.settings.payment_link_ttl_days_after_due, clock.now()
-            )
-            tx.add_link(link)
-            issued = IssuedLink(link, pay_url(svc.settings.public_base_url, svc.settings.public_base_url_param, token))
-    return p.invoice, issued
+        if issued is not None:
+            tx.add_link(issued.link)
+    return invoice, issued
 
 
 def _check_einvoice(

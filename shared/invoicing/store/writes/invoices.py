@@ -233,7 +233,13 @@ class InvoiceWrites(WriteSet):
             InvoiceItem.pdf_requested_at.set(finalized.finalized_at),
             InvoiceItem.pdf_pk.set(keys.pdf_pending_pk(draft.id)),
             InvoiceItem.pdf_sk.set(f"{finalized.finalized_at}#{draft.id}"),
+            InvoiceItem.links_tracked.set(True),
         ]
+        if finalized.active_link_id is not None and finalized.active_link_expires_at is not None:
+            actions += [
+                InvoiceItem.link_id.set(finalized.active_link_id),
+                InvoiceItem.link_expires_at.set(finalized.active_link_expires_at),
+            ]
         if finalized.status is InvoiceStatus.PAID:
             actions += paid_actions(draft.id, finalized.paid_at or finalized.finalized_at)
         else:  # the due index is sparse: open invoices only

@@ -87,17 +87,21 @@ class PaymentWrites(WriteSet):
             remaining_ok = InvoiceItem.amount_remaining_cents == amount
         else:
             remaining_ok = InvoiceItem.amount_remaining_cents > amount
+        condition = _payable_condition() & remaining_ok & (InvoiceItem.version == invoice.version)
+        after = application.applied_to(invoice, payment)
         self._payment(payment)
         if link is not None:
             self._use_link(invoice.id, payment.id, link)
+            if invoice.links_tracked and link.link_id == invoice.active_link_id:
+                # the header's link is used up (single use): no active link is left. Conditioned on it
+                # still being the header's link (a link replaced meanwhile does not bump the version)
+                actions += [InvoiceItem.link_id.remove(), InvoiceItem.link_expires_at.remove()]
+                condition = condition & (InvoiceItem.link_id == link.link_id)
+                after = replace(after, active_link_id=None, active_link_expires_at=None)
         header = header_key(invoice.id)
 
         def op(tx: Transaction) -> None:
-            tx.update(
-                InvoiceItem(*header),
-                actions=actions,
-                condition=_payable_condition() & remaining_ok & (InvoiceItem.version == invoice.version),
-            )
+            tx.update(InvoiceItem(*header), actions=actions, condition=condition)
 
         self._add(
             op,
@@ -105,7 +109,6 @@ class PaymentWrites(WriteSet):
                 header, THEN, lambda: InvoiceNotPayableNow(f"invoice {invoice.id} changed meanwhile"), on_conflict=True
             ),
         )
-        after = application.applied_to(invoice, payment)
         self._changed("invoice", invoice.id, after, after.version)
 
     def _use_link(self, invoice_id: str, payment_id: str, link: LinkUse) -> None:
@@ -151,30 +154,36 @@ class PaymentWrites(WriteSet):
         self._add(op, Guard(key, THEN, lambda: StaleInvoice(f"payment link {link.id} exists; retry")))
         self._changed("payment_link", link.id, link)
 
-    def replace_links(self, invoice: Invoice, *, new: PaymentLink | None, revoke: list[PaymentLink], at: str) -> None:
-        """Issue `new` (optional) and revoke `revoke`, conditioned on the invoice still taking
-        payments (InvoiceNotPayableNow otherwise)."""
+    def replace_links(self, invoice: Invoice, *, new: PaymentLink | None, revoke: list[str], at: str) -> None:
+        """Issue `new` (optional) and revoke the links `revoke` (ids), conditioned on the invoice still
+        taking payments (InvoiceNotPayableNow otherwise). The header then names `new` as its one link
+        that may be active (or none), and tracks its links from now on (Invoice.links_tracked)."""
         header = header_key(invoice.id)
+        actions: list[Action] = [InvoiceItem.links_tracked.set(True)]
+        if new is not None:
+            actions += [InvoiceItem.link_id.set(new.id), InvoiceItem.link_expires_at.set(new.expires_at)]
+        else:
+            actions += [InvoiceItem.link_id.remove(), InvoiceItem.link_expires_at.remove()]
 
-        def check(tx: Transaction) -> None:
-            tx.condition_check(InvoiceItem, *header, condition=_payable_condition())
+        def op(tx: Transaction) -> None:
+            tx.update(InvoiceItem(*header), actions=actions, condition=_payable_condition())
 
         self._add(
-            check,
+            op,
             Guard(
                 header, FIRST, lambda: InvoiceNotPayableNow(f"invoice {invoice.id} changed meanwhile"), on_conflict=True
             ),
         )
-        for old in revoke[:MAX_LINKS_REVOKED_AT_ONCE]:
+        for old_id in revoke[:MAX_LINKS_REVOKED_AT_ONCE]:
 
-            def op(tx: Transaction, old: PaymentLink = old) -> None:
+            def revoke_op(tx: Transaction, old_id: str = old_id) -> None:
                 tx.update(
-                    PaymentLinkItem(invoice_pk(invoice.id), link_sk(old.id)),
+                    PaymentLinkItem(invoice_pk(invoice.id), link_sk(old_id)),
                     actions=[PaymentLinkItem.revoked_at.set(PaymentLinkItem.revoked_at | at)],
                     condition=TableItem.pk.exists(),
                 )
 
-            self._add(op)
-            self._changed("payment_link", old.id, replace(old, revoked_at=old.revoked_at or at))
+            self._add(revoke_op)
+            self._changed("payment_link", old_id, None)
         if new is not None:
             self.add_link(new)

@@ -49,6 +49,9 @@ class ClaimRequest:
     trigger: str
     actor: str
     step_date: str | None = None
+    # the payment link the sender read on the header ("" for none; None: not checked). Issuing or
+    # revoking a link does not change the invoice's version, so the claim checks the link itself
+    expected_link: str | None = None
 
 
 _OFF_THE_SENDING_INDEX = (ReminderItem.lease_until.remove, ReminderItem.gsi2pk.remove, ReminderItem.gsi2sk.remove)
@@ -64,6 +67,10 @@ class ReminderWrites(WriteSet):
         condition: Any = InvoiceItem.status.is_in(*sorted(s.value for s in req.allowed))
         if req.expected_version is not None:
             condition = condition & (InvoiceItem.version == req.expected_version)
+        if req.expected_link == "":
+            condition = condition & InvoiceItem.links_tracked.exists() & InvoiceItem.link_id.does_not_exist()
+        elif req.expected_link is not None:
+            condition = condition & (InvoiceItem.link_id == req.expected_link)
         actions: list[Any] = [
             ReminderItem.type.set(ReminderItem),
             ReminderItem.invoice_id.set(req.invoice_id),
