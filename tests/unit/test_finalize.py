@@ -46,6 +46,10 @@ def test_one_transaction_holds_the_number_the_invoice_its_event_and_the_link(svc
     # and the link's URL (with its token) is returned once, under the configured public base URL
     assert finalized.link is not None and finalized.link.url.startswith("https://pay.example.test/pay/")
     assert svc.memory.links == [finalized.link.link]
+    # and the invoice names it as its one active link (a reminder decides from the header)
+    assert finalized.invoice.links_tracked
+    assert finalized.invoice.active_link_id == finalized.link.link.id
+    assert finalized.invoice.active_link_expires_at == finalized.link.link.expires_at
     # and the PDF job is queued after the commit
     assert [job["invoice_id"] for job in svc.render_queue.sent] == ["in_1"]
 
@@ -67,6 +71,7 @@ def test_a_balance_covering_everything_pays_the_invoice_at_once(svc) -> None:  #
     (writes,) = svc.memory.commits
     assert kinds(writes) == ["claim_number", "finalize", "add_event", "add_event", "change_balance"]
     assert finalized.invoice.status is InvoiceStatus.PAID and finalized.link is None
+    assert finalized.invoice.links_tracked and finalized.invoice.active_link_id is None
     assert (finalized.invoice.applied_balance_cents, finalized.invoice.amount_remaining_cents) == (1000, 0)
     assert svc.memory.events_of("in_1") == ["invoice.finalized", "invoice.customer_balance_applied"]
     assert svc.memory.customers["cus_1"].balances == {"USD": 1500}
@@ -85,6 +90,7 @@ def test_nothing_due_means_paid_with_a_nothing_due_event_after_the_finalized_one
     svc.memory.put_invoice(draft("in_1", "cus_1", 0))
     finalized = finalize_invoice(svc, ACTOR, "in_1")
     assert finalized.invoice.status is InvoiceStatus.PAID and finalized.link is None
+    assert finalized.invoice.links_tracked and finalized.invoice.active_link_id is None
     assert finalized.invoice.paid_at == finalized.invoice.finalized_at
     assert svc.memory.events_of("in_1") == ["invoice.finalized", "invoice.paid"]
     assert svc.memory.events[-1].data["reason"] == "nothing_due"

@@ -91,7 +91,10 @@ def freeze(
         # each line shows its frozen result, as a finalized invoice reads back (store/mapping.py)
         lines=tuple(replace(line, tax=taxes.get(line.id, LineTax.none())) for line in draft.lines),
         pdf_status="pending",
-        links_tracked=True,  # its link (finalize issues one when something is due) lives on the header
+        # its link (finalize issues one when something is due) is named on the header: none yet
+        links_tracked=True,
+        active_link_id=None,
+        active_link_expires_at=None,
     )
 
 
