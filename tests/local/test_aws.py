@@ -148,18 +148,26 @@ def test_requests_reach_moto_one_at_a_time() -> None:
     assert peak[0] == 1
 
 
-def test_a_failed_transaction_still_rolls_back_with_one_table_copy_per_call(aws: EmbeddedAWS, monkeypatch) -> None:
+def test_a_failed_transaction_rolls_back_exactly_without_copying_the_table(aws: EmbeddedAWS, monkeypatch) -> None:
     from moto.dynamodb import models
 
+    # Given a table with a sort key and a stream, holding 50 items
     ddb = aws.client("dynamodb")
     ddb.create_table(
         TableName="tx",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     )
     for i in range(50):
-        ddb.put_item(TableName="tx", Item={"pk": {"S": f"old{i}"}, "v": {"N": "1"}})
+        ddb.put_item(TableName="tx", Item={"pk": {"S": f"old{i}"}, "sk": {"S": "A"}, "v": {"N": "1"}})
+    before = ddb.scan(TableName="tx")["Items"]
+    table = models.dynamodb_backends[aws.account_id][aws.region].get_table("tx")
+    records = len(table.stream_shard.items)
     copies: list[str] = []
     real = copy.deepcopy
 
@@ -168,28 +176,38 @@ def test_a_failed_transaction_still_rolls_back_with_one_table_copy_per_call(aws:
             copies.append(obj.name)
         return real(obj, *args, **kwargs)
 
-    monkeypatch.setattr(copy, "deepcopy", counting)  # the real copies, under the per-call memo
-    items = [{"Put": {"TableName": "tx", "Item": {"pk": {"S": f"new{i}"}}}} for i in range(4)]
-    items.append(
-        {
-            "Update": {
-                "TableName": "tx",
-                "Key": {"pk": {"S": "old0"}},
-                "UpdateExpression": "SET v = :two",
-                "ConditionExpression": "v = :three",
-                "ExpressionAttributeValues": {":two": {"N": "2"}, ":three": {"N": "3"}},
-            }
+    monkeypatch.setattr(copy, "deepcopy", counting)
+
+    def update(pk: str, value: str, condition: str | None = None) -> dict:
+        op = {
+            "TableName": "tx",
+            "Key": {"pk": {"S": pk}, "sk": {"S": "A"}},
+            "UpdateExpression": "SET v = :v",
+            "ExpressionAttributeValues": {":v": {"N": value}},
         }
-    )
+        if condition:
+            op["ConditionExpression"] = condition
+            op["ExpressionAttributeValues"][":three"] = {"N": "3"}
+        return {"Update": op}
+
+    # When a transaction puts new items (one into an existing partition), updates two in place and
+    # then fails on its last condition
+    items = [{"Put": {"TableName": "tx", "Item": {"pk": {"S": f"new{i}"}, "sk": {"S": "A"}}}} for i in range(3)]
+    items.append({"Put": {"TableName": "tx", "Item": {"pk": {"S": "old1"}, "sk": {"S": "B"}}}})
+    items += [update("old2", "7"), update("old3", "8"), update("old0", "2", "v = :three")]
     with pytest.raises(ClientError) as failed:
         ddb.transact_write_items(TransactItems=items)
     assert failed.value.response["Error"]["Code"] == "TransactionCanceledException"
-    # nothing of the cancelled transaction is visible: moto restored its rollback copy
-    assert "Item" not in ddb.get_item(TableName="tx", Key={"pk": {"S": "new0"}})
-    assert ddb.get_item(TableName="tx", Key={"pk": {"S": "old0"}})["Item"]["v"] == {"N": "1"}
-    assert ddb.scan(TableName="tx", Select="COUNT")["Count"] == 50
-    # and the 5-item transaction copied the table once, not once per item
-    assert copies == ["tx"]
+    # Then the table is exactly as before, its stream has no record of the transaction, and no
+    # table was copied for the rollback
+    assert ddb.scan(TableName="tx")["Items"] == before
+    assert len(table.stream_shard.items) == records
+    assert copies == []
+    # and a transaction that succeeds writes everything and streams its records
+    ddb.transact_write_items(TransactItems=[items[0], update("old2", "7")])
+    assert ddb.get_item(TableName="tx", Key={"pk": {"S": "old2"}, "sk": {"S": "A"}})["Item"]["v"] == {"N": "7"}
+    assert "Item" in ddb.get_item(TableName="tx", Key={"pk": {"S": "new0"}, "sk": {"S": "A"}})
+    assert len(table.stream_shard.items) == records + 2
 
 
 def test_queue_attributes_are_moto_s_own_counted_in_one_pass(aws: EmbeddedAWS) -> None:
