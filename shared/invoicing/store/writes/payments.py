@@ -156,9 +156,18 @@ class PaymentWrites(WriteSet):
 
     def replace_links(self, invoice: Invoice, *, new: PaymentLink | None, revoke: list[str], at: str) -> None:
         """Issue `new` (optional) and revoke the links `revoke` (ids), conditioned on the invoice still
-        taking payments (InvoiceNotPayableNow otherwise). The header then names `new` as its one link
-        that may be active (or none), and tracks its links from now on (Invoice.links_tracked)."""
+        taking payments and its header still naming the link it was read with (InvoiceNotPayableNow
+        otherwise: re-read). The header then names `new` as its one link that may be active (or none),
+        and tracks its links from now on (Invoice.links_tracked). The link condition keeps two
+        concurrent issues from both revoking the same old link and leaving one new link unnamed."""
         header = header_key(invoice.id)
+        condition = _payable_condition()
+        if not invoice.links_tracked:
+            condition = condition & InvoiceItem.links_tracked.does_not_exist()
+        elif invoice.active_link_id is not None:
+            condition = condition & (InvoiceItem.link_id == invoice.active_link_id)
+        else:
+            condition = condition & InvoiceItem.link_id.does_not_exist()
         actions: list[Action] = [InvoiceItem.links_tracked.set(True)]
         if new is not None:
             actions += [InvoiceItem.link_id.set(new.id), InvoiceItem.link_expires_at.set(new.expires_at)]
@@ -166,7 +175,7 @@ class PaymentWrites(WriteSet):
             actions += [InvoiceItem.link_id.remove(), InvoiceItem.link_expires_at.remove()]
 
         def op(tx: Transaction) -> None:
-            tx.update(InvoiceItem(*header), actions=actions, condition=_payable_condition())
+            tx.update(InvoiceItem(*header), actions=actions, condition=condition)
 
         self._add(
             op,
