@@ -277,6 +277,64 @@ def roll_back_only_the_items_written() -> None:
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
+def serialize_attribute_values_directly() -> None:
+    """moto 5.2 serializes every response by walking botocore's output shape, and for a DynamoDB
+    AttributeValue that means asking each of its ten members (S, N, B, SS, ..., M, L) for a value
+    through a chain of alias lookups: a Query of 20 items with 30 attributes makes ~100,000 such
+    lookups. moto's DynamoDB results already hold attribute values in their wire form ({"S": "x"}), so
+    an AttributeValue made of strings, numbers, booleans, null, string/number sets, maps and lists is
+    written as it is, recursively; anything else (a binary value, which the walk base64-encodes, or a
+    non-string where a string belongs) takes moto's own path. tests/local/test_aws.py compares both
+    outputs. The walk was half of the in-process state machine's time. Patched once, process-wide."""
+    from moto.core.serialize import BaseJSONSerializer
+
+    original = BaseJSONSerializer._serialize_type_structure
+    if getattr(original, "_attribute_values_directly", False):
+        return
+
+    def _serialize_type_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if key and shape.name == "AttributeValue" and isinstance(value, dict):
+            wire = attribute_value_as_is(value)
+            if wire is not None:
+                self._default_serialize(serialized, wire, shape, key)
+                return
+        original(self, serialized, value, shape, key)
+
+    _serialize_type_structure._attribute_values_directly = True  # type: ignore[attr-defined]
+    _serialize_type_structure.original = original  # type: ignore[attr-defined]  (the test compares both)
+    BaseJSONSerializer._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
+
+
+def attribute_value_as_is(value: dict[str, Any]) -> dict[str, Any] | None:
+    """A copy of an AttributeValue already in wire form, or None when moto's walk must write it."""
+    if len(value) != 1:
+        return None
+    ((kind, inner),) = value.items()
+    if kind in ("S", "N"):
+        return {kind: inner} if isinstance(inner, str) else None
+    if kind in ("BOOL", "NULL"):
+        return {kind: inner} if isinstance(inner, bool) else None
+    if kind in ("SS", "NS"):
+        return {kind: list(inner)} if isinstance(inner, list) and all(isinstance(v, str) for v in inner) else None
+    if kind == "M" and isinstance(inner, dict):
+        members = {}
+        for name, member in inner.items():
+            copied = attribute_value_as_is(member) if isinstance(member, dict) else None
+            if copied is None:
+                return None
+            members[name] = copied
+        return {"M": members}
+    if kind == "L" and isinstance(inner, list):
+        items = []
+        for member in inner:
+            copied = attribute_value_as_is(member) if isinstance(member, dict) else None
+            if copied is None:
+                return None
+            items.append(copied)
+        return {"L": items}
+    return None
+
+
 def count_queue_messages_in_one_pass() -> None:
     """moto builds a queue's whole attribute map, with its three ApproximateNumberOfMessages* counts,
     each time it looks up one attribute (ContentBasedDeduplication, 4-6 times per message sent), and
@@ -374,6 +432,7 @@ class EmbeddedAWS:
 
     def start(self) -> EmbeddedAWS:
         roll_back_only_the_items_written()
+        serialize_attribute_values_directly()
         count_queue_messages_in_one_pass()
         outer = self
 

@@ -11,8 +11,10 @@ import base64
 import copy
 import hashlib
 import json
+import os
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +86,14 @@ CfnLoader.add_multi_constructor("!", _multi_constructor)
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """The template as data: a copy of the parse cached by path, inode, modification time and size
+    (parsing takes ~30 ms, copying ~3 ms; the tests build every resource of the template ~1,000 times)."""
+    stat = os.stat(path)
+    return copy.deepcopy(_parsed(str(Path(path).resolve()), stat.st_ino, stat.st_mtime_ns, stat.st_size))
+
+
+@lru_cache(maxsize=8)
+def _parsed(path: str, _ino: int, _mtime_ns: int, _size: int) -> dict[str, Any]:
     with open(path, encoding="utf-8") as handle:
         data = yaml.load(handle, Loader=CfnLoader)
     if not isinstance(data, dict):

@@ -75,13 +75,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
 
 def pytest_configure(config):  # type: ignore[no-untyped-def]
     """In every process: in-process moto rolls a cancelled transaction back by its items, as the
-    local stack does, instead of copying every table once per item of every transaction
-    (local/aws.py). Then, once: the message catalogs compiled before any worker starts, when `make
+    local stack does, instead of copying every table once per item of every transaction, and writes
+    DynamoDB attribute values as they are instead of walking their shape (local/aws.py). Then, once: the message catalogs compiled before any worker starts, when `make
     i18n` has not (a plain `pytest` after a pull): a stale or missing .mo would fail every rendering
     in another language."""
-    from local.aws import roll_back_only_the_items_written
+    from local.aws import roll_back_only_the_items_written, serialize_attribute_values_directly
 
     roll_back_only_the_items_written()
+    serialize_attribute_values_directly()
     if hasattr(config, "workerinput"):  # an xdist worker: the controller did it
         return
     catalogs = ROOT / "shared" / "invoicing" / "i18n"

@@ -6,6 +6,7 @@ import copy
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -275,3 +276,58 @@ def test_a_send_scans_the_queue_only_for_its_deduplication(aws: EmbeddedAWS) -> 
     # and the counts are still there when asked for
     counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
     assert counts["ApproximateNumberOfMessages"] == "110"
+
+
+def test_attribute_values_are_written_exactly_as_motos_own_walk_writes_them() -> None:
+    # Given a DynamoDB result with every kind of attribute value, nested, and a binary one (which
+    # takes moto's own path)
+    import json
+
+    from moto.core.serialize import BaseJSONSerializer, JSONSerializer, XFormedAttributePicker
+    from moto.core.utils import get_service_model
+
+    from local.aws import serialize_attribute_values_directly
+
+    serialize_attribute_values_directly()
+    operation = get_service_model("dynamodb").operation_model("Query")
+    value = {
+        "s": {"S": "text"},
+        "empty": {"S": ""},
+        "n": {"N": "-12.50"},
+        "t": {"BOOL": True},
+        "f": {"BOOL": False},
+        "null": {"NULL": True},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2.5"]},
+        "m": {"M": {"inner": {"M": {"x": {"S": "y"}, "l": {"L": [{"N": "1"}, {"S": "z"}, {"M": {}}]}}}}},
+        "l": {"L": [{"S": "a"}, {"L": []}, {"NULL": True}]},
+        "b": {"B": "aGVsbG8="},
+        "mb": {"M": {"blob": {"B": "aGVsbG8="}}},
+    }
+    result = {"Items": [value, {"pk": {"S": "p"}}], "Count": 2, "ScannedCount": 2}
+
+    lookups = []
+
+    class CountingPicker(XFormedAttributePicker):
+        def __call__(self, context: Any) -> Any:
+            lookups.append(context.key)
+            return super().__call__(context)
+
+    def body() -> object:
+        serializer = JSONSerializer(operation_model=operation, value_picker=CountingPicker())
+        return json.loads(serializer.serialize(result)["body"])
+
+    # When it is serialized with the direct path and with moto's walk
+    direct = body()
+    direct_lookups, lookups[:] = len(lookups), []
+    patched = BaseJSONSerializer._serialize_type_structure
+    BaseJSONSerializer._serialize_type_structure = patched.original  # type: ignore[attr-defined,method-assign]
+    try:
+        walked = body()
+    finally:
+        BaseJSONSerializer._serialize_type_structure = patched  # type: ignore[method-assign]
+    # Then both write the same JSON, the direct path with a fraction of the walk's lookups (only the
+    # binary values and the result's own fields are walked)
+    assert direct == walked
+    assert direct_lookups * 4 < len(lookups), (direct_lookups, len(lookups))
+    assert direct["Items"][0]["m"] == value["m"] and direct["Count"] == 2

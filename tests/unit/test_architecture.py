@@ -74,6 +74,7 @@ PURE_CACHES = {
     "functions/api/app.py",
     "functions/api/openapi.py",
     "functions/console/views.py",
+    "local/cfn.py",  # the parsed template, keyed by the file's inode, modification time and size
 }
 
 
