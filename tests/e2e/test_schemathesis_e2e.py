@@ -12,8 +12,10 @@ MISSING_AUTHENTICATION_TOKEN, mapped by the template's GatewayResponses); the lo
 exactly that, tested below. `max_response_time` is a timed test (speed goals live in `make bench`), and
 `object_level_authorization` needs a second user.
 
-The run is bounded by count (--max-examples per operation and phase; it generates > 2,000 cases) and
-reproducible under CI=true (a fixed --seed). The two rules JSON Schema cannot state (no "now", no
+The run is bounded by count (--max-examples per operation and phase; it generates > 2,000 cases; the
+coverage phase, which --max-examples does not bound, walks a fixed sample of the five large code lists,
+and tests/unit/test_code_lists.py proves every value of them) and reproducible under CI=true (a fixed
+--seed). The two rules JSON Schema cannot state (no "now", no
 comparison of two fields) are taught to the fuzzer in schemathesis_hooks.py; schemathesis.toml keeps the
 stateful phase on the document's links (its guessed ones mistook line ids for invoice ids).
 """
