@@ -68,11 +68,13 @@ def handle_post_customer(customer_id: str) -> Response[str]:
     page = page_of(customer_pages)
     page.require("clerk")
     form = page.form
-    changes = {
-        name: form.get(name).strip()
-        for name in ("name", "email", "locale", "timezone", "tax_id")
-        if name in form.fields
-    }
+    changes = customers.UpdateCustomer(
+        **{
+            name: form.get(name).strip()
+            for name in ("name", "email", "locale", "timezone", "tax_id")
+            if name in form.fields
+        }
+    )
     try:
         forms.run_once(page, lambda: {"customer": customers.update_customer(get_services(), customer_id, changes).id})
     except InvoicingError as exc:

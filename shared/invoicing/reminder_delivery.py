@@ -42,7 +42,7 @@ from invoicing.adapters.email import (
 from invoicing.adapters.queue import BatchJobQueue
 from invoicing.domain.customer import Customer
 from invoicing.domain.events import Actor, new_event
-from invoicing.domain.invoice import Invoice, InvoiceStatus
+from invoicing.domain.invoice import Invoice, InvoiceStatus, header_link_active
 from invoicing.domain.payments import IssuedLink
 from invoicing.domain.reminders import (
     MANUAL_KIND,
@@ -220,7 +220,7 @@ def _has_active_link(svc: Services, context: MailContext, now: str) -> bool:
     """From the header the context was read from (the claim checked it is still the header's link);
     an invoice that does not track its links has them read."""
     if context.links_tracked:
-        return context.link_id is not None and (context.link_expires_at or "") > now
+        return header_link_active(context.link_id, context.link_expires_at, now)
     return any(link.is_active(now) for link in svc.payment_store.list_links(context.invoice_id))
 
 

@@ -53,4 +53,6 @@ def handle_get_customer(customer_id: Annotated[Id, Path()]) -> CustomerOut:
     responses=error_responses(404, 422),
 )
 def handle_update_customer(customer_id: Annotated[Id, Path()], body: Annotated[CustomerUpdate, Body()]) -> CustomerOut:
-    return customer_out(customers.update_customer(get_services(), customer_id, body.changes()))
+    return customer_out(
+        customers.update_customer(get_services(), customer_id, customers.UpdateCustomer(**body.changes()))
+    )

@@ -107,7 +107,9 @@ def handle_get_invoice(invoice_id: Annotated[Id, Path()]) -> InvoiceOut:
 
 @router.patch("/invoices/<invoice_id>", summary="Update a draft", responses=error_responses(404, 409, 422))
 def handle_update_invoice(invoice_id: Annotated[Id, Path()], body: Annotated[InvoiceUpdate, Body()]) -> InvoiceOut:
-    return invoice_out(uc.update_invoice(get_services(), current_actor(router), invoice_id, body.changes()))
+    return invoice_out(
+        uc.update_invoice(get_services(), current_actor(router), invoice_id, uc.UpdateInvoice(**body.changes()))
+    )
 
 
 @router.delete(
@@ -136,7 +138,9 @@ def handle_add_line(invoice_id: Annotated[Id, Path()], body: Annotated[LineIn, B
 def handle_update_line(
     invoice_id: Annotated[Id, Path()], line_id: Annotated[Id, Path()], body: Annotated[LineUpdate, Body()]
 ) -> InvoiceOut:
-    return invoice_out(uc.update_line(get_services(), current_actor(router), invoice_id, line_id, body.changes()))
+    return invoice_out(
+        uc.update_line(get_services(), current_actor(router), invoice_id, line_id, uc.UpdateLine(**body.changes()))
+    )
 
 
 @router.delete(

@@ -192,7 +192,7 @@ def handle_get_tax_rate(tax_rate_id: Annotated[Id, Path()]) -> TaxRateOut:
     responses=error_responses(404, 409, 422),
 )
 def handle_update_tax_rate(tax_rate_id: Annotated[Id, Path()], body: Annotated[TaxRateUpdate, Body()]) -> TaxRateOut:
-    return tax_rate_out(rates.update_tax_rate(get_services(), tax_rate_id, body.changes()))
+    return tax_rate_out(rates.update_tax_rate(get_services(), tax_rate_id, rates.UpdateTaxRate(**body.changes())))
 
 
 @router.put(

@@ -198,7 +198,9 @@ def handle_get_webhook_endpoint(endpoint_id: Annotated[Id, Path()]) -> EndpointO
 def handle_update_webhook_endpoint(
     endpoint_id: Annotated[Id, Path()], body: Annotated[EndpointUpdate, Body()]
 ) -> EndpointOut:
-    return endpoint_out(uc.update_endpoint(get_services(), current_actor(router), endpoint_id, body.changes()))
+    return endpoint_out(
+        uc.update_endpoint(get_services(), current_actor(router), endpoint_id, uc.UpdateEndpoint(**body.changes()))
+    )
 
 
 @router.delete(

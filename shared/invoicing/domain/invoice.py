@@ -226,7 +226,7 @@ class Invoice:
         header alone; None when the header does not track its links (read them)."""
         if not self.links_tracked:
             return None
-        return self.active_link_id is not None and (self.active_link_expires_at or "") > now
+        return header_link_active(self.active_link_id, self.active_link_expires_at, now)
 
     def effective_taxes(self) -> dict[str, LineTax]:
         """Frozen results once finalized; the lines' own previews while a draft."""
@@ -350,3 +350,9 @@ def check_custom_fields(fields: list[tuple[str, str]] | None) -> tuple[tuple[str
             )
         checked.append((key, value))
     return tuple(checked)
+
+
+def header_link_active(link_id: str | None, expires_at: str | None, now: str) -> bool:
+    """Whether the link a header names is active at `now` (ISO instant): named and not expired. A
+    header names its link only while it is unused and unrevoked (docs/data-model.md)."""
+    return link_id is not None and (expires_at or "") > now

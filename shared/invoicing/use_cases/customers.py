@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from invoicing import clock
+from invoicing.changes import UNSET, Changes, Unset
 from invoicing.domain import money
 from invoicing.domain.customer import Customer, matches_search
 from invoicing.domain.invoice import Address
@@ -176,12 +177,33 @@ def get_customer(svc: Services, customer_id: str) -> Customer:
     return svc.repo.get_customer(customer_id)
 
 
-def update_customer(svc: Services, customer_id: str, changes: dict[str, Any]) -> Customer:
+@dataclass(frozen=True)
+class UpdateCustomer(Changes):
+    """PATCH /customers/{id}: the fields given (invoicing.changes). An address replaces the whole
+    address; the electronic address and its scheme change together."""
+
+    name: str | Unset = UNSET
+    email: str | Unset = UNSET
+    address: dict[str, Any] | Unset = UNSET
+    currency: str | Unset = UNSET
+    locale: str | Unset = UNSET
+    timezone: str | Unset = UNSET
+    tax_id: str | Unset = UNSET
+    reminders_enabled: bool | Unset = UNSET
+    metadata: dict[str, str] | Unset = UNSET
+    einvoice_format: str | Unset = UNSET
+    vat_id: str | Unset = UNSET
+    electronic_address: str | Unset = UNSET
+    electronic_address_scheme: str | Unset = UNSET
+    buyer_reference: str | Unset = UNSET
+
+
+def update_customer(svc: Services, customer_id: str, cmd: UpdateCustomer) -> Customer:
     """Edits never reach issued invoices: those keep the snapshot taken at finalization. One
     transaction: the fields changed and `customer.updated`, conditioned on the version read (a lost
     race, e.g. with a balance move, is re-read and applied again)."""
     clean: dict[str, Any] = {}
-    for key, value in changes.items():
+    for key, value in cmd.given().items():
         if key == "currency":
             value = money.normalize_currency(value)
         elif key == "locale":

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from invoicing import clock
 from invoicing.adapters.tax import taxes_from_rates
+from invoicing.changes import UNSET, Changes, Unset
 from invoicing.domain import money
 from invoicing.domain.customer import Customer
 from invoicing.domain.events import Actor, InvoiceEvent, new_event
@@ -327,9 +328,36 @@ def list_events(svc: Services, invoice_id: str) -> list[InvoiceEvent]:
 _UNSET = object()
 
 
-def update_invoice(svc: Services, actor: Actor, invoice_id: str, changes: dict[str, object]) -> Invoice:
+@dataclass(frozen=True)
+class UpdateInvoice(Changes):
+    """PATCH /invoices/{id} of a draft: the fields given (invoicing.changes); None clears memo,
+    metadata, purchase_order, custom_fields and due_date, and leaves days_until_due as it is."""
+
+    currency: str | Unset = UNSET
+    due_date: date | Unset | None = UNSET
+    days_until_due: int | Unset | None = UNSET
+    memo: str | Unset | None = UNSET
+    metadata: dict[str, str] | Unset | None = UNSET
+    purchase_order: str | Unset | None = UNSET
+    custom_fields: list[tuple[str, str]] | Unset | None = UNSET
+
+
+@dataclass(frozen=True)
+class UpdateLine(Changes):
+    """PATCH /invoices/{id}/lines/{line_id}: the fields given (invoicing.changes); a None tax_rate_id
+    removes the line's tax."""
+
+    description: str | Unset = UNSET
+    quantity: Decimal | Unset = UNSET
+    unit_amount_cents: int | Unset = UNSET
+    tax_rate_id: str | Unset | None = UNSET
+    unit_code: str | Unset = UNSET
+
+
+def update_invoice(svc: Services, actor: Actor, invoice_id: str, cmd: UpdateInvoice) -> Invoice:
     """Draft only: currency, due date, days until due, memo, metadata, purchase order, custom fields
     (null or absent: purchase_order and custom_fields as memo, null clears)."""
+    changes = cmd.given()
     invoice = svc.repo.get_invoice(invoice_id)
     invoice.require_draft()
     updated = invoice
@@ -415,7 +443,8 @@ def _find_line(invoice: Invoice, line_id: str) -> InvoiceLine:
     raise NotFound(f"line {line_id} not found on invoice {invoice.id}", code="line_not_found")
 
 
-def update_line(svc: Services, actor: Actor, invoice_id: str, line_id: str, changes: dict[str, object]) -> Invoice:
+def update_line(svc: Services, actor: Actor, invoice_id: str, line_id: str, cmd: UpdateLine) -> Invoice:
+    changes = cmd.given()
     invoice = svc.repo.get_invoice(invoice_id)
     invoice.require_draft()
     line = _find_line(invoice, line_id)

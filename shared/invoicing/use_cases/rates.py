@@ -18,13 +18,14 @@ put_exchange_rate / get_exchange_rate — USD per one unit of a currency. USD it
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 from invoicing import clock
+from invoicing.changes import UNSET, Changes, Unset
 from invoicing.domain import money
 from invoicing.einvoice import codes
 from invoicing.errors import Conflict, NotFound, ValidationFailed
@@ -187,10 +188,26 @@ def get_tax_rate(svc: Services, tax_rate_id: str) -> TaxRate:
     return svc.tax_rates.get(tax_rate_id)
 
 
-def update_tax_rate(svc: Services, tax_rate_id: str, changes: Mapping[str, Any]) -> TaxRate:
+@dataclass(frozen=True)
+class UpdateTaxRate(Changes):
+    """PATCH /tax-rates/{id}: the fields given (invoicing.changes); None clears an optional text."""
+
+    display_name: str | Unset = UNSET
+    percentage: str | int | Decimal | Unset = UNSET
+    inclusive: bool | Unset = UNSET
+    country: str | Unset | None = UNSET
+    jurisdiction: str | Unset | None = UNSET
+    description: str | Unset | None = UNSET
+    active: bool | Unset = UNSET
+    vat_category: str | Unset = UNSET
+    exemption_reason_code: str | Unset | None = UNSET
+    exemption_reason: str | Unset | None = UNSET
+
+
+def update_tax_rate(svc: Services, tax_rate_id: str, cmd: UpdateTaxRate) -> TaxRate:
     """See the module docstring: terms only while unused; archiving always."""
     current = svc.tax_rates.get(tax_rate_id)
-    clean = _clean_terms(changes)
+    clean = _clean_terms(cmd.given())
     diff = {k: v for k, v in clean.items() if v != getattr(current, k)}
     if not diff:
         return current

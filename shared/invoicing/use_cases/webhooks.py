@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from invoicing import clock
 from invoicing.adapters.webhooks import SigningSecrets, describe, new_secret, post, signed_headers
+from invoicing.changes import UNSET, Changes, Unset
 from invoicing.domain.events import Actor
 from invoicing.domain.webhooks import (
     MAX_ATTEMPTS,
@@ -113,8 +114,19 @@ def get_endpoint(svc: Services, endpoint_id: str) -> Endpoint:
     return svc.webhooks.get_endpoint(endpoint_id)
 
 
-def update_endpoint(svc: Services, actor: Actor, endpoint_id: str, changes: dict[str, Any]) -> Endpoint:
+@dataclass(frozen=True)
+class UpdateEndpoint(Changes):
+    """PATCH /webhook-endpoints/{id}: the fields given (invoicing.changes)."""
+
+    url: str | Unset = UNSET
+    events: list[str] | Unset = UNSET  # or ["*"]: every event
+    description: str | Unset = UNSET
+    status: str | Unset = UNSET
+
+
+def update_endpoint(svc: Services, actor: Actor, endpoint_id: str, cmd: UpdateEndpoint) -> Endpoint:
     """url, events, description, status (enabled/disabled). Enabling again forgets the failing streak."""
+    changes = cmd.given()
     endpoint = svc.webhooks.get_endpoint(endpoint_id)
     updated = endpoint
     if changes.get("url") is not None:
