@@ -159,7 +159,7 @@ deploy-check: venv tools deploy-tools build ## prove offline what `sam deploy` n
 		LAMBDA_BOTO3=$(LAMBDA_BOTO3) $(PY) -m scripts.deploy_check
 
 test: venv tools chromium dynamodb-local i18n lint typecheck validate build deploy-check ## lint, types, sam validate, sam build, deploy-check, every test (the README's test command)
-	$(PY) -m pytest -q -p no:cacheprovider -n auto --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:cacheprovider -n auto --dist worksteal --durations=15 $(PYTEST_ARGS)
 
 test-fast: venv console-assets $(I18N_MO) ## unit + integration only, no build
 	$(PY) -m pytest -q tests/unit tests/integration $(PYTEST_ARGS)
