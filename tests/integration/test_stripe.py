@@ -686,6 +686,41 @@ class TestStripeRefunds:
         assert refund_of(api, note)["status"] == "succeeded"
         assert [e["type"] for e in refund_events(api, inv["id"])].count("invoice.refund_retried") == 1
 
+    def test_a_retry_while_another_attempt_is_under_way_is_refused_until_its_lease_ran_out(
+        self, api, customer, pay, stripe_http, monkeypatch
+    ):
+        """The interleaving that refunded twice (a CI run, 2026-11-28): "early" claimed attempt 2 and
+        was still waiting for Stripe when "late" read the refund (still `failed`, attempts 2), found
+        nothing at Stripe yet and claimed attempt 3 under a new idempotency key. A claim now holds
+        the refund until its outcome is recorded or its lease ran out."""
+        from datetime import timedelta
+
+        from invoicing import clock
+        from invoicing.domain.refunds import ATTEMPT_LEASE
+        from invoicing.root import get_services
+
+        inv = stripe_paid_invoice(api, customer, pay)
+        stripe_http.refund_outcomes = [STRIPE_DOWN]
+        note = refund_note(api, inv["id"])
+        refund = note["refunds"][0]
+        # Given another retry's claim on attempt 2, its Stripe call still under way
+        svc = get_services()
+        stored = svc.refund_store.get(inv["id"], refund["id"])
+        assert stored is not None
+        claimed_at = clock.now()
+        with svc.uow() as tx:
+            tx.claim_refund_attempt(stored, 2, clock.iso(claimed_at))
+        # When a retry comes meanwhile, Then it is refused and Stripe is not called
+        status, body, _ = retry(api, note, refund)
+        assert status == 409 and body["error"]["code"] == "concurrent_modification", body
+        assert len(stripe_http.refund_calls()) == 1 and stripe_http.refunds == []
+        # When the claim's lease ran out (that attempt died), Then the retry looks at Stripe and refunds
+        later = claimed_at + ATTEMPT_LEASE + timedelta(seconds=1)
+        monkeypatch.setattr(clock, "now", lambda: later)
+        status, body, _ = retry(api, note, refund)
+        assert status == 200 and (body["status"], body["attempts"]) == ("succeeded", 3), body
+        assert len(stripe_http.refunds) == 1
+
     def test_a_retry_that_looks_after_another_retry_refunded_reports_that_refund(
         self, api, customer, pay, stripe_http, serialized_moto
     ):

@@ -12,9 +12,10 @@ stays reserved on the payment meanwhile (the money is still owed).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from invoicing.errors import Conflict, ValidationFailed
+from invoicing.errors import ConcurrentModification, Conflict, ValidationFailed
 
 MAX_REFUND_REFERENCE = 200
 
@@ -53,6 +54,8 @@ class Refund:
     reference: str | None = None  # manual: finance's reference of the money paid back
     paid_at: str | None = None  # manual: when it was paid back
     completed_by: str | None = None  # manual: who recorded it
+    # Stripe: when the latest attempt was claimed, until its outcome is recorded (ATTEMPT_LEASE)
+    claimed_at: str | None = None
     # every write of the refund sets version + 1, conditioned on the version read (0: absent on old
     # items); it orders the refund's public events (`sequence`)
     version: int = 0
@@ -98,12 +101,24 @@ def provider_refund_status(raw: str | None) -> RefundStatus | None:
     return PROVIDER_REFUND_STATUSES.get(raw or "")
 
 
-def ensure_retryable(refund: Refund) -> None:
-    """Only a Stripe refund that failed can be tried again (manual ones are completed by hand)."""
+# An attempt claimed less than this ago may still be talking to Stripe (its call times out well within
+# it); after it, the attempt is taken to have died, and the next retry first looks at Stripe.
+ATTEMPT_LEASE = timedelta(minutes=2)
+
+
+def ensure_retryable(refund: Refund, now: datetime | None = None) -> None:
+    """Only a Stripe refund that failed can be tried again (manual ones are completed by hand), and
+    not while another retry's attempt is under way: it stays `failed` until its outcome is recorded,
+    and Stripe may not show its refund yet, so a second retry would refund again under a new
+    idempotency key (409 concurrent_modification until the attempt's lease ran out)."""
     if refund.provider != STRIPE:
         raise RefundNotRetryable("a manual refund is paid back by hand; complete it with its reference instead")
     if refund.status is not RefundStatus.FAILED:
         raise RefundNotRetryable(f"the refund is {refund.status.value}; only a failed refund can be retried")
+    if now is not None and refund.claimed_at is not None:
+        claimed = datetime.fromisoformat(refund.claimed_at.replace("Z", "+00:00"))
+        if now - claimed < ATTEMPT_LEASE:
+            raise ConcurrentModification("another retry of this refund is under way; read it again")
 
 
 def ensure_completable(refund: Refund) -> None:

@@ -145,6 +145,7 @@ def refund_to_item(r: Refund) -> RefundItem:
         reference=r.reference,
         paid_at=r.paid_at,
         completed_by=r.completed_by,
+        claimed_at=r.claimed_at,
         version=r.version or None,
     )
 
@@ -169,6 +170,7 @@ def refund_from_item(item: RefundItem) -> Refund:
         reference=item.reference,
         paid_at=item.paid_at,
         completed_by=item.completed_by,
+        claimed_at=item.claimed_at,
         version=int(item.version or 0),
     )
 

@@ -466,4 +466,5 @@ class RefundItem(TableItem, discriminator="Refund"):
     reference = UnicodeAttribute(null=True)  # manual: finance's reference of the money paid back
     paid_at = UnicodeAttribute(null=True)  # manual: when it was paid back
     completed_by = UnicodeAttribute(null=True)  # manual: who recorded it
+    claimed_at = UnicodeAttribute(null=True)  # stripe: the latest attempt's claim, until its outcome
     version = NumberAttribute(null=True)  # every write: + 1, conditioned on the value read

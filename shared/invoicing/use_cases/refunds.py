@@ -67,7 +67,7 @@ def _find(svc: Services, credit_note_id: str, refund_id: str) -> Refund:
 def retry_refund(svc: Services, actor: Actor, credit_note_id: str, refund_id: str) -> Refund:
     """See the module docstring."""
     refund = _find(svc, credit_note_id, refund_id)
-    ensure_retryable(refund)
+    ensure_retryable(refund, clock.now())
     provider = svc.payment_provider()
     if provider.name != STRIPE:
         raise ServiceUnavailable("Stripe is not the configured payment provider; the refund cannot be retried now")
@@ -98,7 +98,8 @@ def retry_refund(svc: Services, actor: Actor, credit_note_id: str, refund_id: st
         ensure_retryable(current)  # 409 refund_not_retryable: it succeeded or is in flight now
         raise ConcurrentModification("another retry of this refund is under way; read it again") from None
     metrics.add_metric(name="RefundRetries", unit="Count", value=1)
-    claimed = replace(refund, attempts=attempt, updated_at=now, version=refund.version + 1)  # as the claim wrote it
+    # as the claim wrote it
+    claimed = replace(refund, attempts=attempt, updated_at=now, claimed_at=now, version=refund.version + 1)
     return call_provider(svc, actor, claimed, attempt, "invoice.refund_retried")
 
 

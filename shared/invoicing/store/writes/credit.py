@@ -225,10 +225,16 @@ class CreditWrites(InvoiceWrites):
     def claim_refund_attempt(self, read: Refund, attempt: int, at: str) -> None:
         """Take attempt number `attempt` before calling Stripe: of two retries that read the same
         refund only one gets it, so only one refund call is made per attempt (and its idempotency
-        key). The refund stays `failed` meanwhile: if the process stops after this, it can be retried
-        again and the next retry first looks for what this attempt may have created."""
-        after = replace(read, attempts=attempt, updated_at=at)
-        self._refund(read, after, [RefundItem.attempts.set(attempt), RefundItem.updated_at.set(at)])
+        key). The refund stays `failed` meanwhile, with the claim's time: no other retry starts until
+        the outcome is recorded or the claim's lease ran out (domain.refunds.ensure_retryable), and
+        then the next retry first looks for what this attempt may have created."""
+        after = replace(read, attempts=attempt, updated_at=at, claimed_at=at)
+        actions: list[Action] = [
+            RefundItem.attempts.set(attempt),
+            RefundItem.updated_at.set(at),
+            RefundItem.claimed_at.set(at),
+        ]
+        self._refund(read, after, actions)
 
     def change_refund(self, read: Refund, changed: Refund) -> None:
         """Write `changed` over the refund as it was `read`."""
@@ -241,6 +247,9 @@ class CreditWrites(InvoiceWrites):
         ]
         if changed.attempts != read.attempts:
             actions.append(RefundItem.attempts.set(changed.attempts))
+        if read.claimed_at is not None:  # an outcome recorded: the attempt's claim is over
+            actions.append(RefundItem.claimed_at.remove())
+            changed = replace(changed, claimed_at=None)
         for name in ("reference", "paid_at", "completed_by"):
             value = getattr(changed, name)
             if value != getattr(read, name):
