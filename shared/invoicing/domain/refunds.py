@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from invoicing import clock
 from invoicing.errors import ConcurrentModification, Conflict, ValidationFailed
 
 MAX_REFUND_REFERENCE = 200
@@ -115,10 +116,8 @@ def ensure_retryable(refund: Refund, now: datetime | None = None) -> None:
         raise RefundNotRetryable("a manual refund is paid back by hand; complete it with its reference instead")
     if refund.status is not RefundStatus.FAILED:
         raise RefundNotRetryable(f"the refund is {refund.status.value}; only a failed refund can be retried")
-    if now is not None and refund.claimed_at is not None:
-        claimed = datetime.fromisoformat(refund.claimed_at.replace("Z", "+00:00"))
-        if now - claimed < ATTEMPT_LEASE:
-            raise ConcurrentModification("another retry of this refund is under way; read it again")
+    if now is not None and refund.claimed_at is not None and now - clock.parse_iso(refund.claimed_at) < ATTEMPT_LEASE:
+        raise ConcurrentModification("another retry of this refund is under way; read it again")
 
 
 def ensure_completable(refund: Refund) -> None:
