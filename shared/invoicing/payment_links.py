@@ -8,7 +8,7 @@ from __future__ import annotations
 from invoicing import clock
 from invoicing.adapters.public_url import pay_url
 from invoicing.domain.events import Actor, new_event
-from invoicing.domain.invoice import Invoice
+from invoicing.domain.invoice import LinkState
 from invoicing.domain.payments import IssuedLink, ensure_payable, new_link
 from invoicing.errors import ConcurrentModification
 from invoicing.observability import logger
@@ -19,19 +19,25 @@ from invoicing.store.writes.payments import InvoiceNotPayableNow
 MAX_ATTEMPTS = 5
 
 
-def new_issued_link(svc: Services, invoice: Invoice, actor: Actor) -> IssuedLink:
+def new_issued_link(svc: Services, invoice: LinkState, actor: Actor) -> IssuedLink:
     """A new link for `invoice` with its URL; the token in the URL is seen this once."""
-    link, token = new_link(invoice, actor.principal, svc.settings.payment_link_ttl_days_after_due, clock.now())
+    ttl = svc.settings.payment_link_ttl_days_after_due
+    link, token = new_link(invoice.invoice_id, invoice.due_date, actor.principal, ttl, clock.now())
     return IssuedLink(link=link, url=pay_url(svc.settings.public_base_url, svc.settings.public_base_url_param, token))
 
 
-def replace_links(svc: Services, actor: Actor, invoice_id: str, *, issue: bool) -> tuple[IssuedLink | None, int]:
+def replace_links(
+    svc: Services, actor: Actor, invoice_id: str, *, issue: bool, read: LinkState | None = None
+) -> tuple[IssuedLink | None, int]:
     """Issue a new link (`issue`) and revoke every earlier active one, in one transaction with the
-    audit event, conditioned on the invoice still taking payments; a lost race re-reads. Returns the
-    new link and how many were revoked. Open or uncollectible invoices only (409 otherwise)."""
+    audit event, conditioned on the invoice still taking payments and naming the link it was read
+    with; a lost race re-reads the header. `read`: the header as the caller read it (a reminder
+    job), for the first attempt. Returns the new link and how many were revoked. Open or
+    uncollectible invoices only (409 otherwise)."""
+    known = [read] if read is not None else []
 
     def attempt() -> tuple[IssuedLink | None, list[str]]:
-        invoice = svc.repo.get_invoice_header(invoice_id)
+        invoice = known.pop() if known else LinkState.of(svc.repo.get_invoice_header(invoice_id))
         ensure_payable(invoice)
         now = clock.iso(clock.now())
         revoke = _revocable(svc, invoice)
@@ -64,16 +70,18 @@ def replace_links(svc: Services, actor: Actor, invoice_id: str, *, issue: bool) 
     return new, len(revoked)
 
 
-def _revocable(svc: Services, invoice: Invoice) -> list[str]:
+def _revocable(svc: Services, invoice: LinkState) -> list[str]:
     """The ids of the links that may still be active. An invoice that tracks its links has at most
     one (every issue revokes the others), named on its header, and an expired one is not revoked
     (nothing to stop); an older invoice's links are read."""
     now = clock.iso(clock.now())
     if invoice.links_tracked:
         active = invoice.link_active(now)
-        return [invoice.active_link_id] if active and invoice.active_link_id else []
+        return [invoice.link_id] if active and invoice.link_id else []
     return [
-        link.id for link in svc.payment_store.list_links(invoice.id) if link.revoked_at is None and link.used_at is None
+        link.id
+        for link in svc.payment_store.list_links(invoice.invoice_id)
+        if link.revoked_at is None and link.used_at is None
     ]
 
 

@@ -5,8 +5,9 @@ deliver_reminder — the unit of work of the worker and of a manual send. Claims
   (store: exactly once per invoice and kind, checked against the invoice's status and version in
   the same transaction), gets a payment link per the link policy below, renders the mail, sends it
   with SES, then records `sent` with SES's message id together with the audit event
-  `invoice.reminder_sent` and the invoice's version + 1 (its public event carries the invoice as
-  stored; a payment meanwhile is re-read and the record written again). A failure after the claim leaves `sending` with the error; it is retried
+  `invoice.reminder_sent`, which publishes `reminder.sent` carrying the reminder (not the invoice,
+  which a reminder does not change: its version stays, and the worker reads neither it nor its
+  lines). A failure after the claim leaves `sending` with the error; it is retried
   once the lease ran out (the queue redelivers; the next run re-enqueues what is left), at most
   `reminder_max_attempts` times, and never once the invoice is paid, void or uncollectible
   (scheduled kinds need `open`; a retry that finds it closed cancels the entry).
@@ -20,7 +21,8 @@ revokes the older ones (invoicing.payment_links, audited `invoice.payment_link_i
 overdue notice must carry one. Upcoming and due reminders issue one only when the invoice has no
 active link (expired, used or revoked); otherwise they refer to the link sent with the invoice. Which
 link is active is read from the header the job carries (Invoice.links_tracked; the claim checks that
-it is still the header's link), without a Query of the links. A
+it is still the header's link), without a Query of the links; a link is issued from that header too
+(payment_links.replace_links with `read`), re-read only if it moved meanwhile. A
 token is in the mail only: never in a queue message, a ledger entry, an event or a log line.
 """
 
@@ -42,22 +44,22 @@ from invoicing.adapters.email import (
 from invoicing.adapters.queue import BatchJobQueue
 from invoicing.domain.customer import Customer
 from invoicing.domain.events import Actor, new_event
-from invoicing.domain.invoice import Invoice, InvoiceStatus, header_link_active
+from invoicing.domain.invoice import Invoice, InvoiceStatus, LinkState
 from invoicing.domain.payments import IssuedLink
 from invoicing.domain.reminders import (
     MANUAL_KIND,
     ReminderPolicy,
     ReminderRecord,
     ReminderStep,
+    SentReminder,
     local_date,
 )
-from invoicing.errors import ConcurrentModification, InvalidTransition, InvoiceNotOpen, NotFound, StaleInvoice
+from invoicing.errors import ConcurrentModification, InvalidTransition, InvoiceNotOpen, NotFound
 from invoicing.ids import new_id
 from invoicing.observability import logger, metrics
 from invoicing.services import Services
 from invoicing.settings import Settings
 from invoicing.store.reminders import ReminderStore
-from invoicing.store.retry import SHORT, retry
 from invoicing.store.uow import Skipped
 from invoicing.store.writes.reminders import ClaimRequest, InvoiceChanged, ReminderTaken
 
@@ -161,6 +163,17 @@ class MailContext:
             link_expires_at=invoice.active_link_expires_at,
         )
 
+    def link_state(self) -> LinkState:
+        """The header's payment link as read with this context."""
+        return LinkState(
+            invoice_id=self.invoice_id,
+            status=InvoiceStatus(self.status),
+            due_date=date.fromisoformat(self.due_date) if self.due_date else None,
+            links_tracked=self.links_tracked,
+            link_id=self.link_id,
+            link_expires_at=self.link_expires_at,
+        )
+
 
 def reminder_job(invoice: Invoice, customer: Customer, step: ReminderStep) -> dict[str, Any]:
     assert invoice.due_date is not None
@@ -219,19 +232,22 @@ def _read_context(svc: Services, invoice_id: str) -> MailContext:
 def _has_active_link(svc: Services, context: MailContext, now: str) -> bool:
     """From the header the context was read from (the claim checked it is still the header's link);
     an invoice that does not track its links has them read."""
-    if context.links_tracked:
-        return header_link_active(context.link_id, context.link_expires_at, now)
+    active = context.link_state().link_active(now)
+    if active is not None:
+        return active
     return any(link.is_active(now) for link in svc.payment_store.list_links(context.invoice_id))
 
 
 def _payment_link(svc: Services, req: ReminderRequest, context: MailContext) -> tuple[IssuedLink | None, bool]:
-    """(the link to put in the mail, whether it replaces earlier links). See the module docstring."""
+    """(the link to put in the mail, whether it replaces earlier links). See the module docstring.
+    The first attempt to issue one works from the header the context carries (the claim checked it)."""
     actor = req.actor if req.trigger == "manual" else REMINDER_ACTOR
+    read = context.link_state()
     if req.category in ("overdue", "manual"):
-        return payment_links.replace_links(svc, actor, req.invoice_id, issue=True)[0], True
+        return payment_links.replace_links(svc, actor, req.invoice_id, issue=True, read=read)[0], True
     if _has_active_link(svc, context, clock.iso(clock.now())):
         return None, False
-    return payment_links.replace_links(svc, actor, req.invoice_id, issue=True)[0], False
+    return payment_links.replace_links(svc, actor, req.invoice_id, issue=True, read=read)[0], False
 
 
 def _cancel(svc: Services, invoice_id: str, key: str, now: str, claim_id: str | None = None) -> None:
@@ -347,44 +363,37 @@ def deliver_reminder(svc: Services, req: ReminderRequest, context: MailContext |
             },
         )
         raise
-    sent_at = clock.iso(clock.now())
+    sent = SentReminder(
+        invoice_id=req.invoice_id,
+        key=req.key,
+        kind=req.kind,
+        trigger=req.trigger,
+        actor=req.actor.principal,
+        claimed_at=now,
+        sent_at=clock.iso(clock.now()),
+        recipient=context.email,
+        message_id=message_id,
+        step_date=req.step_date,
+        payment_link_id=link.link.id if link else None,
+    )
     event = new_event(
         req.invoice_id,
         "invoice.reminder_sent",
         req.actor,
-        sent_at,
+        sent.sent_at,
         data={
             "kind": req.kind,
             "reminder_key": req.key,
+            "reminder_id": sent.id,
             "trigger": req.trigger,
             "message_id": message_id,
             **({"payment_link_id": link.link.id} if link else {}),
         },
     )
-
-    def record_sent() -> None:
-        invoice = svc.repo.get_invoice(req.invoice_id)  # carried by invoice.reminder_sent as it is after
-        with svc.uow() as tx:
-            tx.reminder_sent(
-                claim,
-                message_id=message_id,
-                sent_at=sent_at,
-                recipient=context.email,
-                link_id=link.link.id if link else None,
-            )
-            tx.note_on_invoice(invoice)
-            tx.add_events(event)
-
     try:
-        retry(
-            record_sent,
-            on=(StaleInvoice,),  # the invoice moved while the mail went out (a payment): re-read it
-            attempts=5,
-            exhausted=lambda: ConcurrentModification(
-                f"invoice {req.invoice_id} kept changing; the reminder is retried"
-            ),
-            backoff=SHORT,
-        )
+        with svc.uow() as tx:  # the ledger and the audit event; `reminder.sent` carries `sent`
+            tx.reminder_sent(claim, sent)
+            tx.add_events(event)
     except Skipped:
         # the lease ran out during this attempt and another one took over: it may send again
         metrics.add_metric(name="ReminderLeaseOverruns", unit="Count", value=1)

@@ -116,18 +116,19 @@ def test_an_invoice_from_before_reads_its_links_and_tracks_them_from_its_next_li
 def test_a_link_issued_meanwhile_makes_the_other_issue_read_again_so_one_link_stays_active(api, customer, services):
     # Given an invoice whose header names link A, read by one issuer
     from invoicing.domain.events import Actor
+    from invoicing.domain.invoice import LinkState
     from invoicing.payment_links import new_issued_link
     from invoicing.store.writes.payments import InvoiceNotPayableNow
 
     inv = open_invoice(api, customer)
-    read = header(services, inv["id"])
+    read = LinkState.of(header(services, inv["id"]))
     # When another issue replaces A meanwhile
     status, other, _ = api("POST", f"/invoices/{inv['id']}/payment-link")
     assert status == 201, other
     # Then the first issuer's write, made from its stale read (revoking A only), is refused
     late = new_issued_link(services, read, Actor.system("test"))
     with pytest.raises(InvoiceNotPayableNow), services.uow() as tx:
-        tx.replace_links(read, new=late.link, revoke=[read.active_link_id], at="2026-01-01T00:00:00Z")
+        tx.replace_links(read, new=late.link, revoke=[read.link_id or ""], at="2026-01-01T00:00:00Z")
     # and through the use case it reads again: exactly one link is left active, the one the header names
     status, last, _ = api("POST", f"/invoices/{inv['id']}/payment-link")
     assert status == 201, last

@@ -511,6 +511,7 @@ def test_manual_reminders_and_the_listing(world, aws):
             UpdateExpression="SET pdf_s3_key = :k, pdf_status = :s",
             ExpressionAttributeValues={":k": key, ":s": "rendered"},
         )
+        version_before = world.get(invoice["id"])["version"]
         # When a manual reminder is sent twice (allowed: each has its own ledger entry)
         first = world.api("POST", f"/invoices/{invoice['id']}/reminders", principal="clerk")
         second = world.api("POST", f"/invoices/{invoice['id']}/reminders", principal="clerk")
@@ -533,11 +534,18 @@ def test_manual_reminders_and_the_listing(world, aws):
     sent_events = [e for e in world.events(invoice["id"]) if e["type"] == "invoice.reminder_sent"]
     assert [e["actor"] for e in sent_events] == ["api_key:clerk", "api_key:clerk"]
     assert all("pay/" not in json.dumps(e) for e in world.events(invoice["id"]))  # no token in the trail
-    # and each sent reminder is public (issue #17): the invoice as stored after it, a sequence of its own
-    query = {"object_id": invoice["id"], "type": "invoice.reminder_sent"}
-    newest, older = world.api("GET", "/events", query=query)[1]["data"]
-    assert newest["sequence"] > older["sequence"]
-    assert newest["data"]["object"] == {**world.api("GET", f"/invoices/{invoice['id']}")[1], "payment_url": None}
+    # and each sent reminder is public (issue #17): `reminder.sent` carries the reminder as listed,
+    # without its attempt count and last error, and leaves the invoice's version where it was
+    for entry in listed:
+        status, page, _ = world.api("GET", "/events", query={"object_id": entry["id"], "type": "reminder.sent"})
+        assert status == 200, page
+        [event] = page["data"]
+        assert event["sequence"] == 100
+        assert event["data"]["object"] == {k: v for k, v in entry.items() if k not in ("attempts", "last_error")} | {
+            "invoice_id": invoice["id"]
+        }
+    assert {e["data"]["reminder_id"] for e in sent_events} == {r["id"] for r in listed}
+    assert world.get(invoice["id"])["version"] == version_before
 
 
 def test_manual_reminder_for_an_uncollectible_invoice_but_not_paid_void_or_draft(world):

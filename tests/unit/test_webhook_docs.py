@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from invoicing.domain import webhooks as rules
-from invoicing.schemas.objects import CreditNoteOut, CustomerOut, InvoiceOut, LineOut, RefundOut
+from invoicing.schemas.objects import CreditNoteOut, CustomerOut, InvoiceOut, LineOut, RefundOut, SentReminderOut
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = (ROOT / "docs" / "webhooks.md").read_text(encoding="utf-8")
@@ -20,6 +20,7 @@ FIELDS = {
     "credit_note": set(CreditNoteOut.model_fields),
     "refund": set(RefundOut.model_fields),
     "customer": set(CustomerOut.model_fields),
+    "reminder": set(SentReminderOut.model_fields),
     "webhook_endpoint": ENDPOINT_FIELDS,
 }
 

@@ -224,9 +224,7 @@ class Invoice:
     def link_active(self, now: str) -> bool | None:
         """Whether the invoice has a payment link that is active at `now` (ISO instant), from the
         header alone; None when the header does not track its links (read them)."""
-        if not self.links_tracked:
-            return None
-        return header_link_active(self.active_link_id, self.active_link_expires_at, now)
+        return LinkState.of(self).link_active(now)
 
     def effective_taxes(self) -> dict[str, LineTax]:
         """Frozen results once finalized; the lines' own previews while a draft."""
@@ -356,3 +354,34 @@ def header_link_active(link_id: str | None, expires_at: str | None, now: str) ->
     """Whether the link a header names is active at `now` (ISO instant): named and not expired. A
     header names its link only while it is unused and unrevoked (docs/data-model.md)."""
     return link_id is not None and (expires_at or "") > now
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """What issuing or revoking payment links needs of an invoice's header: whether it takes
+    payments, its due date (a link's expiry) and the one link it names. Read from the header, or
+    carried by a reminder job that read it (the job's claim checked it is still the header's)."""
+
+    invoice_id: str
+    status: InvoiceStatus
+    due_date: date | None
+    links_tracked: bool
+    link_id: str | None
+    link_expires_at: str | None
+
+    @classmethod
+    def of(cls, invoice: Invoice) -> LinkState:
+        return cls(
+            invoice_id=invoice.id,
+            status=invoice.status,
+            due_date=invoice.due_date,
+            links_tracked=invoice.links_tracked,
+            link_id=invoice.active_link_id,
+            link_expires_at=invoice.active_link_expires_at,
+        )
+
+    def link_active(self, now: str) -> bool | None:
+        """As Invoice.link_active: None when the header does not track its links."""
+        if not self.links_tracked:
+            return None
+        return header_link_active(self.link_id, self.link_expires_at, now)

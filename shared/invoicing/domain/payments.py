@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 from invoicing import clock
-from invoicing.domain.invoice import Invoice, InvoiceStatus, ensure_transition, sources_of
+from invoicing.domain.invoice import Invoice, InvoiceStatus, LinkState, ensure_transition, sources_of
 from invoicing.errors import Conflict, InvoicingError, ValidationFailed
 from invoicing.ids import new_id
 
@@ -109,7 +109,7 @@ class PaymentApplication:
         )
 
 
-def ensure_payable(invoice: Invoice) -> None:
+def ensure_payable(invoice: Invoice | LinkState) -> None:
     """Open or uncollectible; a draft is `invoice_not_open`, paid/void `invalid_transition` (409)."""
     if invoice.status not in PAYABLE_STATUSES:
         ensure_transition(invoice.status, InvoiceStatus.PAID)
@@ -215,18 +215,20 @@ class IssuedLink:
     url: str
 
 
-def new_link(invoice: Invoice, created_by: str, ttl_days_after_due: int, now: datetime) -> tuple[PaymentLink, str]:
-    """A new link for `invoice` and its token. Only the token's hash is ever stored; the token goes
-    into the URL returned once to the issuer."""
-    if invoice.due_date is None:
-        raise InvoicingError(f"invoice {invoice.id} has no due date")  # finalized invoices always have one
+def new_link(
+    invoice_id: str, due_date: date | None, created_by: str, ttl_days_after_due: int, now: datetime
+) -> tuple[PaymentLink, str]:
+    """A new link for invoice `invoice_id` and its token. Only the token's hash is ever stored; the
+    token goes into the URL returned once to the issuer."""
+    if due_date is None:
+        raise InvoicingError(f"invoice {invoice_id} has no due date")  # finalized invoices always have one
     token = new_link_token()
     link = PaymentLink(
         id=new_id("plink"),
-        invoice_id=invoice.id,
+        invoice_id=invoice_id,
         token_hash=hash_token(token),
         created_at=clock.iso(now),
-        expires_at=clock.iso(link_expiry(invoice.due_date, ttl_days_after_due, now.date())),
+        expires_at=clock.iso(link_expiry(due_date, ttl_days_after_due, now.date())),
         created_by=created_by,
     )
     return link, token

@@ -30,6 +30,7 @@ each step and day. Each open invoice is read about twice per step, whatever the 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -282,3 +283,38 @@ class ReminderRecord:
     message_id: str | None = None
     payment_link_id: str | None = None
     last_error: str | None = None
+
+    @property
+    def id(self) -> str:
+        return reminder_id(self.invoice_id, self.key)
+
+
+@dataclass(frozen=True)
+class SentReminder:
+    """A reminder as it is once SES accepted it: what its public event (`reminder.sent`) carries. The
+    sender builds it from what it did, without reading the ledger back, so it has no attempt count
+    (the ledger's `attempts`, listed by the API)."""
+
+    invoice_id: str
+    key: str
+    kind: str
+    trigger: str
+    actor: str
+    claimed_at: str
+    sent_at: str
+    recipient: str
+    message_id: str
+    step_date: str | None = None
+    payment_link_id: str | None = None
+    status: str = SENT
+
+    @property
+    def id(self) -> str:
+        return reminder_id(self.invoice_id, self.key)
+
+
+def reminder_id(invoice_id: str, key: str) -> str:
+    """A reminder's public id: derived from its invoice and ledger key (one reminder per invoice and
+    kind, manual ones one per request), so every writer names it the same without a read."""
+    digest = hashlib.sha256(f"{invoice_id}#{key}".encode()).hexdigest()[:24]
+    return f"rem_{digest}"

@@ -32,11 +32,11 @@ PUBLIC_TYPES: tuple[str, ...] = (
     "invoice.voided",
     "invoice.marked_uncollectible",
     "invoice.pdf_rendered",
-    "invoice.reminder_sent",
     "credit_note.created",
     "credit_note.voided",
     "refund.succeeded",
     "refund.failed",
+    "reminder.sent",
     "customer.created",
     "customer.updated",
     "webhook_endpoint.disabled",
@@ -50,13 +50,16 @@ _PUBLIC_OF_AUDIT: dict[str, str] = {
     "invoice.line_deleted": "invoice.updated",
     "invoice.credit_note_issued": "credit_note.created",
     "invoice.credit_note_voided": "credit_note.voided",
+    "invoice.reminder_sent": "reminder.sent",
 }
 # a refund's audit events say what became of it (data: status, previous_status, attempt)
 REFUND_AUDIT_TYPES = ("invoice.refund_updated", "invoice.refund_retried", "invoice.refund_completed")
 # the object a public event is about, by the first part of its type, and where its id is in the data
-_SUBJECT_ID_IN_DATA = {"credit_note": "credit_note_id", "refund": "refund_id"}
+_SUBJECT_ID_IN_DATA = {"credit_note": "credit_note_id", "refund": "refund_id", "reminder": "reminder_id"}
 # credit notes have no version: issued, then at most once void; their sequence is this "version"
 CREDIT_NOTE_VERSION = {"issued": 1, "void": 2}
+# a reminder publishes one event in its life, when it is sent: its sequence is this "version"
+SENT_REMINDER_VERSION = 1
 
 
 def public_type(audit_type: str) -> str | None:

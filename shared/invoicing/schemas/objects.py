@@ -4,7 +4,7 @@ webhook payloads (`data.object` is the object exactly as the API returns it afte
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -12,6 +12,7 @@ from invoicing.domain.credit import CreditNote
 from invoicing.domain.customer import Customer
 from invoicing.domain.invoice import Invoice, InvoiceLine
 from invoicing.domain.refunds import Refund
+from invoicing.domain.reminders import ReminderRecord, SentReminder
 
 Status = Literal["draft", "open", "paid", "void", "uncollectible"]
 CreditReasonName = Literal["duplicate", "fraudulent", "order_change", "product_unsatisfactory", "other"]
@@ -337,3 +338,55 @@ def refund_out(r: Refund) -> RefundOut:
         created_at=r.created_at,
         updated_at=r.updated_at,
     )
+
+
+class SentReminderOut(BaseModel):
+    """A reminder as its `reminder.sent` event carries it: the listing's fields but its attempt count
+    and last error (a sent reminder has none; the ledger counts the attempts)."""
+
+    id: str = Field(description="The reminder's id (derived from its invoice and key)")
+    invoice_id: str
+    key: str = Field(description="The kind for scheduled reminders; manual#<id> for manual ones")
+    kind: str
+    status: Literal["sending", "sent", "failed", "cancelled"]
+    trigger: Literal["schedule", "manual"]
+    actor: str
+    step_date: str | None = Field(description="The day (customer's time zone) the step fell due")
+    recipient: str | None
+    sent_at: str | None
+    message_id: str | None = Field(description="SES message id")
+    payment_link_id: str | None = Field(description="The payment link issued for this mail, if any")
+    claimed_at: str
+
+
+class ReminderOut(SentReminderOut):
+    """One entry of an invoice's reminder ledger (`GET /invoices/{id}/reminders`)."""
+
+    attempts: int
+    last_error: str | None
+
+
+def reminder_out(r: ReminderRecord) -> ReminderOut:
+    return ReminderOut(**_reminder_fields(r), attempts=r.attempts, last_error=r.last_error)
+
+
+def sent_reminder_out(r: SentReminder) -> SentReminderOut:
+    return SentReminderOut(**_reminder_fields(r))
+
+
+def _reminder_fields(r: ReminderRecord | SentReminder) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "invoice_id": r.invoice_id,
+        "key": r.key,
+        "kind": r.kind,
+        "status": r.status,
+        "trigger": r.trigger,
+        "actor": r.actor,
+        "step_date": r.step_date,
+        "recipient": r.recipient,
+        "sent_at": r.sent_at,
+        "message_id": r.message_id,
+        "payment_link_id": r.payment_link_id,
+        "claimed_at": r.claimed_at,
+    }

@@ -20,9 +20,10 @@ from invoicing.domain.customer import Customer
 from invoicing.domain.events import InvoiceEvent
 from invoicing.domain.invoice import Invoice
 from invoicing.domain.refunds import Refund
+from invoicing.domain.reminders import SentReminder
 from invoicing.domain.webhooks import OutboxEvent, expires_at, outbox_events
 from invoicing.errors import NotFound, ServiceUnavailable
-from invoicing.schemas.objects import credit_note_out, customer_out, invoice_out, refund_out
+from invoicing.schemas.objects import credit_note_out, customer_out, invoice_out, refund_out, sent_reminder_out
 from invoicing.store import keys
 from invoicing.store.cursor import parse_position, position_cursor
 from invoicing.store.models import TableItem, WebhookDeliveryItem, WebhookEndpointItem, WebhookEventItem
@@ -33,13 +34,15 @@ from invoicing.store.transaction import is_condition_failure
 
 def public_object(kind: str, subject: object) -> dict[str, Any] | None:
     """An object as the API returns it (`GET /invoices/{id}`, `/credit-notes/{id}`, `/customers/{id}`,
-    a credit note's refund), or None for kinds that publish no events."""
+    a credit note's refund, a sent reminder), or None for kinds that publish no events."""
     if kind == "invoice" and isinstance(subject, Invoice):
         return invoice_out(subject).model_dump(mode="json")
     if kind == "credit_note" and isinstance(subject, CreditNote):
         return credit_note_out(subject).model_dump(mode="json")
     if kind == "refund" and isinstance(subject, Refund):
         return refund_out(subject).model_dump(mode="json")
+    if kind == "reminder" and isinstance(subject, SentReminder):
+        return sent_reminder_out(subject).model_dump(mode="json")
     if kind == "customer" and isinstance(subject, Customer):
         return customer_out(subject).model_dump(mode="json")
     return None

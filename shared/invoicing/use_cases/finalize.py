@@ -162,7 +162,9 @@ def _commit(svc: Services, actor: Actor, p: FinalizePlan, used: list[TaxRate]) -
     issued = None
     invoice = p.invoice
     if p.needs_link:
-        link, token = new_link(invoice, actor.principal, svc.settings.payment_link_ttl_days_after_due, clock.now())
+        link, token = new_link(
+            invoice.id, invoice.due_date, actor.principal, svc.settings.payment_link_ttl_days_after_due, clock.now()
+        )
         issued = IssuedLink(link, pay_url(svc.settings.public_base_url, svc.settings.public_base_url_param, token))
         invoice = replace(invoice, active_link_id=link.id, active_link_expires_at=link.expires_at)
     with svc.uow() as tx:

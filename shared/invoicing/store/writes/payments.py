@@ -8,7 +8,7 @@ from typing import Any
 
 from pynamodb.expressions.update import Action
 
-from invoicing.domain.invoice import Invoice
+from invoicing.domain.invoice import Invoice, LinkState
 from invoicing.domain.payments import (
     PAYABLE_STATUSES,
     Payment,
@@ -154,18 +154,18 @@ class PaymentWrites(WriteSet):
         self._add(op, Guard(key, THEN, lambda: StaleInvoice(f"payment link {link.id} exists; retry")))
         self._changed("payment_link", link.id, link)
 
-    def replace_links(self, invoice: Invoice, *, new: PaymentLink | None, revoke: list[str], at: str) -> None:
+    def replace_links(self, invoice: LinkState, *, new: PaymentLink | None, revoke: list[str], at: str) -> None:
         """Issue `new` (optional) and revoke the links `revoke` (ids), conditioned on the invoice still
         taking payments and its header still naming the link it was read with (InvoiceNotPayableNow
         otherwise: re-read). The header then names `new` as its one link that may be active (or none),
         and tracks its links from now on (Invoice.links_tracked). The link condition keeps two
         concurrent issues from both revoking the same old link and leaving one new link unnamed."""
-        header = header_key(invoice.id)
+        header = header_key(invoice.invoice_id)
         condition = _payable_condition()
         if not invoice.links_tracked:
             condition = condition & InvoiceItem.links_tracked.does_not_exist()
-        elif invoice.active_link_id is not None:
-            condition = condition & (InvoiceItem.link_id == invoice.active_link_id)
+        elif invoice.link_id is not None:
+            condition = condition & (InvoiceItem.link_id == invoice.link_id)
         else:
             condition = condition & InvoiceItem.link_id.does_not_exist()
         actions: list[Action] = [InvoiceItem.links_tracked.set(True)]
@@ -180,14 +180,17 @@ class PaymentWrites(WriteSet):
         self._add(
             op,
             Guard(
-                header, FIRST, lambda: InvoiceNotPayableNow(f"invoice {invoice.id} changed meanwhile"), on_conflict=True
+                header,
+                FIRST,
+                lambda: InvoiceNotPayableNow(f"invoice {invoice.invoice_id} changed meanwhile"),
+                on_conflict=True,
             ),
         )
         for old_id in revoke[:MAX_LINKS_REVOKED_AT_ONCE]:
 
             def revoke_op(tx: Transaction, old_id: str = old_id) -> None:
                 tx.update(
-                    PaymentLinkItem(invoice_pk(invoice.id), link_sk(old_id)),
+                    PaymentLinkItem(invoice_pk(invoice.invoice_id), link_sk(old_id)),
                     actions=[PaymentLinkItem.revoked_at.set(PaymentLinkItem.revoked_at | at)],
                     condition=TableItem.pk.exists(),
                 )

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from invoicing.domain.invoice import InvoiceStatus
-from invoicing.domain.reminders import CANCELLED, FAILED, SENDING, SENT
+from invoicing.domain.reminders import CANCELLED, FAILED, SENDING, SENT, SentReminder
+from invoicing.domain.webhooks import SENT_REMINDER_VERSION
 from invoicing.errors import ConcurrentModification, Conflict
 from invoicing.store import keys
 from invoicing.store.models import InvoiceItem, ReminderItem, TableItem
@@ -109,26 +110,27 @@ class ReminderWrites(WriteSet):
         self._changed("reminder", f"{req.invoice_id}#{req.key}", claim)
         return claim
 
-    def reminder_sent(
-        self, claim: Claim, *, message_id: str, sent_at: str, recipient: str, link_id: str | None
-    ) -> None:
+    def reminder_sent(self, claim: Claim, sent: SentReminder) -> None:
         """`sent`, if the claim is still ours; `Skipped` means the lease ran out and someone else
-        claimed it meanwhile (the lease must outlast any one attempt)."""
+        claimed it meanwhile (the lease must outlast any one attempt). The reminder publishes
+        `reminder.sent` with the audit event the caller adds; the invoice is not written."""
         actions: list[Any] = [
             ReminderItem.status.set(SENT),
-            ReminderItem.sent_at.set(sent_at),
-            ReminderItem.message_id.set(message_id),
-            ReminderItem.recipient.set(recipient),
+            ReminderItem.sent_at.set(sent.sent_at),
+            ReminderItem.message_id.set(sent.message_id),
+            ReminderItem.recipient.set(sent.recipient),
             ReminderItem.last_error.remove(),
             *(remove() for remove in _OFF_THE_SENDING_INDEX),
         ]
-        if link_id:
-            actions.append(ReminderItem.payment_link_id.set(link_id))
+        if sent.payment_link_id:
+            actions.append(ReminderItem.payment_link_id.set(sent.payment_link_id))
         self._own(
             claim.invoice_id,
             claim.key,
             actions,
             (ReminderItem.claim_id == claim.claim_id) & (ReminderItem.status == SENDING),
+            after=sent,
+            version=SENT_REMINDER_VERSION,
         )
 
     def reminder_failed(self, claim: Claim, *, error: str, terminal: bool) -> None:
@@ -149,11 +151,20 @@ class ReminderWrites(WriteSet):
             condition,
         )
 
-    def _own(self, invoice_id: str, key: str, actions: list[Any], condition: Any) -> None:
+    def _own(
+        self,
+        invoice_id: str,
+        key: str,
+        actions: list[Any],
+        condition: Any,
+        *,
+        after: SentReminder | None = None,
+        version: int | None = None,
+    ) -> None:
         item_key = (keys.invoice_pk(invoice_id), keys.reminder_sk(key))
 
         def op(tx: Transaction) -> None:
             tx.update(ReminderItem(*item_key), actions=actions, condition=TableItem.pk.exists() & condition)
 
         self._add(op, Guard(item_key, FIRST, lambda: Skipped(f"reminder {key} of {invoice_id} is not ours")))
-        self._changed("reminder", f"{invoice_id}#{key}", None)
+        self._changed("reminder", f"{invoice_id}#{key}", after, version)
