@@ -1,5 +1,7 @@
 """Move invoice headers written before the sharded index keys (or under another IndexShards) to the
-keys store/keys.py writes today: `STATUS#{status}#{shard}` (gsi2) and `DUE#{date}#{shard}` (due); and
+keys store/keys.py writes today: `STATUS#{status}#{shard}` (gsi2) and `DUE#{date}#{shard}` (due; an
+entry still keyed by its due date, from before the due index held each invoice's next reminder
+action, is put at the moment of the backfill, for the next reminder run to place); and
 move webhook outbox records (the event feed) from gsi2's `EVENTS#{0..3}` to the keys-only `feed`
 index's `EVENTS#{shard}` (feed_pk/feed_sk), taking them off gsi2.
 
@@ -22,7 +24,7 @@ import json
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,14 +91,24 @@ def header_update(item: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def new_keys(item: dict[str, Any]) -> dict[str, str]:
-    """The index keys an invoice header should carry now, for those it carries."""
+def new_keys(item: dict[str, Any], now: datetime | None = None) -> dict[str, str]:
+    """The index keys an invoice header should carry now, for those it carries.
+
+    The due index: an entry keyed by its instant (`due_sk = {instant}#{id}`) keeps it and moves to its
+    shard. An entry from before (`due_sk = {id}`, keyed by the due date) is put at `now`: the next
+    reminder run reads it, decides with the customer's zone and moves it to the invoice's next action
+    (the reminder ledger drops a step already sent)."""
     invoice_id = item["pk"]["S"].removeprefix("INVOICE#")
     out = {}
     if "gsi2pk" in item and "status" in item:
         out["gsi2pk"] = keys.status_pk(item["status"]["S"], invoice_id)
-    if "due_pk" in item and "due_date" in item:
-        out["due_pk"] = keys.due_pk(date.fromisoformat(item["due_date"]["S"]), invoice_id)
+    if "due_pk" in item and "due_sk" in item:
+        sk = item["due_sk"]["S"]
+        if "#" in sk:
+            at = datetime.fromisoformat(sk.split("#", 1)[0].replace("Z", "+00:00"))
+            out["due_pk"] = keys.due_pk(at.astimezone(UTC).date(), invoice_id)
+        else:
+            out["due_pk"], out["due_sk"] = keys.due_keys(now or datetime.now(UTC), invoice_id)
     return {k: v for k, v in out.items() if item[k]["S"] != v}
 
 
@@ -137,7 +149,7 @@ def reshard_segment(client: Any, table: str, segment: int, segments: int, checkp
             "Segment": segment,
             "TotalSegments": segments,
             "FilterExpression": "#t IN (:invoice, :event)",
-            "ProjectionExpression": "pk, sk, #t, #s, due_date, gsi2pk, due_pk, event_id, created_at, feed_pk, feed_sk",
+            "ProjectionExpression": "pk, sk, #t, #s, gsi2pk, due_pk, due_sk, event_id, created_at, feed_pk, feed_sk",
             "ExpressionAttributeNames": {"#t": "type", "#s": "status"},
             "ExpressionAttributeValues": {":invoice": {"S": "Invoice"}, ":event": {"S": "WebhookEvent"}},
         }

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
-from functools import lru_cache
 from typing import Any
 
 from invoicing import clock, payment_links
@@ -58,7 +57,6 @@ from invoicing.errors import ConcurrentModification, InvalidTransition, InvoiceN
 from invoicing.ids import new_id
 from invoicing.observability import logger, metrics
 from invoicing.services import Services
-from invoicing.settings import Settings
 from invoicing.store.reminders import ReminderStore
 from invoicing.store.uow import Skipped
 from invoicing.store.writes.reminders import ClaimRequest, InvoiceChanged, ReminderTaken
@@ -94,20 +92,6 @@ def mailer(svc: Services) -> EmailSender:
             "mailer", SesEmailSender(s.reminder_from_email or s.seller_email, s.region, s.reminder_reply_to)
         )
     return sender
-
-
-@lru_cache(maxsize=8)
-def _policy(steps: str, lookback: int, dunning: bool, grace: int) -> ReminderPolicy:
-    return ReminderPolicy.from_text(steps, lookback_days=lookback, dunning_enabled=dunning, dunning_grace_days=grace)
-
-
-def reminder_policy(settings: Settings) -> ReminderPolicy:
-    return _policy(
-        settings.reminder_steps,
-        settings.reminder_lookback_days,
-        settings.dunning_enabled,
-        settings.dunning_grace_days,
-    )
 
 
 def category_of(kind: str, policy: ReminderPolicy) -> str:

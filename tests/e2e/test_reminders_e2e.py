@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -59,13 +59,16 @@ def test_schedule_sends_the_overdue_reminder_and_the_api_a_manual_one(local_stac
     now = datetime.now(UTC)
     due = (now - timedelta(days=4)).date().isoformat()
     issued = (now - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    # and its due-index entry at now, as a backfill puts an entry (its overdue step, +3 days, was yesterday)
+    due_pk, due_sk = keys.due_keys(now, invoice["id"])
     ddb.update_item(
         TableName=table,
         Key={"pk": {"S": f"INVOICE#{invoice['id']}"}, "sk": {"S": "INVOICE"}},
-        UpdateExpression="SET due_date = :d, due_pk = :p, finalized_at = :f",
+        UpdateExpression="SET due_date = :d, due_pk = :p, due_sk = :s, finalized_at = :f",
         ExpressionAttributeValues={
             ":d": {"S": due},
-            ":p": {"S": keys.due_pk(date.fromisoformat(due), invoice["id"])},
+            ":p": {"S": due_pk},
+            ":s": {"S": due_sk},
             ":f": {"S": issued},
         },
     )

@@ -387,7 +387,8 @@ def test_ses_failure_leaves_a_retryable_ledger_entry_and_never_sends_twice(api, 
     import time_machine
 
     from invoicing import root
-    from invoicing.reminder_delivery import reminder_job, reminder_policy
+    from invoicing.reminder_delivery import reminder_job
+    from invoicing.reminder_policy import reminder_policy
     from invoicing.root import get_services
 
     boto3.client("sesv2", region_name="us-east-1").create_email_identity(EmailIdentity="seller.test")

@@ -4,8 +4,10 @@ changes nothing, and a run resumes from its checkpoint (docs/deploy.md, "Upgradi
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import boto3
+import time_machine
 
 from invoicing.store import keys
 from tools import reshard
@@ -37,13 +39,16 @@ def test_old_keys_move_to_the_sharded_keys_once(aws, tmp_path):  # type: ignore[
     checkpoint = tmp_path / "cp.json"
     # When the backfill runs
     args = ["--table", aws.table_name, "--shards", "8", "--segments", "1", "--checkpoint", str(checkpoint)]
-    totals = reshard.main(args, client=boto3.client("dynamodb", region_name="us-east-1"))
+    with time_machine.travel(datetime(2026, 11, 28, 12, 0, tzinfo=UTC), tick=False):
+        totals = reshard.main(args, client=boto3.client("dynamodb", region_name="us-east-1"))
     # Then every header carries today's keys, and nothing else changed
     assert totals["updated"] == 13
     for iid in opened:
         item = table.get_item(Key={"pk": f"INVOICE#{iid}", "sk": "INVOICE"})["Item"]
         assert item["gsi2pk"] == keys.status_shard_pk("open", keys.index_shard(iid, 8))
-        assert item["due_pk"] == f"DUE#2026-02-01#{keys.index_shard(iid, 8)}"
+        # keyed by its due date before: now at the backfill's moment, for the next reminder run to place
+        assert item["due_pk"] == f"DUE#2026-11-28#{keys.index_shard(iid, 8)}"
+        assert item["due_sk"] == f"2026-11-28T12:00:00.000Z#{iid}"
     paid = table.get_item(Key={"pk": "INVOICE#in_paid001", "sk": "INVOICE"})["Item"]
     assert paid["gsi2pk"] == keys.status_shard_pk("paid", keys.index_shard("in_paid001", 8)) and "due_pk" not in paid
     assert table.get_item(Key={"pk": "TAXRATE#t1", "sk": "TAXRATE"})["Item"]["gsi2pk"] == "TAXRATES"
@@ -52,6 +57,28 @@ def test_old_keys_move_to_the_sharded_keys_once(aws, tmp_path):  # type: ignore[
     assert reshard.main(args)["scanned"] == 0
     fresh = [*args[:-1], str(tmp_path / "fresh.json")]
     assert reshard.main(fresh, client=boto3.client("dynamodb", region_name="us-east-1"))["updated"] == 0
+
+
+def test_an_entry_keyed_by_its_instant_only_moves_to_its_shard(aws, tmp_path):  # type: ignore[no-untyped-def]
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table(aws.table_name)
+    iid = "in_inst001"
+    sk = f"2026-03-23T15:00:00.000Z#{iid}"
+    table.put_item(
+        Item={
+            "pk": f"INVOICE#{iid}",
+            "sk": "INVOICE",
+            "type": "Invoice",
+            "status": "open",
+            "gsi2pk": keys.status_shard_pk("open", keys.index_shard(iid, 8)),
+            "gsi2sk": f"2026-03-01T00:00:00.000Z#{iid}",
+            "due_pk": "DUE#2026-03-23#0",  # written under another IndexShards
+            "due_sk": sk,
+        }
+    )
+    args = ["--table", aws.table_name, "--shards", "8", "--segments", "1", "--checkpoint", str(tmp_path / "c.json")]
+    assert reshard.main(args, client=boto3.client("dynamodb", region_name="us-east-1"))["updated"] == 1
+    item = table.get_item(Key={"pk": f"INVOICE#{iid}", "sk": "INVOICE"})["Item"]
+    assert (item["due_pk"], item["due_sk"]) == (f"DUE#2026-03-23#{keys.index_shard(iid, 8)}", sk)
 
 
 def test_a_run_resumes_after_its_last_page(aws, tmp_path):  # type: ignore[no-untyped-def]

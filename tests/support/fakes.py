@@ -13,6 +13,7 @@ a race lost to another writer would.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -55,6 +56,7 @@ class Memory:
     billing_runs: dict[str, Any] = field(default_factory=dict)  # run id -> BillingRun
     commits: list[list[Write]] = field(default_factory=list)
     reads: list[str] = field(default_factory=list)
+    remind_at: dict[str, datetime | None] = field(default_factory=dict)  # the due index: invoice id -> instant
     _losses: list[Exception] = field(default_factory=list)
 
     def put_customer(self, customer: Customer) -> Customer:
@@ -147,8 +149,8 @@ class FakeUnitOfWork:
     def claim_number(self, claim: NumberClaim, error: type[Exception] | None = None) -> None:
         self.writes.append(("claim_number", (claim, error)))
 
-    def finalize(self, draft: Invoice, finalized: Invoice) -> None:
-        self.writes.append(("finalize", (draft, finalized)))
+    def finalize(self, draft: Invoice, finalized: Invoice, remind_at: datetime | None = None) -> None:
+        self.writes.append(("finalize", (draft, finalized, remind_at)))
 
     def transition(self, before: Invoice, after: Invoice) -> None:
         self.writes.append(("transition", (before, after)))
@@ -228,7 +230,7 @@ class FakeUnitOfWork:
         the balance, the number."""
         for kind, value in self.writes:
             if kind == "finalize":
-                draft, _ = value
+                draft, *_ = value
                 current = self.memory.invoices.get(draft.id)
                 if current is None or not current.is_draft or current.version != draft.version:
                     raise self.repo.draft_conflict(draft.id)
@@ -293,8 +295,9 @@ class FakeUnitOfWork:
                 claim, _ = value
                 self.memory.sequences[(claim.customer_id, claim.kind, claim.year)] = claim.next_value + 1
             elif kind == "finalize":
-                _, finalized = value
+                _, finalized, remind_at = value
                 self.memory.invoices[finalized.id] = finalized
+                self.memory.remind_at[finalized.id] = remind_at
             elif kind == "transition":
                 _, after = value
                 self.memory.invoices[after.id] = after

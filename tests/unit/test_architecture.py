@@ -70,7 +70,7 @@ PURE_CACHES = {
     "shared/invoicing/i18n/__init__.py",
     "shared/invoicing/templating.py",
     "shared/invoicing/use_cases/rates.py",
-    "shared/invoicing/reminder_delivery.py",
+    "shared/invoicing/reminder_policy.py",
     "functions/api/app.py",
     "functions/api/openapi.py",
     "functions/console/views.py",

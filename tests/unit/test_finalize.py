@@ -3,7 +3,10 @@ which order its events read, and what a lost race does."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 import pytest
+import time_machine
 
 from invoicing.domain.events import Actor
 from invoicing.domain.invoice import InvoiceStatus
@@ -52,6 +55,21 @@ def test_one_transaction_holds_the_number_the_invoice_its_event_and_the_link(svc
     assert finalized.invoice.active_link_expires_at == finalized.link.link.expires_at
     # and the PDF job is queued after the commit
     assert [job["invoice_id"] for job in svc.render_queue.sent] == ["in_1"]
+
+
+def test_the_invoice_goes_on_the_due_index_at_its_first_step_in_its_customers_zone() -> None:
+    # Given a customer in Tokyo and a draft due 30 days after it is finalized (the default steps
+    # upcoming -7, due 0, overdue +3)
+    svc = fake_services()
+    svc.memory.put_customer(customer(timezone="Asia/Tokyo"))
+    svc.memory.put_invoice(draft("in_1", "cus_1", 1000))
+    # When it is finalized on 2026-03-01 at 20:00 UTC (already 2 March in Tokyo)
+    with time_machine.travel(datetime(2026, 3, 1, 20, 0, tzinfo=UTC), tick=False):
+        finalized = finalize_invoice(svc, ACTOR, "in_1")
+    # Then it is due on 31 March (30 days from its local issue day) and the run first looks at it
+    # when 24 March begins in Tokyo: 23 March, 15:00 UTC
+    assert finalized.invoice.due_date == date(2026, 3, 31)
+    assert svc.memory.remind_at["in_1"] == datetime(2026, 3, 23, 15, 0, tzinfo=UTC)
 
 
 def test_numbers_follow_the_counter(svc) -> None:  # type: ignore[no-untyped-def]

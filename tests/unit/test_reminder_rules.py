@@ -1,5 +1,6 @@
-"""The pure reminder rules: steps, the one step due on a day, catch-up, dunning, and the query window
-of a run (it never misses what the per-invoice decision would send, and nothing is decided twice)."""
+"""The pure reminder rules: steps, the one step due on a day, catch-up, dunning, and where the due
+index holds an invoice (the run reads it on each action day in its customer's zone, never misses what
+the per-invoice decision would send, and decides nothing twice)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,19 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from invoicing.domain.reminders import (
+    Decision,
     ReminderPolicy,
     ReminderPolicyError,
     ReminderStep,
+    after_decision,
     dates_in_use,
     decide,
     latest_due_step,
     local_date,
+    next_action_at,
     parse_steps,
-    plan_queries,
+    query_days,
+    start_of_day,
 )
 
 ZONES = [
@@ -221,43 +226,33 @@ class TestDunning:
         assert decision.nothing and decision.reason == "reminders_disabled"
 
 
-# ---------------------------------------------------------------- the window of a run
-def simulate(policy, due, issued_at, tz, run_times, previous):
-    """Runs at `run_times` with their query plans. Returns {kind: [local days it was decided on]} and
-    the local day of the first dunning decision (the invoice leaves the index then)."""
+# ---------------------------------------------------------------- the due index's entry, and the runs
+def simulate(policy, due, issued_at, tz, run_times, previous=None):
+    """Runs at `run_times` over one invoice's due-index entry, as run_reminder_schedule does: the entry
+    is read when its instant has come and its UTC date is one the run queries; the run decides and
+    moves it. Returns {kind: [local days it was decided on]}, the local day of the first dunning
+    decision (the invoice leaves the index then) and how often the entry was read."""
+    issued_on = local_date(issued_at, tz)
+    at = next_action_at(policy, due, after=issued_on, timezone=tz)
     decided: dict[str, list[date]] = {}
     dunned = None
+    reads = 0
     for now in run_times:
-        plan = plan_queries(policy, now, previous)
-        if due in plan.due_dates:
-            d = decide(
-                policy,
-                due_date=due,
-                issued_at=issued_at,
-                now=now,
-                timezone=tz,
-                reminders_enabled=True,
-                previous_run=previous,
-            )
+        if at is not None and at <= now and at.astimezone(UTC).date() in query_days(now, previous, issued_at):
+            reads += 1
+            d = decide(policy, due_date=due, issued_at=issued_at, now=now, timezone=tz, reminders_enabled=True)
+            if d.today is not None and d.today < local_date(at, tz):
+                d = Decision(today=d.today, reason="not_yet")
             if d.dun:
                 dunned = local_date(now, tz)
                 break
             if d.step is not None:
                 decided.setdefault(d.step.kind, []).append(local_date(now, tz))
-        else:
-            # whatever the plan leaves out, the decision would not have sent either
-            d = decide(
-                policy,
-                due_date=due,
-                issued_at=issued_at,
-                now=now,
-                timezone=tz,
-                reminders_enabled=True,
-                previous_run=previous,
-            )
-            assert d.nothing, (now, plan, d)
+            moved = after_decision(policy, d, due, issued_on, tz)
+            assert moved is None or moved > now, (now, moved)  # always forward: read once per action
+            at = moved
         previous = now
-    return decided, dunned
+    return decided, dunned, reads
 
 
 class TestQueryWindow:
@@ -281,7 +276,7 @@ class TestQueryWindow:
         while local_date(t, tz) <= horizon_day:
             t += timedelta(minutes=gaps_min[len(run_times) % len(gaps_min)])
             run_times.append(t)
-        decided, dunned = simulate(policy, due, issued_at, tz, run_times, previous)
+        decided, dunned, reads = simulate(policy, due, issued_at, tz, run_times, previous)
         issued_on = local_date(issued_at, tz)
         expected = {s.kind: [s.day(due)] for s in policy.steps if s.day(due) > issued_on}
         assert decided == expected
@@ -289,6 +284,8 @@ class TestQueryWindow:
             assert dunned == policy.dunning_day(due)
         else:
             assert dunned is None
+        # and the entry was read only when something was due: once per step sent, once to dun
+        assert reads == len(expected) + (dunned is not None)
 
     @settings(max_examples=150, deadline=None)
     @given(
@@ -305,7 +302,7 @@ class TestQueryWindow:
         for gap in gaps_min:
             t += timedelta(minutes=gap)
             run_times.append(t)
-        decided, _ = simulate(policy, due, issued_at, tz, run_times, issued_at - timedelta(hours=1))
+        decided, _, _ = simulate(policy, due, issued_at, tz, run_times, issued_at - timedelta(hours=1))
         assert all(len(days) == 1 for days in decided.values())
         offsets = [policy.step(k).offset_days for k, _ in sorted(decided.items(), key=lambda kv: kv[1][0])]
         assert offsets == sorted(offsets)
@@ -313,16 +310,51 @@ class TestQueryWindow:
             step_day = policy.step(kind).day(due)
             assert step_day <= day <= step_day + timedelta(days=policy.lookback_days)
 
-    def test_steady_state_queries_two_days_per_step(self):
+    def test_steady_state_queries_the_previous_runs_utc_date_and_todays(self):
         previous = datetime(2026, 3, 19, 8, 0, tzinfo=UTC)
-        plan = plan_queries(DEFAULT, previous + timedelta(days=1), previous)
-        assert (plan.first_day, plan.last_day) == (date(2026, 3, 19), date(2026, 3, 20))
-        assert len(plan.due_dates) == 2 * (len(DEFAULT.steps) + 1)  # + the dunning day
+        assert query_days(previous + timedelta(days=1), previous) == [date(2026, 3, 19), date(2026, 3, 20)]
 
-    def test_first_run_looks_back(self):
-        plan = plan_queries(DEFAULT, datetime(2026, 3, 20, 8, 0, tzinfo=UTC))
-        assert plan.first_day == date(2026, 3, 19) - timedelta(days=7)
+    def test_a_first_run_reads_from_the_oldest_open_invoice(self):
+        now = datetime(2026, 3, 20, 8, 0, tzinfo=UTC)
+        days = query_days(now, None, datetime(2026, 1, 10, 23, 0, tzinfo=UTC))
+        assert days[0] == date(2026, 1, 10) and days[-1] == date(2026, 3, 20)
+        assert query_days(now) == [date(2026, 3, 20)]  # no open invoice: only today's entries can exist
+
+    def test_a_long_gap_is_caught_up_within_the_bound(self):
+        days = query_days(datetime(2028, 3, 20, 8, 0, tzinfo=UTC), datetime(2026, 3, 20, tzinfo=UTC))
+        assert len(days) == 401
 
     def test_a_cursor_in_the_future_is_ignored(self):
         now = datetime(2026, 3, 20, 8, 0, tzinfo=UTC)
-        assert plan_queries(DEFAULT, now, now + timedelta(days=3)) == plan_queries(DEFAULT, now)
+        assert query_days(now, now + timedelta(days=3)) == query_days(now)
+
+
+class TestNextAction:
+    @settings(max_examples=300, deadline=None)
+    @given(st.dates(min_value=date(2025, 1, 1), max_value=date(2027, 12, 31)), st.sampled_from(ZONES))
+    def test_start_of_day_is_the_first_instant_of_that_local_day(self, day, tz):
+        at = start_of_day(day, tz)
+        assert local_date(at, tz) == day
+        assert local_date(at - timedelta(microseconds=1), tz) < day
+
+    @settings(max_examples=200, deadline=None)
+    @given(policies(), st.dates(min_value=date(2025, 1, 1), max_value=date(2027, 12, 31)), st.integers(-400, 400))
+    def test_the_first_action_day_after_a_day(self, policy, due, shift):
+        after = due + timedelta(days=shift)
+        at = next_action_at(policy, due, after=after, timezone="Asia/Tokyo")
+        days = [s.day(due) for s in policy.steps] + ([policy.dunning_day(due)] if policy.dunning_enabled else [])
+        later = sorted(d for d in days if d > after)
+        assert (local_date(at, "Asia/Tokyo") if at else None) == (later[0] if later else None)
+
+    def test_after_the_last_step_without_dunning_the_invoice_leaves_the_index(self):
+        off = ReminderPolicy(steps=DEFAULT.steps, dunning_enabled=False)
+        due = date(2026, 3, 20)
+        assert next_action_at(off, due, after=due + timedelta(days=3), timezone="UTC") is None
+        assert next_action_at(DEFAULT, due, after=due + timedelta(days=3), timezone="UTC") == datetime(
+            2026, 3, 30, tzinfo=UTC
+        )  # the dunning day: + 3 + 7 grace
+
+    def test_a_dunned_invoice_is_looked_at_again_the_next_day_until_it_is_written_off(self):
+        decision = Decision(dun=True, today=date(2026, 4, 1), reason="dunning")
+        at = after_decision(DEFAULT, decision, date(2026, 3, 20), date(2026, 2, 1), "Europe/Berlin")
+        assert at == datetime(2026, 4, 1, 22, 0, tzinfo=UTC)  # 2 April begins in Berlin (CEST)

@@ -71,8 +71,9 @@ EXPECTED_ACCESS: dict[str, set[tuple[str, str]]] = {
     "PayFunction": _grant("dynamodb:GetItem dynamodb:Query", T, f"{T}/index/gsi1")
     | _grant("dynamodb:PutItem dynamodb:UpdateItem", T)
     | _grant("s3:GetObject", "DocumentsBucket/invoices/*"),
-    # the daily reminder run: the due index and expired claims (gsi2), customers (BatchGetItem), the run
-    # cursor (GetItem, UpdateItem), one job per invoice on the reminder queue
+    # the daily reminder run: the due index, expired claims and a first run's oldest open invoice (gsi2),
+    # customers (BatchGetItem), the run cursor (GetItem, UpdateItem), each decided invoice's due-index
+    # entry moved (UpdateItem in a one-item transaction), one job per invoice on the reminder queue
     "SendRemindersFunction": _grant("dynamodb:Query", f"{T}/index/due", f"{T}/index/gsi2")
     | _grant("dynamodb:BatchGetItem dynamodb:GetItem dynamodb:UpdateItem", T)
     | _grant("sqs:SendMessage", "ReminderQueue"),

@@ -9,8 +9,7 @@ Which step is sent. On a run, an invoice gets at most one reminder: the LATEST s
 come (`step day <= today`). Earlier steps that were missed (the schedule did not run for a few days)
 are superseded, never sent late in a burst. The latest step is sent only while it is fresh:
 `step day >= today - lookback_days`; older than that it is dropped. A step dated on or before the
-day the invoice was issued is never sent: the invoice itself is that day's notice (this also makes
-the query window of a run exact, see `plan_queries`).
+day the invoice was issued is never sent: the invoice itself is that day's notice.
 
 Exactly once per invoice and kind is the store's job (a conditional ledger write); this module only
 decides what is due.
@@ -20,12 +19,14 @@ zone) an invoice still open is written off (`uncollectible`) by the `system:dunn
 dunning day was on or before the issue day (a back-dated invoice is not written off the day it is
 issued). Dunning is bookkeeping, not mail: it applies whether or not the customer accepts reminders.
 
-Query window. The due index is keyed by the due date (UTC calendar date string, no zone). At one
-instant the calendar dates in use on Earth run from UTC-12 to UTC+14, i.e. two (sometimes three)
-consecutive dates. A run therefore evaluates step days in `[first, last]`, where `last` is the latest
-date anywhere now and `first` is the day after the earliest date anywhere at the previous run (or
-`today - lookback` on a first run, or after a long gap), and queries the due dates `day - offset` for
-each step and day. Each open invoice is read about twice per step, whatever the table size.
+Where a run finds an invoice. The due index holds each open invoice under ONE instant: the start, in
+its customer's zone, of its next action day (a step's day or the dunning day, `next_action_at`).
+Finalization puts it there; a run reads the entries whose instant has come (`query_days`: the UTC
+dates since the previous run, each up to now), decides each, and moves it to the next action after
+the day it decided on (`after_decision`; a dunned invoice to the next day, until the write-off took
+it off the index). So a run reads only invoices with something due, in any zone, at the price of one
+index write per invoice decided. An entry is read once per action day; a customer who changes zone
+is looked at on the old zone's instant and moved (a step can then go out up to a day late).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -223,33 +224,57 @@ def decide(
     return Decision(step=step, today=today, reason="due")
 
 
-# ---------------------------------------------------------------- what a run queries
-@dataclass(frozen=True)
-class QueryPlan:
-    """The due dates to query (one Query each on the sparse due index) and the step days they cover."""
-
-    first_day: date
-    last_day: date
-    due_dates: tuple[date, ...]
+# ---------------------------------------------------------------- when an invoice is next looked at
+def start_of_day(day: date, timezone: str) -> datetime:
+    """The first instant (UTC) at which the calendar date in `timezone` is `day`. A midnight that a
+    DST change skips is the change itself (zoneinfo maps the missing wall time forward)."""
+    tz = zone(timezone)
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
-def plan_queries(policy: ReminderPolicy, now: datetime, previous_run: datetime | None = None) -> QueryPlan:
-    """Step days `[first, last]` for reminders, and the due dates that hold invoices with a step (or
-    the dunning day) in that range. Without a previous run, or after a gap longer than the lookback,
-    reminders look back `lookback_days`; dunning catches up on the whole gap (bounded)."""
-    earliest_now, last = dates_in_use(now)
-    first = earliest_now - timedelta(days=policy.lookback_days)
-    dunning_first = first
-    if previous_run is not None and previous_run <= now:
-        after_previous = dates_in_use(previous_run)[0] + timedelta(days=1)
-        first = max(first, after_previous)
-        dunning_first = max(after_previous, last - timedelta(days=MAX_DUNNING_CATCH_UP_DAYS))
-    wanted: set[date] = set()
-    for day in days(first, last):
-        wanted.update(day - timedelta(days=step.offset_days) for step in policy.steps)
+def action_days(policy: ReminderPolicy, due_date: date) -> list[date]:
+    """The days something may happen to an open invoice: each step's, then the dunning day."""
+    out = [step.day(due_date) for step in policy.steps]
     if policy.dunning_enabled:
-        wanted.update(day - timedelta(days=policy.dunning_offset) for day in days(dunning_first, last))
-    return QueryPlan(first_day=first, last_day=last, due_dates=tuple(sorted(wanted)))
+        out.append(policy.dunning_day(due_date))
+    return sorted(set(out))
+
+
+def next_action_at(policy: ReminderPolicy, due_date: date, *, after: date, timezone: str) -> datetime | None:
+    """When a run should next look at an open invoice: the start, in its customer's zone, of the first
+    step day or dunning day later than `after` (the issue day at finalization, the day a run decided
+    on). None when nothing is left (the last step passed and dunning is off). The due index holds the
+    invoice under this instant, so a run reads only invoices with something due (module docstring)."""
+    day = next((d for d in action_days(policy, due_date) if d > after), None)
+    return start_of_day(day, timezone) if day is not None else None
+
+
+def after_decision(
+    policy: ReminderPolicy, decision: Decision, due_date: date, issued_on: date | None, timezone: str
+) -> datetime | None:
+    """Where a run puts an invoice it decided on: dunning, the start of the next local day (the write-off
+    is tried again until the invoice leaves the index: a dunned invoice is no longer open); otherwise
+    the next action after today (and after the issue day)."""
+    today = decision.today
+    assert today is not None
+    if decision.dun:
+        return start_of_day(today + timedelta(days=1), timezone)
+    after = max(today, issued_on) if issued_on is not None else today
+    return next_action_at(policy, due_date, after=after, timezone=timezone)
+
+
+def query_days(now: datetime, previous_run: datetime | None = None, since: datetime | None = None) -> list[date]:
+    """The UTC dates of the due index a run at `now` reads (each up to `now`): from the UTC date of the
+    previous run (which moved everything it read to a later instant) to today's. A first run has no
+    previous run: it starts at `since`, the creation of the oldest open invoice (no entry is older
+    than its invoice), or today when there is none. At most MAX_DUNNING_CATCH_UP_DAYS."""
+    today = now.astimezone(UTC).date()
+    first = today
+    if previous_run is not None and previous_run <= now:
+        first = previous_run.astimezone(UTC).date()
+    elif since is not None:
+        first = min(since.astimezone(UTC).date(), today)
+    return days(max(first, today - timedelta(days=MAX_DUNNING_CATCH_UP_DAYS)), today)
 
 
 # ---------------------------------------------------------------- the ledger

@@ -7,7 +7,9 @@ the code writes `"INVOICE#..."` or `"STATUS#..."`: a key format changes here or 
 from __future__ import annotations
 
 import zlib
-from datetime import date
+from datetime import UTC, date, datetime
+
+from invoicing.clock import iso
 
 Key = tuple[str, str]
 
@@ -107,8 +109,21 @@ def status_sk(created_at: str, invoice_id: str) -> str:
 
 
 def due_pk(day: date, invoice_id: str) -> str:
-    """The sparse `due` index: open invoices by due date, in the invoice's shard."""
+    """The sparse `due` index: open invoices by the UTC date of their next reminder action
+    (domain.reminders.next_action_at), in the invoice's shard."""
     return due_shard_pk(day, index_shard(invoice_id))
+
+
+def due_sk(at: str, invoice_id: str) -> str:
+    """The `due` index's sort key: the instant (clock.iso) of the invoice's next reminder action, so a
+    run reads a date's entries up to now and no further."""
+    return f"{at}#{invoice_id}"
+
+
+def due_keys(at: datetime, invoice_id: str) -> tuple[str, str]:
+    """(due_pk, due_sk) of an open invoice whose next reminder action is at `at`."""
+    utc = at.astimezone(UTC)
+    return due_pk(utc.date(), invoice_id), due_sk(iso(utc), invoice_id)
 
 
 def due_shard_pk(day: date, shard: int) -> str:

@@ -5,7 +5,8 @@ Keys (see docs/data-model.md):
   While `sending`, the item is also on gsi2 under `REMINDERSENDING#{shard}` / `{lease_until}#{id}#{key}`
   (sparse: removed once sent, failed or cancelled), so a run finds claims whose lease ran out.
 - run cursor: pk `REMINDERRUN`, sk `CURSOR`.
-- candidates: the sparse `due` index, `due_pk = DUE#{yyyy-mm-dd}#{shard}` (N shards, merged); it holds open invoices only.
+- candidates: the sparse `due` index, `due_pk = DUE#{yyyy-mm-dd}#{shard}` (N shards, merged), `due_sk =
+  {instant}#{id}`: open invoices only, each under the instant of its next reminder action.
 
 Exactly once per invoice and kind: a claim is ONE transaction of a condition check on the invoice
 (status, and the version the caller rendered from) and a conditional write of the ledger item that
@@ -64,17 +65,36 @@ class ReminderStore:
         self.repo = repo
 
     # -- candidates of a run
-    def open_invoices_due_on(self, day: date) -> Iterator[Invoice]:
-        """Open invoices due on `day`: one Query per shard of the sparse due index (every page),
-        merged in invoice-id order (the index sort key), so a run walks them in one stable order.
-        Eventually consistent: an invoice paid a moment ago may still show up; `claim` re-checks the
-        status."""
+    def open_invoices_due(self, day: date, until: str) -> Iterator[tuple[Invoice, str]]:
+        """Open invoices whose next reminder action falls on UTC date `day` at or before `until` (ISO
+        instant), with the index sort key they were read under (the run's move is conditioned on it):
+        one Query per shard of the sparse due index (every page), merged in instant order. Entries
+        after `until` are not read. Eventually consistent: an invoice paid a moment ago may still show
+        up; `claim` re-checks the status."""
+        bound = keys.due_sk(until, "~")  # "~" sorts after every id character
         shards = (
-            (item for item in TableItem.due.query(keys.due_shard_pk(day, shard)) if isinstance(item, InvoiceItem))
+            (
+                item
+                for item in TableItem.due.query(
+                    keys.due_shard_pk(day, shard), range_key_condition=TableItem.due_sk <= bound
+                )
+                if isinstance(item, InvoiceItem)
+            )
             for shard in range(keys.index_shards())
         )
         for item in heapq.merge(*shards, key=lambda item: str(item.due_sk)):
-            yield invoice_from_item(item)
+            yield invoice_from_item(item), str(item.due_sk)
+
+    def oldest_open_created_at(self) -> datetime | None:
+        """When the oldest open invoice was created: one Query of one item per shard of `STATUS#open`
+        (sorted by creation). Where a first reminder run starts reading the due index."""
+        oldest: str | None = None
+        for shard in range(keys.index_shards()):
+            for item in TableItem.gsi2.query(keys.status_shard_pk("open", shard), scan_index_forward=True, limit=1):
+                created = str(item.gsi2sk).split("#", 1)[0]
+                oldest = created if oldest is None or created < oldest else oldest
+                break
+        return clock.parse_iso(oldest) if oldest else None
 
     def get_customers(self, customer_ids: Iterable[str]) -> dict[str, Customer]:
         """BatchGetItem in chunks of 100; unknown ids are left out."""

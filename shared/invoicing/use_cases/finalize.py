@@ -14,7 +14,8 @@ apply, settled at once when nothing is due, whether a payment link is needed. Wr
 TransactWriteItems (store/uow.py):
 
     claim_number   SEQ#INV#{yyyy} = :n -> n + 1   (or created, for the first number of the year)
-    finalize       the header, conditioned on status = draft AND version = :v
+    finalize       the header, conditioned on status = draft AND version = :v; an open invoice goes
+                   on the due index under its first reminder action (its customer's zone)
     add_events     invoice.finalized [, invoice.customer_balance_applied] [, invoice.paid]
     change_balance the customer's balance = :old -> new, and its ledger entry   (balance applied)
     add_link       the first payment link                                      (something is due)
@@ -32,6 +33,7 @@ returned once and never stored.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 
 from invoicing import clock
@@ -45,9 +47,11 @@ from invoicing.domain.events import Actor
 from invoicing.domain.finalization import FinalizePlan, UsdValue, freeze, plan
 from invoicing.domain.invoice import Invoice, LineTax, compute_totals, ensure_finalizable
 from invoicing.domain.payments import IssuedLink, new_link
+from invoicing.domain.reminders import local_date, next_action_at
 from invoicing.einvoice.inputs import einvoice_format, einvoice_inputs, terms_missing
 from invoicing.errors import ConcurrentModification, Conflict, NumberTaken, SequenceConflict
 from invoicing.observability import logger, metrics
+from invoicing.reminder_policy import reminder_policy
 from invoicing.services import Services
 from invoicing.store.retry import LONG, NUMBER, retry
 from invoicing.store.tax_rates import ExchangeRate, TaxRate
@@ -122,6 +126,14 @@ def _attempt(svc: Services, actor: Actor, invoice_id: str) -> tuple[Invoice, Iss
     ensure_finalizable(draft, totals)
     usd = _usd_value(draft.currency, totals.total_cents, inputs.exchange_rate)
     frozen = freeze(draft, customer, taxes, totals, usd, now, clock.iso(now))
+    assert frozen.due_date is not None
+    # where the reminder run first looks at it: its first step (or dunning) after the issue day
+    remind_at = next_action_at(
+        reminder_policy(svc.settings),
+        frozen.due_date,
+        after=local_date(now, customer.timezone),
+        timezone=customer.timezone,
+    )
     _check_einvoice(svc, actor, draft, frozen, customer, now.year, inputs.tax_rates if by_rates else {})
     used = (
         [inputs.tax_rates[i] for i in sorted({t.tax_rate_id for t in taxes.values() if t.tax_rate_id})]
@@ -140,7 +152,7 @@ def _attempt(svc: Services, actor: Actor, invoice_id: str) -> tuple[Invoice, Iss
     next_number = [inputs.next_number]
 
     def number_and_commit() -> tuple[Invoice, IssuedLink | None]:
-        return _commit(svc, actor, plan(draft, frozen, customer, now.year, next_number[0], actor), used)
+        return _commit(svc, actor, plan(draft, frozen, customer, now.year, next_number[0], actor), used, remind_at)
 
     def on_number_taken(attempt: int, exc: BaseException) -> None:
         metrics.add_metric(name="FinalizeNumberRetries", unit="Count", value=1)
@@ -156,7 +168,9 @@ def _attempt(svc: Services, actor: Actor, invoice_id: str) -> tuple[Invoice, Iss
     )
 
 
-def _commit(svc: Services, actor: Actor, p: FinalizePlan, used: list[TaxRate]) -> tuple[Invoice, IssuedLink | None]:
+def _commit(
+    svc: Services, actor: Actor, p: FinalizePlan, used: list[TaxRate], remind_at: datetime | None
+) -> tuple[Invoice, IssuedLink | None]:
     """The plan's one transaction; returns the invoice as committed (the plan's own, exactly what the
     transaction wrote), so the response needs no read after the write."""
     issued = None
@@ -169,7 +183,7 @@ def _commit(svc: Services, actor: Actor, p: FinalizePlan, used: list[TaxRate]) -
         invoice = replace(invoice, active_link_id=link.id, active_link_expires_at=link.expires_at)
     with svc.uow() as tx:
         tx.claim_number(p.claim)
-        tx.finalize(p.draft, invoice)
+        tx.finalize(p.draft, invoice, remind_at)
         tx.use_rates(used)
         tx.add_events(*p.events)
         if p.balance_change is not None:

@@ -1,12 +1,16 @@
 """Payment reminders and dunning.
 
 run_reminder_schedule — the daily run (EventBridge Scheduler at ReminderHour in ReminderTimezone).
-  Reads the run cursor, queries the sparse due index once per due date of the window
-  (domain.reminders.plan_queries; never a Scan), batch-reads the customers of the invoices found
-  (zone, preference, address), decides per invoice (domain.reminders.decide) and puts one job per
-  invoice on the reminder queue: one reminder kind, or dunning. It also re-enqueues claims whose lease
-  ran out (a send that crashed, or kept failing). The only thing it writes is the cursor, at the very
-  end: a run that failed half-way is done again by the next one, and the ledger drops the duplicates.
+  Reads the run cursor, queries the sparse due index for the entries whose instant has come (each
+  open invoice sits under the start of its next action day in its customer's zone; one Query per
+  shard of each UTC date since the previous run, domain.reminders.query_days; never a Scan),
+  batch-reads the customers of the invoices found (zone, preference, address), decides per invoice
+  (domain.reminders.decide) and puts one job per invoice on the reminder queue: one reminder kind, or
+  dunning. Then it moves each entry it decided on to the invoice's next action
+  (domain.reminders.after_decision; conditioned on the entry it read and on the invoice being open).
+  It also re-enqueues claims whose lease ran out (a send that crashed, or kept failing). The cursor is
+  written at the very end: a run that failed half-way is done again by the next one (the entries it
+  did not move are read again), and the ledger drops the duplicates.
 deliver_reminder (invoicing/reminder_delivery.py) — one reminder: claim, link, render, send, record;
   shared by the worker and a manual send.
 apply_dunning — the worker: on its dunning day, an invoice still open is marked uncollectible
@@ -25,20 +29,24 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from invoicing import clock
+from invoicing.adapters.queue import BatchJobQueue
 from invoicing.domain.customer import Customer
 from invoicing.domain.events import Actor
 from invoicing.domain.invoice import Invoice, InvoiceStatus
 from invoicing.domain.invoice import mark_uncollectible as uncollectible
 from invoicing.domain.reminders import (
     MANUAL_KIND,
+    Decision,
     ReminderPolicy,
     ReminderRecord,
+    after_decision,
     decide,
-    plan_queries,
+    local_date,
+    query_days,
 )
 from invoicing.errors import Conflict, InvalidTransition, InvoiceNotOpen, NotFound
 from invoicing.ids import new_id
@@ -53,12 +61,13 @@ from invoicing.reminder_delivery import (
     deliver_reminder,
     dunning_job,
     reminder_job,
-    reminder_policy,
     reminder_queue,
     reminder_store,
     retry_job,
 )
+from invoicing.reminder_policy import reminder_policy
 from invoicing.services import Services
+from invoicing.store.uow import Skipped
 
 DUNNING_ACTOR = Actor.system("dunning")
 SCHEDULED_STATUSES = frozenset({InvoiceStatus.OPEN})
@@ -77,10 +86,18 @@ class RunSummary:
     reminders_enqueued: int = 0
     dunning_enqueued: int = 0
     retries_enqueued: int = 0
+    rescheduled: int = 0
     decisions: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Move:
+    invoice_id: str
+    read_sk: str
+    at: datetime | None
 
 
 def run_reminder_schedule(svc: Services) -> RunSummary:
@@ -91,40 +108,46 @@ def run_reminder_schedule(svc: Services) -> RunSummary:
     store = reminder_store(svc)
     queue = reminder_queue(svc)
     previous = store.get_run_cursor()
-    plan = plan_queries(policy, now_dt, previous)
+    first_run = previous is None or previous > now_dt  # a cursor from the future (a clock gone wrong) counts as none
+    dates = query_days(now_dt, previous, store.oldest_open_created_at() if first_run else None)
     summary = RunSummary(
         run_id=new_id("rrun"),
         ran_at=now,
-        first_day=plan.first_day.isoformat(),
-        last_day=plan.last_day.isoformat(),
-        due_dates_queried=len(plan.due_dates),
+        first_day=dates[0].isoformat(),
+        last_day=dates[-1].isoformat(),
+        due_dates_queried=len(dates),
     )
     logger.append_keys(reminder_run_id=summary.run_id)
     customers: dict[str, Customer] = {}
     unknown: set[str] = set()
     decisions: Counter[str] = Counter()
     jobs: list[dict[str, Any]] = []
-    for day in plan.due_dates:
-        found = list(store.open_invoices_due_on(day))
-        wanted = {inv.customer_id for inv in found} - customers.keys() - unknown
+    moves: list[_Move] = []
+    for day in dates:
+        found = list(store.open_invoices_due(day, now))
+        wanted = {inv.customer_id for inv, _ in found} - customers.keys() - unknown
         if wanted:
             got = store.get_customers(wanted)
             customers.update(got)
             unknown |= wanted - got.keys()
-        for invoice in found:
+        for invoice, read_sk in found:
             if invoice.due_date is None:  # finalized invoices always have one
                 continue
             summary.invoices_seen += 1
             customer = customers.get(invoice.customer_id)
+            zone = customer.timezone if customer else "UTC"
+            issued_at = clock.parse_iso(invoice.finalized_at) if invoice.finalized_at else None
             decision = decide(
                 policy,
                 due_date=invoice.due_date,
-                issued_at=clock.parse_iso(invoice.finalized_at) if invoice.finalized_at else None,
+                issued_at=issued_at,
                 now=now_dt,
-                timezone=customer.timezone if customer else "UTC",
+                timezone=zone,
                 reminders_enabled=bool(customer and customer.reminders_enabled),
-                previous_run=previous,
             )
+            if decision.today is not None and decision.today < local_date(_instant_of(read_sk), zone):
+                # read in the hour a DST change repeats the day before: its day has not come after all
+                decision = Decision(today=decision.today, reason="not_yet")
             if decision.dun:
                 jobs.append(dunning_job(invoice, policy.dunning_day(invoice.due_date)))
                 summary.dunning_enqueued += 1
@@ -132,13 +155,16 @@ def run_reminder_schedule(svc: Services) -> RunSummary:
                 jobs.append(reminder_job(invoice, customer, decision.step))
                 summary.reminders_enqueued += 1
             decisions[decision.reason if customer else "customer_missing"] += 1
-        if len(jobs) >= 100:
-            queue.send_batch(jobs)
-            jobs.clear()
+            issued_on = local_date(issued_at, zone) if issued_at else None
+            moves.append(
+                _Move(invoice.id, read_sk, after_decision(policy, decision, invoice.due_date, issued_on, zone))
+            )
+        if len(jobs) >= 100 or len(moves) >= 100:
+            _flush(svc, queue, jobs, moves, summary)
     for record in store.expired_claims(now):
         jobs.append(retry_job(record))
         summary.retries_enqueued += 1
-    queue.send_batch(jobs)
+    _flush(svc, queue, jobs, moves, summary)
     store.save_run_cursor(now, summary.run_id)
     summary.decisions = dict(decisions)
     metrics.add_metric(name="RemindersEnqueued", unit="Count", value=summary.reminders_enqueued)
@@ -146,6 +172,27 @@ def run_reminder_schedule(svc: Services) -> RunSummary:
     metrics.add_metric(name="ReminderRetriesEnqueued", unit="Count", value=summary.retries_enqueued)
     logger.info("reminder run done", extra={k: v for k, v in summary.as_dict().items() if k != "decisions"})
     return summary
+
+
+def _instant_of(due_sk: str) -> datetime:
+    return clock.parse_iso(due_sk.split("#", 1)[0])
+
+
+def _flush(
+    svc: Services, queue: BatchJobQueue, jobs: list[dict[str, Any]], moves: list[_Move], summary: RunSummary
+) -> None:
+    """The jobs first, then the moves: a run that stops between the two leaves the entries where they
+    were, so the next run reads them again (and the ledger drops the repeated reminders)."""
+    queue.send_batch(jobs)
+    jobs.clear()
+    for move in moves:
+        try:
+            with svc.uow() as tx:
+                tx.reschedule_reminders(move.invoice_id, move.read_sk, move.at)
+            summary.rescheduled += 1
+        except Skipped:
+            pass  # paid, voided or written off meanwhile (off the index), or moved by another run
+    moves.clear()
 
 
 # ---------------------------------------------------------------- dunning

@@ -4,6 +4,7 @@ transitions and the PDF markers on the header."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Protocol
 
 from pynamodb.expressions.condition import Condition
@@ -208,7 +209,7 @@ class InvoiceWrites(WriteSet):
         self._changed("invoice", invoice.id, None, invoice.version + 1, before=invoice)
 
     # -- finalize and the transitions
-    def finalize(self, draft: Invoice, finalized: Invoice) -> None:
+    def finalize(self, draft: Invoice, finalized: Invoice, remind_at: datetime | None = None) -> None:
         """draft -> open (or paid when nothing is due): the number, the frozen totals, per-line tax,
         the customer snapshot, the USD value, the due and pending-PDF indexes. Conditioned on the
         invoice still being the same draft (`status = draft AND version = :v`)."""
@@ -246,9 +247,10 @@ class InvoiceWrites(WriteSet):
             actions += [
                 InvoiceItem.status.set(InvoiceStatus.OPEN.value),
                 InvoiceItem.gsi2pk.set(keys.status_pk(InvoiceStatus.OPEN.value, draft.id)),
-                InvoiceItem.due_pk.set(keys.due_pk(finalized.due_date, draft.id)),
-                InvoiceItem.due_sk.set(draft.id),
             ]
+            if remind_at is not None:  # the first reminder action (domain.reminders.next_action_at)
+                due_pk, due_sk = keys.due_keys(remind_at, draft.id)
+                actions += [InvoiceItem.due_pk.set(due_pk), InvoiceItem.due_sk.set(due_sk)]
         if finalized.applied_balance_cents or finalized.starting_balance_cents:
             actions += [
                 InvoiceItem.starting_balance_cents.set(finalized.starting_balance_cents),

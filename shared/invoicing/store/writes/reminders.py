@@ -5,6 +5,7 @@ cancelled. Keys: pk `INVOICE#{id}`, sk `REMINDER#{key}`; while `sending`, the it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from invoicing.domain.invoice import InvoiceStatus
@@ -59,6 +60,24 @@ _OFF_THE_SENDING_INDEX = (ReminderItem.lease_until.remove, ReminderItem.gsi2pk.r
 
 
 class ReminderWrites(WriteSet):
+    def reschedule_reminders(self, invoice_id: str, read_sk: str, at: datetime | None) -> None:
+        """Move an open invoice's due-index entry, read under `read_sk`, to instant `at` (None: off the
+        index, nothing left to do). `Skipped` when the invoice closed meanwhile (it left the index) or
+        another run moved it: then there is nothing to move."""
+        if at is None:
+            actions: list[Any] = [InvoiceItem.due_pk.remove(), InvoiceItem.due_sk.remove()]
+        else:
+            pk, sk = keys.due_keys(at, invoice_id)
+            actions = [InvoiceItem.due_pk.set(pk), InvoiceItem.due_sk.set(sk)]
+        header = keys.header_key(invoice_id)
+        condition = (InvoiceItem.status == InvoiceStatus.OPEN.value) & (InvoiceItem.due_sk == read_sk)
+
+        def op(tx: Transaction) -> None:
+            tx.update(InvoiceItem(*header), actions=actions, condition=condition)
+
+        self._add(op, Guard(header, FIRST, lambda: Skipped(f"invoice {invoice_id} left or moved on the due index")))
+        self._changed("reminder_schedule", invoice_id, None)
+
     def claim_reminder(self, req: ClaimRequest) -> Claim:
         """The right to send reminder `req.key`, with a check that the invoice is in `req.allowed`
         (and at `expected_version`, so the mail shows what is current). The ledger item is written
