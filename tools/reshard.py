@@ -105,8 +105,7 @@ def new_keys(item: dict[str, Any], now: datetime | None = None) -> dict[str, str
     if "due_pk" in item and "due_sk" in item:
         sk = item["due_sk"]["S"]
         if "#" in sk:
-            at = datetime.fromisoformat(sk.split("#", 1)[0].replace("Z", "+00:00"))
-            out["due_pk"] = keys.due_pk(at.astimezone(UTC).date(), invoice_id)
+            out["due_pk"] = keys.due_pk(keys.due_instant(sk).astimezone(UTC).date(), invoice_id)
         else:
             out["due_pk"], out["due_sk"] = keys.due_keys(now or datetime.now(UTC), invoice_id)
     return {k: v for k, v in out.items() if item[k]["S"] != v}

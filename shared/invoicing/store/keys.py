@@ -120,6 +120,11 @@ def due_sk(at: str, invoice_id: str) -> str:
     return f"{at}#{invoice_id}"
 
 
+def due_instant(due_sk: str) -> datetime:
+    """The instant a `due` index sort key was written for (the inverse of `due_sk`)."""
+    return datetime.fromisoformat(due_sk.split("#", 1)[0].replace("Z", "+00:00"))
+
+
 def due_keys(at: datetime, invoice_id: str) -> tuple[str, str]:
     """(due_pk, due_sk) of an open invoice whose next reminder action is at `at`."""
     utc = at.astimezone(UTC)

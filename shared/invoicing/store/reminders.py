@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
@@ -60,14 +61,23 @@ def record_from_item(item: ReminderItem) -> ReminderRecord:
     )
 
 
+@dataclass(frozen=True)
+class DueEntry:
+    """An invoice's place on the due index as a run read it: the sort key (a move is conditioned on
+    it) and the instant its next action day begins."""
+
+    sk: str
+    at: datetime
+
+
 class ReminderStore:
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
 
     # -- candidates of a run
-    def open_invoices_due(self, day: date, until: str) -> Iterator[tuple[Invoice, str]]:
+    def open_invoices_due(self, day: date, until: str) -> Iterator[tuple[Invoice, DueEntry]]:
         """Open invoices whose next reminder action falls on UTC date `day` at or before `until` (ISO
-        instant), with the index sort key they were read under (the run's move is conditioned on it):
+        instant), with the index entry they were read under (the run's move is conditioned on it):
         one Query per shard of the sparse due index (every page), merged in instant order. Entries
         after `until` are not read. Eventually consistent: an invoice paid a moment ago may still show
         up; `claim` re-checks the status."""
@@ -83,7 +93,8 @@ class ReminderStore:
             for shard in range(keys.index_shards())
         )
         for item in heapq.merge(*shards, key=lambda item: str(item.due_sk)):
-            yield invoice_from_item(item), str(item.due_sk)
+            sk = str(item.due_sk)
+            yield invoice_from_item(item), DueEntry(sk=sk, at=keys.due_instant(sk))
 
     def oldest_open_created_at(self) -> datetime | None:
         """When the oldest open invoice was created: one Query of one item per shard of `STATUS#open`

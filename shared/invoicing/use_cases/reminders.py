@@ -130,7 +130,7 @@ def run_reminder_schedule(svc: Services) -> RunSummary:
             got = store.get_customers(wanted)
             customers.update(got)
             unknown |= wanted - got.keys()
-        for invoice, read_sk in found:
+        for invoice, entry in found:
             if invoice.due_date is None:  # finalized invoices always have one
                 continue
             summary.invoices_seen += 1
@@ -145,7 +145,7 @@ def run_reminder_schedule(svc: Services) -> RunSummary:
                 timezone=zone,
                 reminders_enabled=bool(customer and customer.reminders_enabled),
             )
-            if decision.today is not None and decision.today < local_date(_instant_of(read_sk), zone):
+            if decision.today is not None and decision.today < local_date(entry.at, zone):
                 # read in the hour a DST change repeats the day before: its day has not come after all
                 decision = Decision(today=decision.today, reason="not_yet")
             if decision.dun:
@@ -157,7 +157,7 @@ def run_reminder_schedule(svc: Services) -> RunSummary:
             decisions[decision.reason if customer else "customer_missing"] += 1
             issued_on = local_date(issued_at, zone) if issued_at else None
             moves.append(
-                _Move(invoice.id, read_sk, after_decision(policy, decision, invoice.due_date, issued_on, zone))
+                _Move(invoice.id, entry.sk, after_decision(policy, decision, invoice.due_date, issued_on, zone))
             )
         if len(jobs) >= 100 or len(moves) >= 100:
             _flush(svc, queue, jobs, moves, summary)
@@ -172,10 +172,6 @@ def run_reminder_schedule(svc: Services) -> RunSummary:
     metrics.add_metric(name="ReminderRetriesEnqueued", unit="Count", value=summary.retries_enqueued)
     logger.info("reminder run done", extra={k: v for k, v in summary.as_dict().items() if k != "decisions"})
     return summary
-
-
-def _instant_of(due_sk: str) -> datetime:
-    return clock.parse_iso(due_sk.split("#", 1)[0])
 
 
 def _flush(

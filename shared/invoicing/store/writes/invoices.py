@@ -298,22 +298,6 @@ class InvoiceWrites(WriteSet):
         self._add(op, Guard(key, FIRST, lambda: StaleInvoice(f"invoice {before.id} changed meanwhile; retry")))
         self._invoice(replace(after, version=before.version + 1))
 
-    def note_on_invoice(self, invoice: Invoice) -> None:
-        """Something recorded beside the invoice that its public event reports (a reminder sent): the
-        version goes up by one, conditioned on the version read, so the event carries the invoice
-        exactly as stored and a sequence of its own. `StaleInvoice` when it moved: re-read, write again."""
-        key = keys.header_key(invoice.id)
-
-        def op(tx: Transaction) -> None:
-            tx.update(
-                InvoiceItem(*key),
-                actions=[InvoiceItem.version.set(invoice.version + 1)],
-                condition=TableItem.pk.exists() & (InvoiceItem.version == invoice.version),
-            )
-
-        self._add(op, Guard(key, THEN, lambda: StaleInvoice(f"invoice {invoice.id} changed meanwhile; retry")))
-        self._invoice(replace(invoice, version=invoice.version + 1))
-
     # -- the PDF markers
     def request_pdf(self, invoice: Invoice, at: str) -> None:
         """A (re-)render requested: `pending` unless a PDF already exists (the old one stays
