@@ -17,17 +17,18 @@ downstream, all of them, in process: the schemathesis run over HTTP sends a samp
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from babel import Locale
 
 from invoicing import i18n
 from invoicing.documents import format_day, format_money, format_quantity, format_rate
 from invoicing.domain.money import currency_exponent
-from invoicing.domain.reminders import dates_in_use, local_date
+from invoicing.domain.reminders import local_date, start_of_day
 from invoicing.einvoice.codes import UNIT_CODES
 from rules import COUNTRIES, CURRENCIES, LOCALES, TIMEZONES
 from tests.support.einvoice_rules import require_rules
@@ -62,11 +63,15 @@ def test_every_locale_formats_and_speaks() -> None:
         assert loc.locale == str(Locale.parse(value)), value  # the customer's own formats, no fallback
 
 
-def test_every_time_zone_gives_a_day_in_use_on_earth() -> None:
-    at = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-    earliest, latest = dates_in_use(at)
+def test_every_time_zone_is_known_and_places_a_reminder_at_the_start_of_its_day() -> None:
+    # the days around both DST changes of 2026 in either hemisphere, and an ordinary one
+    days = [date(2026, 3, 8), date(2026, 3, 29), date(2026, 4, 5), date(2026, 10, 4), date(2026, 11, 1)]
     for value in TIMEZONES:
-        assert earliest <= local_date(at, value) <= latest, value
+        ZoneInfo(value)  # known to this zoneinfo, not the UTC fallback of an unknown name
+        for day in days:
+            at = start_of_day(day, value)
+            assert local_date(at, value) == day, (value, day)
+            assert local_date(at - timedelta(microseconds=1), value) < day, (value, day)
 
 
 NOT_IN_EN16931 = {"BGN", "STN"}  # the module docstring says why

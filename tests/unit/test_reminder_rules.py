@@ -16,7 +16,6 @@ from invoicing.domain.reminders import (
     ReminderPolicyError,
     ReminderStep,
     after_decision,
-    dates_in_use,
     decide,
     latest_due_step,
     local_date,
@@ -178,12 +177,6 @@ class TestLocalDates:
         at = datetime(2026, 3, 20, 23, 0, tzinfo=UTC)
         assert local_date(at, "Mars/Olympus_Mons") == date(2026, 3, 20)
         assert local_date(at, "") == date(2026, 3, 20)
-
-    @given(instants, st.sampled_from(ZONES))
-    def test_every_zone_is_inside_the_dates_in_use(self, at, tz):
-        first, last = dates_in_use(at)
-        assert first <= local_date(at, tz) <= last
-        assert 1 <= (last - first).days + 1 <= 3
 
 
 # ---------------------------------------------------------------- dunning

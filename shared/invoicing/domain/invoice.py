@@ -350,12 +350,6 @@ def check_custom_fields(fields: list[tuple[str, str]] | None) -> tuple[tuple[str
     return tuple(checked)
 
 
-def header_link_active(link_id: str | None, expires_at: str | None, now: str) -> bool:
-    """Whether the link a header names is active at `now` (ISO instant): named and not expired. A
-    header names its link only while it is unused and unrevoked (docs/data-model.md)."""
-    return link_id is not None and (expires_at or "") > now
-
-
 @dataclass(frozen=True)
 class LinkState:
     """What issuing or revoking payment links needs of an invoice's header: whether it takes
@@ -381,7 +375,9 @@ class LinkState:
         )
 
     def link_active(self, now: str) -> bool | None:
-        """As Invoice.link_active: None when the header does not track its links."""
+        """Whether the link the header names is active at `now` (ISO instant): named and not expired
+        (a header names its link only while it is unused and unrevoked, docs/data-model.md). None
+        when the header does not track its links (read them)."""
         if not self.links_tracked:
             return None
-        return header_link_active(self.link_id, self.link_expires_at, now)
+        return self.link_id is not None and (self.link_expires_at or "") > now

@@ -44,9 +44,6 @@ MAX_OFFSET_DAYS = 365
 MAX_STEPS = 10
 # dunning has no lookback: after an outage it catches up on this many days at most (one query per day)
 MAX_DUNNING_CATCH_UP_DAYS = 400
-# the earliest and latest wall clocks on Earth (Baker Island, Kiribati's Line Islands)
-EARLIEST_UTC_OFFSET = timedelta(hours=-12)
-LATEST_UTC_OFFSET = timedelta(hours=14)
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _STEP = re.compile(r"^\s*([A-Za-z0-9_]+)\s*:\s*([+-]?\d{1,4})\s*$")
@@ -144,12 +141,6 @@ def zone(name: str) -> ZoneInfo:
 def local_date(at: datetime, timezone: str) -> date:
     """The calendar date at instant `at` (aware) in `timezone`."""
     return at.astimezone(zone(timezone)).date()
-
-
-def dates_in_use(at: datetime) -> tuple[date, date]:
-    """The earliest and the latest calendar date anywhere on Earth at instant `at`."""
-    utc = at.astimezone(UTC)
-    return (utc + EARLIEST_UTC_OFFSET).date(), (utc + LATEST_UTC_OFFSET).date()
 
 
 def days(first: date, last: date) -> list[date]:
